@@ -1,0 +1,88 @@
+"""One exception hierarchy for fpi; turned into words only at the edges (CLI, UI)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+MAX_ROWS_SHOWN = 5
+
+
+class FpiError(Exception):
+    """Base of every error fpi raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule of the trace contract.
+
+    `rows` are 1-based as a spreadsheet shows the file: the header is row 1,
+    the first turn row 2. Empty for file-level problems (missing column, not a CSV).
+    """
+
+    column: str | None
+    reason: str
+    code: str
+    rows: tuple[int, ...] = ()
+    count: int = 0
+    examples: tuple[str, ...] = ()
+    hint: str | None = None
+
+    def rows_text(self) -> str:
+        if not self.count:
+            return ""
+        shown = ", ".join(str(r) for r in self.rows[:MAX_ROWS_SHOWN])
+        more = self.count - min(self.count, MAX_ROWS_SHOWN)
+        return f"{shown}" + (f" and {more} more" if more else "")
+
+    def describe(self) -> str:
+        where = f"column '{self.column}'" if self.column else "file"
+        parts = [where]
+        if self.count:
+            plural = "row" if self.count == 1 else "rows"
+            parts.append(f"{plural} {self.rows_text()} ({self.count} in all)")
+        text = ", ".join(parts) + f": {self.reason}"
+        if self.examples:
+            text += " (found: " + ", ".join(repr(e) for e in self.examples) + ")"
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+
+class TraceError(FpiError):
+    """A traces file broke the contract; carries every problem found."""
+
+    def __init__(self, problems: Sequence[Problem], *, source: str | None = None) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.source = source
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        name = f"'{self.source}'" if self.source else "the traces"
+        n = len(self.problems)
+        head = f"{name} was rejected: {n} problem{'s' if n != 1 else ''} (nothing was loaded)."
+        return "\n".join([head, *(f"  - {p.describe()}" for p in self.problems)])
+
+    def to_records(self) -> list[dict[str, object]]:
+        """The report as rows (column, rows, count, reason) for a table in the UI or JSON."""
+        return [
+            {
+                "column": p.column or "(file)",
+                "rows": p.rows_text(),
+                "count": p.count,
+                "reason": p.reason + (f". {p.hint}" if p.hint else ""),
+                "code": p.code,
+            }
+            for p in self.problems
+        ]
+
+
+class ModelError(FpiError):
+    """A model could not be trained, loaded or used."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message if path is None else f"{message} (model: {path})")
+
+
+class NotLabelledError(FpiError):
+    """An operation needs labelled turns and the traces have none (or too few)."""
