@@ -1,0 +1,34 @@
+"""Configuration in one place, with environment overrides.
+
+| variable      | default                   | meaning                                   |
+|---------------|---------------------------|-------------------------------------------|
+| `FPI_HOME`    | `./.fpi`                  | workspace: verdict database, user models  |
+| `FPI_DB_URL`  | SQLite file in `FPI_HOME` | SQLAlchemy URL of the verdict store       |
+| `FPI_MODEL`   | `models/default`          | model used when none is named             |
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL = REPO_ROOT / "models" / "default"
+SAMPLE_DIR = REPO_ROOT / "sample_traces"
+SAMPLE_LABELLED = SAMPLE_DIR / "labelled.csv"
+SAMPLE_UNLABELLED = SAMPLE_DIR / "unlabelled.csv"
+
+
+@dataclass(frozen=True)
+class Config:
+    home: Path
+    db_url: str
+    default_model: Path
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Config:
+        env = dict(os.environ if env is None else env)
+        home = Path(env.get("FPI_HOME", ".fpi")).expanduser()
+        db_url = env.get("FPI_DB_URL") or f"sqlite:///{(home / 'fpi.sqlite3').as_posix()}"
+        model = Path(env["FPI_MODEL"]).expanduser() if env.get("FPI_MODEL") else SHIPPED_MODEL
+        return cls(home=home, db_url=db_url, default_model=model)
