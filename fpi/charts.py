@@ -1,0 +1,283 @@
+"""Pure plotly figure builders: data in, Figure out; the app only shows them."""
+from __future__ import annotations
+
+import html
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from fpi.explain import TurnExplanation
+from fpi.schema import LABELS
+
+LABEL_COLORS: dict[str, str] = {
+    "correct": "#4c9f70",
+    "false_wake": "#8e7cc3",
+    "asr": "#e06666",
+    "nlu": "#f6b26b",
+    "er": "#ffd966",
+    "result": "#6fa8dc",
+}
+UP, DOWN = "#d62728", "#1f77b4"
+
+
+def _layout(fig: go.Figure, title: str, *, height: int = 380) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10), template="plotly_white")
+    return fig
+
+
+def waterfall_figure(explanation: TurnExplanation, *, top: int = 10) -> go.Figure:
+    """From the base value to the turn's raw score for one class, biggest contributions first."""
+    contrib = explanation.contributions
+    order = contrib.abs().sort_values(ascending=False).index
+    shown, rest = list(order[:top]), contrib[order[top:]].sum()
+    labels = [f"{name} = {explanation.values[name]:.3g}" for name in shown]
+    values = [float(contrib[name]) for name in shown]
+    if len(order) > top:
+        labels.append(f"{len(order) - top} other features")
+        values.append(float(rest))
+    fig = go.Figure(
+        go.Waterfall(
+            orientation="h",
+            y=["base value", *labels, "score"][::-1],
+            x=[explanation.base_value, *values, 0.0][::-1],
+            measure=["absolute", *(["relative"] * len(values)), "total"][::-1],
+            increasing=dict(marker=dict(color=UP)),
+            decreasing=dict(marker=dict(color=DOWN)),
+            totals=dict(marker=dict(color="#999999")),
+        )
+    )
+    return _layout(
+        fig,
+        f"Why {explanation.label} (p = {explanation.probability:.2f}): contributions to its score",
+        height=120 + 28 * (len(labels) + 2),
+    )
+
+
+def stage_group_figure(explanation: TurnExplanation) -> go.Figure:
+    """Evidence summed per stage/context group: which part of the pipeline pushed the label."""
+    groups = explanation.groups[explanation.groups.abs() > 1e-9].sort_values()
+    fig = go.Figure(
+        go.Bar(
+            x=groups.to_numpy(), y=list(groups.index), orientation="h",
+            marker_color=[UP if v > 0 else DOWN for v in groups.to_numpy()],
+            text=[f"{v:+.2f}" for v in groups.to_numpy()], textposition="auto",
+        )
+    )
+    fig.update_xaxes(title=f"contribution toward {explanation.label}")
+    return _layout(fig, "Evidence per stage", height=120 + 30 * max(1, len(groups)))
+
+
+def importance_figure(importance: pd.DataFrame, *, label: str, top: int = 15) -> go.Figure:
+    """Mean |SHAP| of the most important features for one class."""
+    part = importance[importance["class"] == label].nlargest(top, "mean_abs_shap").iloc[::-1]
+    fig = go.Figure(go.Bar(x=part["mean_abs_shap"], y=part["feature"], orientation="h",
+                           marker_color=LABEL_COLORS.get(label, "#888")))
+    fig.update_xaxes(title="mean |SHAP| (log-odds)")
+    return _layout(fig, f"What drives '{label}'", height=120 + 24 * len(part))
+
+
+def beeswarm_figure(points: pd.DataFrame, *, label: str) -> go.Figure:
+    """One row per feature, one dot per turn: SHAP value on x, feature value as colour."""
+    features = list(dict.fromkeys(points["feature"]))[::-1]
+    position = {name: i for i, name in enumerate(features)}
+    rng = np.random.default_rng(0)
+    jitter = rng.uniform(-0.3, 0.3, len(points))
+    fig = go.Figure(
+        go.Scattergl(
+            x=points["shap"], y=points["feature"].map(position) + jitter, mode="markers",
+            marker=dict(size=5, color=points["value_pct"], colorscale="RdBu_r", cmin=0, cmax=1,
+                        colorbar=dict(title="value<br>percentile")),
+            hovertext=[f"{f} = {v:.3g}" for f, v in zip(points["feature"], points["value"])],
+        )
+    )
+    fig.update_yaxes(tickvals=list(position.values()), ticktext=list(position.keys()))
+    fig.update_xaxes(title=f"SHAP value toward '{label}'")
+    return _layout(fig, f"Feature effects on '{label}'", height=140 + 32 * len(features))
+
+
+def confusion_figure(confusion: list[list[int]], *, title: str = "Confusion matrix") -> go.Figure:
+    matrix = np.asarray(confusion, dtype=float)
+    share = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
+    fig = go.Figure(
+        go.Heatmap(
+            z=share, x=list(LABELS), y=list(LABELS), colorscale="Blues", zmin=0, zmax=1,
+            text=matrix.astype(int), texttemplate="%{text}", hovertemplate="label %{y}, predicted %{x}: %{text}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="predicted")
+    fig.update_yaxes(title="label", autorange="reversed")
+    return _layout(fig, title, height=420)
+
+
+def calibration_figure(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
+    """Reliability diagram: accuracy against confidence per bin, one line per system."""
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#999"),
+                               name="perfect calibration"))
+    for name, table in tables.items():
+        fig.add_trace(go.Scatter(x=table["confidence"], y=table["accuracy"], mode="lines+markers", name=name,
+                                 hovertext=[f"{n:,} turns" for n in table["turns"]]))
+    fig.update_xaxes(title="confidence of the predicted label", range=[0, 1])
+    fig.update_yaxes(title="share correct", range=[0, 1])
+    return _layout(fig, "Calibration", height=380)
+
+
+def metric_comparison_figure(report: Mapping[str, Any]) -> go.Figure:
+    """F1 per class for each system, side by side."""
+    fig = go.Figure()
+    for name, metrics in report["systems"].items():
+        fig.add_trace(go.Bar(name=name, x=list(LABELS), y=[metrics["per_class"][c]["f1"] for c in LABELS]))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="F1", range=[0, 1])
+    return _layout(fig, "F1 per class: model vs baselines")
+
+
+# ---------------------------------------------------------------- dashboards (data from fpi.dashboard)
+
+STAGE_NODE_COLOR = "#9aa5b1"
+ALL_DEFECTS_COLOR = "#333333"
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    value = hex_color.lstrip("#")
+    r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def label_distribution_figure(distribution: pd.DataFrame) -> go.Figure:
+    """Turns per predicted failure point (bars, clickable), human labels beside as markers when present."""
+    fig = go.Figure(
+        go.Bar(
+            x=distribution["label"], y=distribution["predicted"], name="predicted",
+            marker_color=[LABEL_COLORS.get(label, "#888") for label in distribution["label"]],
+            customdata=distribution["share"],
+            text=[f"{share:.1%}" for share in distribution["share"]], textposition="outside",
+            hovertemplate="%{x}: %{y:,} turns (%{customdata:.1%})<extra>predicted</extra>",
+        )
+    )
+    if distribution["labelled"].sum() > 0:
+        fig.add_trace(go.Scatter(
+            x=distribution["label"], y=distribution["labelled"], mode="markers", name="human label",
+            marker=dict(symbol="diamond", size=11, color="#222", line=dict(color="white", width=1)),
+            hovertemplate="%{x}: %{y:,} turns<extra>human label</extra>",
+        ))
+    fig.update_yaxes(title="turns")
+    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return _layout(fig, "Predicted failure points", height=360)
+
+
+def sankey_figure(flows: Any) -> go.Figure:
+    """Turns passing stage after stage, leaving at the stage that failed them, or ending correct.
+
+    The data's "all turns" source node is left out: the first stage's size already is every turn.
+    """
+    nodes = flows.nodes[flows.nodes["kind"] != "source"].reset_index(drop=True)
+    position = {int(old): new for new, old in enumerate(nodes["id"])}
+    links = flows.links[flows.links["source"].isin(position) & flows.links["target"].isin(position)]
+    outflow = links.groupby("source")["turns"].sum()
+    inflow = links.groupby("target")["turns"].sum()
+    stages = [i for i, kind in enumerate(nodes["kind"]) if kind == "stage"]
+    step = 0.9 / max(1, len(stages))
+    xs, ys, names, colors = [], [], [], []
+    for i, (old, name, kind, label) in enumerate(zip(flows.nodes.loc[flows.nodes["kind"] != "source", "id"],
+                                                      nodes["name"], nodes["kind"], nodes["label"])):
+        size = int(outflow.get(old, 0)) if kind == "stage" else int(inflow.get(old, 0))
+        names.append(f"{name}: {size:,}")
+        if kind == "stage":
+            column = stages.index(i)
+            xs.append(0.01 + column * step)
+            ys.append(0.55)
+            colors.append(STAGE_NODE_COLOR)
+        elif kind == "failure":
+            column = sum(1 for k in nodes["kind"][:i] if k == "failure")
+            xs.append(0.99 if column + 1 >= len(stages) else 0.01 + (column + 1) * step)
+            ys.append(0.04)
+            colors.append(LABEL_COLORS.get(str(label), "#888"))
+        else:
+            xs.append(0.99)
+            ys.append(0.6)
+            colors.append(LABEL_COLORS.get("correct", "#888"))
+    link_colors = [_rgba(LABEL_COLORS.get(str(label), STAGE_NODE_COLOR), 0.5) if isinstance(label, str)
+                   else _rgba(STAGE_NODE_COLOR, 0.25) for label in links["label"]]
+    fig = go.Figure(go.Sankey(
+        arrangement="fixed",
+        node=dict(label=names, color=colors, pad=10, thickness=12, x=xs, y=ys,
+                  hovertemplate="%{label}<extra></extra>"),
+        textfont=dict(color="#1f2933", size=12),
+        link=dict(source=[position[int(v)] for v in links["source"]],
+                  target=[position[int(v)] for v in links["target"]],
+                  value=links["turns"], color=link_colors,
+                  hovertemplate="%{source.label} → %{target.label}: %{value:,} turns<extra></extra>"),
+    ))
+    return _layout(fig, "Where turns fail in the pipeline", height=360)
+
+
+def defect_rate_time_figure(over_time: pd.DataFrame) -> go.Figure:
+    """Share of turns failing, in all and per stage, per period."""
+    fig = go.Figure()
+    for label, part in over_time.groupby("label", sort=False):
+        is_all = label == "all defects"
+        fig.add_trace(go.Scatter(
+            x=part["period"], y=part["rate"], mode="lines+markers" if len(part) < 60 else "lines", name=str(label),
+            line=dict(color=ALL_DEFECTS_COLOR if is_all else LABEL_COLORS.get(str(label), "#888"),
+                      width=3 if is_all else 1.5),
+            customdata=part[["count", "turns"]].to_numpy(),
+            hovertemplate="%{x}: %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,} turns)<extra>" + str(label) + "</extra>",
+        ))
+    fig.update_yaxes(title="share of turns", tickformat=".0%", rangemode="tozero")
+    return _layout(fig, "Defect rate over time", height=340)
+
+
+def breakdown_heatmap_figure(matrix: pd.DataFrame, *, dimension: str) -> go.Figure:
+    """Cohorts (rows) x failure points (columns): share of the cohort's turns failing there."""
+    z = matrix.to_numpy(dtype=float)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(matrix.columns), y=[html.escape(str(i)) for i in matrix.index], colorscale="Reds", zmin=0,
+        text=[[f"{v:.1%}" for v in row] for row in z], texttemplate="%{text}",
+        hovertemplate=f"{dimension} %{{y}}, fails at %{{x}}: %{{text}} of its turns<extra></extra>",
+        colorbar=dict(title="share", tickformat=".0%"),
+    ))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(side="top")
+    return _layout(fig, f"Failure points by {dimension}", height=140 + 26 * max(3, len(matrix)))
+
+
+def confidence_distribution_figure(distribution: pd.DataFrame) -> go.Figure:
+    """How sure the model is, per predicted label: box from the 25th to 75th percentile, whiskers 5th-95th."""
+    fig = go.Figure()
+    for row in distribution.itertuples(index=False):
+        color = LABEL_COLORS.get(str(row.label), "#888")
+        fig.add_trace(go.Box(
+            y=[str(row.label)], q1=[row.q25], median=[row.median], q3=[row.q75], lowerfence=[row.q05],
+            upperfence=[row.q95], mean=[row.mean], orientation="h", name=str(row.label), marker_color=color,
+            fillcolor=_rgba(color, 0.45), line=dict(color=color), showlegend=False,
+            hovertemplate=(f"{row.label}: {row.turns:,} turns<br>median {row.median:.2f}, "
+                           f"middle half {row.q25:.2f}–{row.q75:.2f}, 90% within {row.q05:.2f}–{row.q95:.2f}"
+                           "<extra></extra>"),
+        ))
+    fig.update_xaxes(title="probability of the predicted label", range=[0, 1.01])
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "Model confidence per predicted failure point", height=120 + 40 * max(1, len(distribution)))
+
+
+def confidence_strip_figure(strip: pd.DataFrame) -> go.Figure:
+    """One row per turn, one cell per stage coloured by its confidence; the predicted failing stage boxed."""
+    stages = list(dict.fromkeys(strip["stage"]))
+    turns = list(dict.fromkeys(strip["turn_index"]))
+    table = strip.pivot(index="turn_index", columns="stage", values="confidence").reindex(index=turns, columns=stages)
+    z = table.to_numpy(dtype=float)
+    text = [["—" if np.isnan(v) else f"{v:.2f}" for v in row] for row in z]
+    rows = [f"turn {t}" for t in turns]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=stages, y=rows, colorscale="RdYlGn", zmin=0, zmax=1, text=text, texttemplate="%{text}",
+        hovertemplate="%{y}, %{x}: %{text}<extra></extra>", showscale=False, xgap=2, ygap=2,
+    ))
+    for _, cell in strip[strip["failing"]].iterrows():
+        x, y = stages.index(cell["stage"]), turns.index(cell["turn_index"])
+        fig.add_shape(type="rect", x0=x - 0.5, x1=x + 0.5, y0=y - 0.5, y1=y + 0.5,
+                      line=dict(color="#111", width=3))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(side="top")
+    fig.update_layout(height=70 + 34 * len(turns), margin=dict(l=10, r=10, t=30, b=10), template="plotly_white")
+    return fig

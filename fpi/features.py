@@ -1,0 +1,347 @@
+"""Features of a turn: its own stage signals, its cascade, its text and its dialogue.
+
+Everything here is a pure function of a validated traces frame (sorted by
+`(dialogue_id, turn_index)`, as `fpi.traces.load_traces` returns it) and a
+`FeatureSpec` learned once from training data. The spec pins the feature list,
+the categorical levels and the reference distributions, so that a model
+applied to any later upload sees exactly the columns it was trained on.
+
+Context features only look inside a turn's own dialogue; upload-relative
+features (`rank_*`) describe where a confidence sits among the upload's turns,
+which makes the model robust to a pipeline whose scores are calibrated
+differently from the training data.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process
+
+from fpi.schema import CONFIDENCE_COLUMNS, STAGES, is_stage_signal
+
+CATEGORICAL_COLUMNS: tuple[str, ...] = ("device_type", "locale", "nlu_domain", "nlu_intent")
+MAX_LEVELS = 200
+"""Levels beyond the most frequent MAX_LEVELS of a categorical are treated as unseen."""
+
+MIN_UPLOAD_FOR_RANKS = 200
+"""Below this many scored turns an upload is too small to rank within; the
+training reference distribution is used instead."""
+
+CASCADE_QUANTILE = 0.10
+"""A stage is "low" when its confidence falls below this quantile of training turns."""
+
+QUANTILE_GRID = np.linspace(0.0, 1.0, 101)
+
+APOLOGY = re.compile(
+    r"\b(sorry|can't|cannot|couldn't|could not|unable|don't know|didn't|not sure|went wrong|try again)\b",
+    re.IGNORECASE,
+)
+
+# Feature groups, so explanations can sum contributions per stage or context.
+GROUP_CONTEXT = "dialogue"
+GROUP_COHORT = "device/locale"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What a model was trained on: feature names, categorical levels, references."""
+
+    features: tuple[str, ...]
+    categorical: tuple[str, ...]
+    levels: Mapping[str, tuple[str, ...]]
+    stage_signals: tuple[str, ...]
+    reference_quantiles: Mapping[str, tuple[float, ...]]
+    cascade_thresholds: Mapping[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["levels"] = {k: list(v) for k, v in self.levels.items()}
+        data["reference_quantiles"] = {k: list(v) for k, v in self.reference_quantiles.items()}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        return cls(
+            features=tuple(data["features"]),
+            categorical=tuple(data["categorical"]),
+            levels={k: tuple(v) for k, v in data["levels"].items()},
+            stage_signals=tuple(data["stage_signals"]),
+            reference_quantiles={k: tuple(float(x) for x in v) for k, v in data["reference_quantiles"].items()},
+            cascade_thresholds={k: float(v) for k, v in data["cascade_thresholds"].items()},
+        )
+
+
+def fit_feature_spec(frame: pd.DataFrame) -> FeatureSpec:
+    """Learn levels, stage signals and reference distributions from training traces."""
+    levels: dict[str, tuple[str, ...]] = {}
+    for column in CATEGORICAL_COLUMNS:
+        if column in frame.columns:
+            counts = frame[column].dropna().astype(str).value_counts()
+            # Sort by count then name so the level order is deterministic.
+            ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_LEVELS]
+            levels[column] = tuple(name for name, _ in ordered)
+        else:
+            levels[column] = ()
+    signals = tuple(
+        c for c in frame.columns if is_stage_signal(c) and pd.api.types.is_numeric_dtype(frame[c])
+        and not pd.api.types.is_bool_dtype(frame[c])
+    )
+    quantiles: dict[str, tuple[float, ...]] = {}
+    thresholds: dict[str, float] = {}
+    for column in CONFIDENCE_COLUMNS:
+        values = frame[column].to_numpy(dtype=float)
+        values = values[~np.isnan(values)]
+        if len(values) == 0:
+            values = np.array([0.0, 1.0])
+        quantiles[column] = tuple(float(q) for q in np.quantile(values, QUANTILE_GRID))
+        thresholds[column] = float(np.quantile(values, CASCADE_QUANTILE))
+    probe = _feature_table(frame.head(2), signals, quantiles, thresholds)
+    return FeatureSpec(
+        features=tuple(probe.columns),
+        categorical=CATEGORICAL_COLUMNS,
+        levels=levels,
+        stage_signals=signals,
+        reference_quantiles=quantiles,
+        cascade_thresholds=thresholds,
+    )
+
+
+def build_features(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The model's input for every turn of `frame`, in the spec's column order.
+
+    Categoricals come out as float codes into the spec's levels (NaN for
+    missing or unseen), so the same matrix feeds LightGBM, SHAP and the UI.
+    """
+    table = _feature_table(frame, spec.stage_signals, spec.reference_quantiles, spec.cascade_thresholds)
+    for column in spec.categorical:
+        table[column] = _codes(frame, column, spec.levels.get(column, ()))
+    return table.reindex(columns=list(spec.features))
+
+
+def feature_group(name: str) -> str:
+    """The stage (wake, asr, nlu, er, result), `dialogue` or `device/locale` a feature speaks for."""
+    if name in ("device_type", "locale"):
+        return GROUP_COHORT
+    if name.startswith(("prev_", "next_", "dialogue_", "turn_position", "is_last", "is_first", "gap_")):
+        return GROUP_CONTEXT
+    if name in ("barge_in",):
+        return GROUP_CONTEXT
+    if name.startswith("cascade_"):
+        return "cascade"
+    for stage in STAGES:
+        if name.startswith((f"{stage}_", f"rank_{stage}_", f"missing_{stage}_", f"drop_{stage}")):
+            return stage
+    if name in ("nlu_domain", "nlu_intent"):
+        return "nlu"
+    if name.startswith("entity_"):
+        return "er"
+    if name.startswith("response_"):
+        return "result"
+    return "other"
+
+
+# --- internals -----------------------------------------------------------------
+
+
+def _feature_table(
+    frame: pd.DataFrame,
+    signals: Sequence[str],
+    quantiles: Mapping[str, Sequence[float]],
+    thresholds: Mapping[str, float],
+) -> pd.DataFrame:
+    n = len(frame)
+    out: dict[str, np.ndarray] = {}
+    conf = {c: frame[c].to_numpy(dtype=float, na_value=np.nan) for c in CONFIDENCE_COLUMNS}
+
+    # Turn: raw confidences, missingness, rank within the upload.
+    for column in CONFIDENCE_COLUMNS:
+        out[column] = conf[column]
+    for column in CONFIDENCE_COLUMNS:
+        out[f"missing_{column}"] = np.isnan(conf[column]).astype(float)
+    for column in CONFIDENCE_COLUMNS:
+        out[f"rank_{column}"] = _upload_rank(conf[column], quantiles[column])
+
+    # Cascade along wake -> asr -> nlu -> er -> result.
+    matrix = np.column_stack([conf[c] for c in CONFIDENCE_COLUMNS]) if n else np.zeros((0, len(STAGES)))
+    filled = np.where(np.isnan(matrix), np.inf, matrix)
+    running_min = np.minimum.accumulate(filled, axis=1)
+    running_min[np.isinf(running_min)] = np.nan
+    for i, stage in enumerate(STAGES[1:], start=1):
+        out[f"cascade_min_to_{stage}"] = running_min[:, i]
+    lowest = np.argmin(filled, axis=1).astype(float) if n else np.zeros(0)
+    lowest[np.all(np.isinf(filled), axis=1)] = np.nan
+    out["cascade_lowest_stage"] = lowest
+    threshold_row = np.array([thresholds[c] for c in CONFIDENCE_COLUMNS])
+    below = np.where(np.isnan(matrix), False, matrix < threshold_row)
+    first_below = np.where(below.any(axis=1), below.argmax(axis=1), len(STAGES)).astype(float)
+    out["cascade_first_low_stage"] = first_below
+    out["cascade_n_low"] = below.sum(axis=1).astype(float)
+    for i in range(1, len(STAGES)):
+        out[f"drop_{STAGES[i]}"] = matrix[:, i - 1] - matrix[:, i]
+
+    # Stage-prefixed numeric extras (absent in this upload -> NaN).
+    for column in signals:
+        if column in frame.columns:
+            out[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        else:
+            out[column] = np.full(n, np.nan)
+
+    # Text of this turn.
+    asr_text = _text(frame, "asr_text")
+    response = _text(frame, "response_text")
+    entity = _text(frame, "er_entity")
+    has_asr = "asr_text" in frame.columns
+    words = np.array([len(t.split()) for t in asr_text], dtype=float) if has_asr else np.full(n, np.nan)
+    out["asr_word_count"] = words
+    out["asr_text_empty"] = (words == 0).astype(float) if has_asr else np.full(n, np.nan)
+    if "er_entity" in frame.columns and has_asr:
+        score = _pairwise(entity, asr_text, fuzz.partial_ratio)
+        score[[e == "" for e in entity]] = np.nan
+        out["entity_in_text"] = score
+    else:
+        out["entity_in_text"] = np.full(n, np.nan)
+    if "response_text" in frame.columns:
+        out["response_word_count"] = np.array([len(t.split()) for t in response], dtype=float)
+        out["response_apology"] = np.array([bool(APOLOGY.search(t)) for t in response], dtype=float)
+    else:
+        out["response_word_count"] = np.full(n, np.nan)
+        out["response_apology"] = np.full(n, np.nan)
+
+    # Dialogue context: neighbours inside the same dialogue only.
+    dialogue = frame["dialogue_id"].to_numpy(dtype=object)
+    has_next = np.zeros(n, dtype=bool)
+    has_prev = np.zeros(n, dtype=bool)
+    if n:
+        has_next[:-1] = dialogue[:-1] == dialogue[1:]
+        has_prev[1:] = dialogue[1:] == dialogue[:-1]
+    position = frame.groupby("dialogue_id", sort=False).cumcount().to_numpy(dtype=float)
+    length = frame.groupby("dialogue_id", sort=False)["dialogue_id"].transform("size").to_numpy(dtype=float)
+    out["turn_position"] = position
+    out["dialogue_length"] = length
+    out["dialogue_turns_after"] = length - position - 1
+    out["is_last_turn"] = (~has_next).astype(float)
+
+    for column in ("asr_confidence", "nlu_confidence", "er_confidence", "result_confidence", "wake_confidence"):
+        out[f"next_{column}"] = _neighbour(conf[column], has_next, +1)
+        out[f"prev_{column}"] = _neighbour(conf[column], has_prev, -1)
+
+    if has_asr:
+        next_text = _neighbour_list(asr_text, has_next, +1)
+        prev_text = _neighbour_list(asr_text, has_prev, -1)
+        sim_next = _pairwise(asr_text, next_text, fuzz.token_set_ratio)
+        sim_prev = _pairwise(asr_text, prev_text, fuzz.token_set_ratio)
+        sim_next[~has_next] = np.nan
+        sim_prev[~has_prev] = np.nan
+        out["next_text_similarity"] = sim_next
+        out["prev_text_similarity"] = sim_prev
+        out["next_asr_word_count"] = _neighbour(words, has_next, +1)
+    else:
+        out["next_text_similarity"] = np.full(n, np.nan)
+        out["prev_text_similarity"] = np.full(n, np.nan)
+        out["next_asr_word_count"] = np.full(n, np.nan)
+
+    for column, name in (("nlu_intent", "intent"), ("nlu_domain", "domain"), ("er_entity", "entity")):
+        out[f"next_same_{name}"] = _same_as_neighbour(frame, column, has_next, +1)
+        out[f"prev_same_{name}"] = _same_as_neighbour(frame, column, has_prev, -1)
+
+    if "timestamp" in frame.columns:
+        seconds = _epoch_seconds(frame["timestamp"])
+        gap_next = _neighbour(seconds, has_next, +1) - seconds
+        gap_prev = seconds - _neighbour(seconds, has_prev, -1)
+        out["gap_to_next_s"] = gap_next
+        out["gap_from_prev_s"] = gap_prev
+    else:
+        out["gap_to_next_s"] = np.full(n, np.nan)
+        out["gap_from_prev_s"] = np.full(n, np.nan)
+
+    if "barge_in" in frame.columns:
+        barge = frame["barge_in"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    else:
+        barge = np.full(n, np.nan)
+    out["barge_in"] = barge
+    out["next_barge_in"] = _neighbour(barge, has_next, +1)
+    out["prev_barge_in"] = _neighbour(barge, has_prev, -1)
+    out["next_response_apology"] = _neighbour(out["response_apology"], has_next, +1)
+
+    table = pd.DataFrame(out, index=frame.index)
+    for column in CATEGORICAL_COLUMNS:
+        table[column] = np.nan
+    return table
+
+
+def _text(frame: pd.DataFrame, column: str) -> list[str]:
+    if column not in frame.columns:
+        return [""] * len(frame)
+    return frame[column].astype(object).where(frame[column].notna(), "").astype(str).tolist()
+
+
+def _pairwise(left: list[str], right: list[str], scorer: Any) -> np.ndarray:
+    """Elementwise similarity in [0, 1]; NaN when either side is empty."""
+    if not left:
+        return np.zeros(0)
+    scores = process.cpdist(left, right, scorer=scorer, workers=-1, dtype=np.float32).astype(float) / 100.0
+    empty = np.array([not a or not b for a, b in zip(left, right)])
+    scores[empty] = np.nan
+    return scores
+
+
+def _neighbour(values: np.ndarray, present: np.ndarray, step: int) -> np.ndarray:
+    shifted = np.full(len(values), np.nan)
+    if len(values) > 1:
+        if step > 0:
+            shifted[:-1] = values[1:]
+        else:
+            shifted[1:] = values[:-1]
+    shifted[~present] = np.nan
+    return shifted
+
+
+def _neighbour_list(values: list[str], present: np.ndarray, step: int) -> list[str]:
+    shifted = values[1:] + [""] if step > 0 else [""] + values[:-1]
+    return [v if p else "" for v, p in zip(shifted, present)]
+
+
+def _same_as_neighbour(frame: pd.DataFrame, column: str, present: np.ndarray, step: int) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    values = frame[column].astype(object).to_numpy()
+    other = np.empty(len(values), dtype=object)
+    if step > 0:
+        other[:-1] = values[1:]
+    else:
+        other[1:] = values[:-1]
+    known = present & pd.notna(values) & pd.notna(other)
+    same = np.full(len(values), np.nan)
+    same[known] = (values[known] == other[known]).astype(float)
+    return same
+
+
+def _epoch_seconds(series: pd.Series) -> np.ndarray:
+    stamps = pd.to_datetime(series, utc=True)
+    seconds = (stamps - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds()
+    return seconds.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _upload_rank(values: np.ndarray, reference: Sequence[float]) -> np.ndarray:
+    """Percentile of each value among the upload's values (or the training reference if few)."""
+    present = ~np.isnan(values)
+    ranks = np.full(len(values), np.nan)
+    if present.sum() >= MIN_UPLOAD_FOR_RANKS:
+        # Mid-rank percentile: (rank - 0.5) / n is unchanged when the upload is duplicated.
+        ranks[present] = (pd.Series(values[present]).rank(method="average").to_numpy() - 0.5) / present.sum()
+    elif present.any():
+        grid = np.asarray(reference, dtype=float)
+        ranks[present] = np.interp(values[present], grid, QUANTILE_GRID, left=0.0, right=1.0)
+    return ranks
+
+
+def _codes(frame: pd.DataFrame, column: str, levels: Sequence[str]) -> np.ndarray:
+    if column not in frame.columns or not levels:
+        return np.full(len(frame), np.nan)
+    codes = pd.Index(list(levels)).get_indexer(frame[column].astype(object)).astype(float)
+    codes[codes < 0] = np.nan  # missing or a level the model never saw
+    return codes

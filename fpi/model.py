@@ -1,0 +1,440 @@
+"""The failure-point model: LightGBM multiclass over turn, cascade and dialogue features.
+
+A model directory holds only data, never code, so loading one cannot run anything:
+- `model.txt`         LightGBM's own text format (the full model)
+- `baseline_raw.txt`  LightGBM on the five raw confidences (a baseline, for comparison)
+- `meta.json`         contract version, classes, feature spec, rule-cascade thresholds,
+                      temperature, training data fingerprint, metrics, library
+                      versions and the sha256 of both model files.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar
+
+from fpi.baselines import RuleCascade
+from fpi.errors import ModelError, NotLabelledError
+from fpi.features import FeatureSpec, build_features, fit_feature_spec
+from fpi.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS
+from fpi.splits import grouped_split
+
+MODEL_FILE = "model.txt"
+BASELINE_FILE = "baseline_raw.txt"
+META_FILE = "meta.json"
+FORMAT_VERSION = 1
+MIN_LABELLED_TURNS = 50
+
+Progress = Callable[[str, float], None]
+"""Called with a message and the share of the work done, in [0, 1]."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained; every option has a seed-stable default."""
+
+    learning_rate: float = 0.08
+    num_leaves: int = 31
+    min_data_in_leaf: int = 30
+    feature_fraction: float = 0.8
+    lambda_l2: float = 1.0
+    max_rounds: int = 600
+    early_stopping_rounds: int = 40
+    class_weight_power: float = 0.5
+    """0 = no weighting, 1 = fully balanced classes; 0.5 lifts rare classes without
+    wrecking calibration (temperature scaling then tidies the rest)."""
+    valid_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    num_threads: int = 0
+
+
+def softmax(raw: np.ndarray) -> np.ndarray:
+    shifted = raw - raw.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def labelled_turns(frame: pd.DataFrame) -> pd.Series:
+    """Boolean mask of turns that carry a label."""
+    if LABEL_COLUMN not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame[LABEL_COLUMN].notna()
+
+
+def class_codes(labels: pd.Series | np.ndarray) -> np.ndarray:
+    return pd.Categorical(np.asarray(labels, dtype=object), categories=list(LABELS)).codes.astype(int)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class FailurePointModel:
+    """Labels each turn with its failure point; scikit-learn style fit/predict."""
+
+    def __init__(self, *, config: TrainConfig | None = None) -> None:
+        self.config = config or TrainConfig()
+        self.booster: lgb.Booster | None = None
+        self.baseline_booster: lgb.Booster | None = None
+        self.spec: FeatureSpec | None = None
+        self.rule: RuleCascade | None = None
+        self.temperature: float = 1.0
+        self.meta: dict[str, Any] = {}
+        self.path: Path | None = None
+
+    # -- training ---------------------------------------------------------------
+
+    def fit(self, frame: pd.DataFrame, *, progress: Progress | None = None) -> FailurePointModel:
+        """Train on the labelled turns of a validated traces frame.
+
+        Dialogues are split three ways by id (train / early-stopping / test);
+        the test part is never seen in training and gives the metrics stored in
+        `meta.json`. Context features are computed on the whole frame first, so
+        unlabelled turns still count as context for their labelled neighbours.
+        """
+        from fpi.evaluate import evaluate_predictions  # evaluate imports model
+
+        report = progress or (lambda message, done: None)
+        started = time.perf_counter()
+        mask = labelled_turns(frame).to_numpy()
+        if mask.sum() < MIN_LABELLED_TURNS:
+            raise NotLabelledError(
+                f"training needs at least {MIN_LABELLED_TURNS} labelled turns; the traces have {int(mask.sum())}"
+                " (fill the failure_point column or add verdicts)"
+            )
+        cfg = self.config
+        report("building features", 0.02)
+        self.spec = fit_feature_spec(frame)
+        features = build_features(frame, self.spec)
+        codes = class_codes(frame[LABEL_COLUMN])
+        train, valid, test = grouped_split(
+            frame, fractions=(1 - cfg.valid_fraction - cfg.test_fraction, cfg.valid_fraction, cfg.test_fraction),
+            seed=cfg.seed,
+        )
+        train, valid, test = train & mask, valid & mask, test & mask
+        if valid.sum() == 0 or train.sum() == 0:
+            raise NotLabelledError("too few labelled dialogues to hold some out for early stopping")
+        weights = self._class_weights(codes[train])
+
+        report("training the model", 0.1)
+        self.booster = self._train_booster(
+            features, codes, train, valid, weights,
+            categorical=[c for c in self.spec.categorical if c in self.spec.features],
+            progress=lambda done: report("training the model", 0.1 + 0.6 * done),
+        )
+        valid_raw = self.booster.predict(features.to_numpy()[valid], raw_score=True)
+        self.temperature = _fit_temperature(valid_raw, codes[valid])
+
+        report("training the baselines", 0.75)
+        raw = features[list(CONFIDENCE_COLUMNS)]
+        self.baseline_booster = self._train_booster(raw, codes, train, valid, weights, categorical=[], progress=None)
+        self.rule = RuleCascade.fit(frame.loc[train], frame.loc[train, LABEL_COLUMN].to_numpy(dtype=object))
+
+        report("evaluating on held-out dialogues", 0.9)
+        held_out = test if test.sum() else valid
+        held_frame = frame.loc[held_out]
+        metrics = evaluate_predictions(
+            held_frame[LABEL_COLUMN].to_numpy(dtype=object),
+            {
+                "model": self.predict_proba(frame)[held_out],
+                "raw_confidence_lgbm": self._baseline_proba(features)[held_out],
+                "rule_cascade": self.rule.predict_proba(held_frame),
+            },
+        )
+        self.meta = self._build_meta(frame, mask, train, valid, held_out, metrics, time.perf_counter() - started)
+        report("done", 1.0)
+        return self
+
+    def _class_weights(self, codes: np.ndarray) -> np.ndarray:
+        counts = np.bincount(codes[codes >= 0], minlength=len(LABELS)).astype(float)
+        present = counts > 0
+        weights = np.ones(len(LABELS))
+        weights[present] = (np.median(counts[present]) / counts[present]) ** self.config.class_weight_power
+        return weights
+
+    def _train_booster(
+        self,
+        features: pd.DataFrame,
+        codes: np.ndarray,
+        train: np.ndarray,
+        valid: np.ndarray,
+        class_weights: np.ndarray,
+        *,
+        categorical: list[str],
+        progress: Callable[[float], None] | None,
+    ) -> lgb.Booster:
+        cfg = self.config
+        params = {
+            "objective": "multiclass",
+            "num_class": len(LABELS),
+            "learning_rate": cfg.learning_rate,
+            "num_leaves": cfg.num_leaves,
+            "min_data_in_leaf": cfg.min_data_in_leaf,
+            "feature_fraction": cfg.feature_fraction,
+            "lambda_l2": cfg.lambda_l2,
+            "seed": cfg.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": cfg.num_threads,
+            "verbosity": -1,
+            "max_cat_to_onehot": 8,
+            "cat_smooth": 10,
+        }
+        names = list(features.columns)
+        matrix = features.to_numpy(dtype=float)
+        train_set = lgb.Dataset(
+            matrix[train], label=codes[train], weight=class_weights[codes[train]],
+            feature_name=names, categorical_feature=categorical, free_raw_data=True,
+        )
+        valid_set = lgb.Dataset(
+            matrix[valid], label=codes[valid], weight=class_weights[codes[valid]], reference=train_set,
+        )
+        callbacks: list[Callable[..., None]] = [lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)]
+        if progress is not None:
+            def _tick(env: lgb.callback.CallbackEnv) -> None:
+                if env.iteration % 10 == 0:
+                    progress(min(1.0, env.iteration / cfg.max_rounds))
+            callbacks.append(_tick)
+        booster = lgb.train(params, train_set, num_boost_round=cfg.max_rounds, valid_sets=[valid_set], callbacks=callbacks)
+        # Keep only the trees up to the best iteration, so saving and loading agree.
+        return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+
+    # -- prediction -------------------------------------------------------------
+
+    def _require(self) -> tuple[lgb.Booster, FeatureSpec]:
+        if self.booster is None or self.spec is None:
+            raise ModelError("the model is not trained or loaded yet")
+        return self.booster, self.spec
+
+    def features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The feature matrix this model reads, for explanations and debugging."""
+        _, spec = self._require()
+        return build_features(frame, spec)
+
+    def raw_scores(self, features: pd.DataFrame) -> np.ndarray:
+        booster, _ = self._require()
+        return np.asarray(booster.predict(features.to_numpy(dtype=float), raw_score=True))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probabilities per turn, columns in `LABELS` order."""
+        return softmax(self.raw_scores(self.features(frame)) / self.temperature)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        proba = self.predict_proba(frame)
+        return np.asarray(LABELS, dtype=object)[proba.argmax(axis=1)]
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` with `predicted_failure_point` and `p_<label>` columns added; nothing else changes."""
+        proba = self.predict_proba(frame)
+        return with_predictions(frame, proba)
+
+    def _baseline_proba(self, features: pd.DataFrame) -> np.ndarray:
+        if self.baseline_booster is None:
+            raise ModelError("this model has no raw-confidence baseline")
+        return np.asarray(self.baseline_booster.predict(features[list(CONFIDENCE_COLUMNS)].to_numpy(dtype=float)))
+
+    def baseline_probas(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Probabilities of both baselines, for side-by-side evaluation."""
+        if self.rule is None:
+            raise ModelError("this model has no rule-cascade baseline")
+        features = self.features(frame)
+        return {
+            "raw_confidence_lgbm": self._baseline_proba(features),
+            "rule_cascade": self.rule.predict_proba(frame),
+        }
+
+    # -- persistence -----------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        """Short id of this model: the first 12 hex digits of its model file's sha256."""
+        return str(self.meta.get("model_sha256", ""))[:12]
+
+    def _build_meta(
+        self, frame: pd.DataFrame, mask: np.ndarray, train: np.ndarray, valid: np.ndarray,
+        test: np.ndarray, metrics: Mapping[str, Any], seconds: float,
+    ) -> dict[str, Any]:
+        from fpi.traces import dataset_fingerprint
+
+        import sklearn
+
+        booster, spec = self._require()
+        counts = frame.loc[mask, LABEL_COLUMN].value_counts()
+        return {
+            "format_version": FORMAT_VERSION,
+            "contract_version": CONTRACT_VERSION,
+            "classes": list(LABELS),
+            "feature_spec": spec.to_json(),
+            "rule_cascade_thresholds": dict(self.rule.thresholds) if self.rule else {},
+            "temperature": self.temperature,
+            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "training_seconds": round(seconds, 2),
+            "training_data": {
+                "fingerprint": dataset_fingerprint(frame),
+                "turns": int(len(frame)),
+                "dialogues": int(frame["dialogue_id"].nunique()),
+                "labelled_turns": int(mask.sum()),
+                "label_counts": {label: int(counts.get(label, 0)) for label in LABELS},
+                "split_turns": {"train": int(train.sum()), "early_stopping": int(valid.sum()), "test": int(test.sum())},
+            },
+            "train_config": self.config.__dict__,
+            "trees": int(booster.num_trees()),
+            "iterations": int(booster.current_iteration()),
+            "metrics": metrics,
+            "versions": {
+                "fpi": _fpi_version(),
+                "lightgbm": lgb.__version__,
+                "pandas": pd.__version__,
+                "numpy": np.__version__,
+                "scikit-learn": sklearn.__version__,
+                "python": platform.python_version(),
+            },
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model atomically: a crash mid-save leaves any previous model intact."""
+        booster, _ = self._require()
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            staging.chmod(0o755)  # mkdtemp makes it private; a model is meant to be shared
+            booster.save_model(staging / MODEL_FILE)
+            meta = dict(self.meta)
+            meta["model_sha256"] = sha256_file(staging / MODEL_FILE)
+            if self.baseline_booster is not None:
+                self.baseline_booster.save_model(staging / BASELINE_FILE)
+                meta["baseline_sha256"] = sha256_file(staging / BASELINE_FILE)
+            _write_json(staging / META_FILE, meta)
+            _swap_in(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self.meta, self.path = meta, target
+        return target
+
+    @classmethod
+    def load(cls, directory: str | Path) -> FailurePointModel:
+        """Read a model directory, refusing one that was edited or is for another contract."""
+        path = Path(directory)
+        meta_path = path / META_FILE
+        if not meta_path.is_file():
+            raise ModelError(f"no {META_FILE} found; is this a model directory?", path=str(path))
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{META_FILE} is not valid JSON ({exc})", path=str(path)) from exc
+        if meta.get("contract_version") != CONTRACT_VERSION:
+            raise ModelError(
+                f"model was trained for trace contract v{meta.get('contract_version')}, this fpi reads "
+                f"v{CONTRACT_VERSION}; retrain it with `fpi train`", path=str(path),
+            )
+        if meta.get("format_version") != FORMAT_VERSION or list(meta.get("classes", [])) != list(LABELS):
+            raise ModelError("model format or classes differ from this fpi; retrain it", path=str(path))
+        model = cls(config=TrainConfig(**meta.get("train_config", {})))
+        model.booster = _load_booster(path / MODEL_FILE, meta.get("model_sha256"), path)
+        if "baseline_sha256" in meta:
+            model.baseline_booster = _load_booster(path / BASELINE_FILE, meta["baseline_sha256"], path)
+        model.spec = FeatureSpec.from_json(meta["feature_spec"])
+        if model.booster.feature_name() != list(model.spec.features):
+            raise ModelError("the model's features do not match its meta.json", path=str(path))
+        if meta.get("rule_cascade_thresholds"):
+            model.rule = RuleCascade(dict(meta["rule_cascade_thresholds"]))
+        model.temperature = float(meta.get("temperature", 1.0))
+        model.meta, model.path = meta, path
+        return model
+
+
+def with_predictions(frame: pd.DataFrame, proba: np.ndarray) -> pd.DataFrame:
+    """Add `predicted_failure_point` and one `p_<label>` column per label to a copy of `frame`."""
+    scored = frame.copy()
+    scored["predicted_failure_point"] = pd.array(np.asarray(LABELS, dtype=object)[proba.argmax(axis=1)], dtype="str")
+    for i, label in enumerate(LABELS):
+        scored[f"p_{label}"] = proba[:, i]
+    return scored
+
+
+def _fit_temperature(raw: np.ndarray, codes: np.ndarray) -> float:
+    """Temperature that minimises the log loss on held-out turns (keeps the argmax)."""
+    keep = codes >= 0
+    raw, codes = raw[keep], codes[keep]
+    if len(codes) < 20:
+        return 1.0
+
+    def nll(t: float) -> float:
+        proba = softmax(raw / t)
+        return float(-np.mean(np.log(np.clip(proba[np.arange(len(codes)), codes], 1e-12, None))))
+
+    result = minimize_scalar(nll, bounds=(0.25, 4.0), method="bounded")
+    return float(result.x)
+
+
+def _load_booster(file: Path, expected_sha: str | None, path: Path) -> lgb.Booster:
+    if not file.is_file():
+        raise ModelError(f"{file.name} is missing", path=str(path))
+    if not expected_sha or sha256_file(file) != expected_sha:
+        raise ModelError(
+            f"{file.name} does not match the sha256 in {META_FILE}: the file was changed after saving; "
+            "refusing to load it (retrain or restore the original)", path=str(path),
+        )
+    try:
+        return lgb.Booster(model_file=str(file))
+    except lgb.basic.LightGBMError as exc:
+        raise ModelError(f"{file.name} is not a LightGBM model ({exc})", path=str(path)) from exc
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True, default=_json_default)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Replace `target` by `staging` with renames only; the old one survives until the new is in place."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    retired = target.with_name(f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}")
+    os.replace(target, retired)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(retired, target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _fpi_version() -> str:
+    from fpi import __version__
+
+    return __version__

@@ -1,0 +1,97 @@
+"""The `fpi` command end to end: every command has help, and each does its one job."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from fpi.cli import main
+from fpi.schema import LABELS
+from fpi.traces import load_traces, write_traces
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, tiny_model, sim_heldout) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    labelled = root / "labelled.csv"
+    write_traces(sim_heldout.head(3000), labelled)
+    model_dir = tiny_model.save(root / "model")
+    return {"root": root, "labelled": labelled, "model": model_dir}
+
+
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_every_command_has_help(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert main.commands[command].help and len(main.commands[command].help.strip()) > 20
+
+
+def test_predict_adds_labels_and_probabilities_and_keeps_every_column(files, tmp_path) -> None:
+    out = tmp_path / "scored.parquet"
+    result = CliRunner().invoke(main, ["predict", str(files["labelled"]), "--model", str(files["model"]), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    scored = load_traces(out)
+    original = load_traces(files["labelled"])
+    pd.testing.assert_frame_equal(scored[original.columns], original)
+    assert set(scored["predicted_failure_point"]) <= set(LABELS)
+    assert all(f"p_{label}" in scored.columns for label in LABELS)
+
+
+def test_evaluate_prints_all_three_systems_and_json(files) -> None:
+    args = ["evaluate", str(files["labelled"]), "--model", str(files["model"])]
+    text = CliRunner().invoke(main, args)
+    assert text.exit_code == 0, text.output
+    assert "rule cascade" in text.output and "raw confidences" in text.output
+    as_json = CliRunner().invoke(main, [*args, "--json"])
+    report = json.loads(as_json.output)
+    assert set(report["systems"]) == {"model", "raw_confidence_lgbm", "rule_cascade"}
+
+
+def test_evaluate_without_labels_says_so(files, tmp_path) -> None:
+    unlabelled = tmp_path / "u.csv"
+    write_traces(load_traces(files["labelled"]).assign(failure_point=pd.NA), unlabelled)
+    result = CliRunner().invoke(main, ["evaluate", str(unlabelled), "--model", str(files["model"])])
+    assert result.exit_code == 2
+    assert "needs labels" in result.output
+
+
+def test_explain_prints_each_turn_with_reasons(files) -> None:
+    frame = load_traces(files["labelled"])
+    dialogue = frame["dialogue_id"].value_counts().index[0]
+    result = CliRunner().invoke(main, ["explain", str(files["labelled"]), "--model", str(files["model"]),
+                                       "--dialogue", dialogue])
+    assert result.exit_code == 0, result.output
+    turns = (frame["dialogue_id"] == dialogue).sum()
+    assert len(re.findall(r"^turn \d+: ", result.output, flags=re.MULTILINE)) == turns
+    assert "toward" in result.output or "away from" in result.output
+
+
+def test_train_writes_a_loadable_model(files, tmp_path) -> None:
+    out = tmp_path / "trained"
+    result = CliRunner().invoke(main, ["train", str(files["labelled"]), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "model.txt").is_file() and (out / "meta.json").is_file()
+    assert "macro-F1" in result.output
+
+
+def test_a_missing_model_is_a_clear_error(files, tmp_path) -> None:
+    result = CliRunner().invoke(main, ["predict", str(files["labelled"]), "--model", str(tmp_path / "nope"),
+                                       "-o", str(tmp_path / "x.csv")])
+    assert result.exit_code == 2
+    assert "meta.json" in result.output
+
+
+def test_the_shipped_samples_validate_and_the_shipped_model_scores_them() -> None:
+    from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED
+
+    for sample in (SAMPLE_LABELLED, SAMPLE_UNLABELLED):
+        result = CliRunner().invoke(main, ["validate", str(sample)])
+        assert result.exit_code == 0, result.output
+    report = CliRunner().invoke(main, ["evaluate", str(SAMPLE_LABELLED), "--json"])  # default model
+    assert report.exit_code == 0, report.output
+    f1 = {name: m["macro_f1"] for name, m in json.loads(report.output)["systems"].items()}
+    assert f1["model"] > f1["raw_confidence_lgbm"] > f1["rule_cascade"], f1

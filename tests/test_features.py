@@ -1,0 +1,111 @@
+"""Features: context stays inside a dialogue, and nothing depends on row order."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fpi.features import (
+    MIN_UPLOAD_FOR_RANKS,
+    build_features,
+    feature_group,
+    fit_feature_spec,
+)
+from fpi.schema import CONFIDENCE_COLUMNS
+
+UPLOAD_RELATIVE = "rank_"
+
+
+def _turn_features(frame: pd.DataFrame, spec) -> pd.DataFrame:
+    table = build_features(frame, spec)
+    table.index = pd.MultiIndex.from_frame(frame[["dialogue_id", "turn_index"]])
+    return table
+
+
+def test_features_do_not_change_when_unrelated_dialogues_are_added_or_rows_shuffled(sim_small, sim_other):
+    spec = fit_feature_spec(sim_small)
+    alone = _turn_features(sim_small, spec)
+    other = sim_other.assign(dialogue_id="x" + sim_other["dialogue_id"])
+    mixed = pd.concat([other, sim_small]).sample(frac=1.0, random_state=3)
+    mixed = mixed.sort_values(["dialogue_id", "turn_index"]).reset_index(drop=True)
+    together = _turn_features(mixed, spec).loc[alone.index]
+    # Ranks are upload-relative by design (calibration-free); everything else must be identical.
+    own = [c for c in alone.columns if not c.startswith(UPLOAD_RELATIVE)]
+    pd.testing.assert_frame_equal(alone[own], together[own])
+
+
+def test_upload_ranks_ignore_row_order_and_duplication(sim_small):
+    spec = fit_feature_spec(sim_small)
+    ranks = [c for c in spec.features if c.startswith(UPLOAD_RELATIVE)]
+    base = _turn_features(sim_small, spec)[ranks]
+    twice = pd.concat([sim_small, sim_small.assign(dialogue_id="copy-" + sim_small["dialogue_id"])])
+    twice = twice.sort_values(["dialogue_id", "turn_index"]).reset_index(drop=True)
+    doubled = _turn_features(twice, spec)[ranks]
+    doubled = doubled[~doubled.index.get_level_values(0).str.startswith("copy-")]
+    np.testing.assert_allclose(base.to_numpy(), doubled.loc[base.index].to_numpy(), atol=1e-9)
+
+
+def test_small_upload_ranks_against_training_reference(sim_small):
+    spec = fit_feature_spec(sim_small)
+    few = sim_small.head(MIN_UPLOAD_FOR_RANKS // 4)
+    ranks = build_features(few, spec)["rank_asr_confidence"].to_numpy()
+    present = ~np.isnan(few["asr_confidence"].to_numpy(dtype=float))
+    assert np.all((ranks[present] >= 0) & (ranks[present] <= 1))
+    order = np.argsort(few["asr_confidence"].to_numpy(dtype=float)[present])
+    assert np.all(np.diff(ranks[present][order]) >= -1e-12)
+
+
+def test_context_reads_the_next_turn_of_the_same_dialogue_only():
+    frame = pd.DataFrame({
+        "dialogue_id": pd.array(["a", "a", "b"], dtype="str"),
+        "turn_index": [0, 1, 0],
+        "timestamp": pd.to_datetime(["2026-01-01T00:00:00Z", "2026-01-01T00:00:05Z", "2026-01-01T00:00:06Z"]),
+        "wake_confidence": [0.9, 0.9, 0.9],
+        "asr_confidence": [0.3, 0.95, 0.7],
+        "asr_text": pd.array(["play the hobbit", "i said play the hobbit", "what time is it"], dtype="str"),
+        "nlu_intent": pd.array(["PlayAudiobook", "PlayAudiobook", "GetTime"], dtype="str"),
+        "nlu_confidence": [0.8, 0.9, 0.9],
+        "er_confidence": [0.5, 0.9, np.nan],
+        "result_confidence": [0.7, 0.9, 0.9],
+        "barge_in": pd.array([True, False, False], dtype="boolean"),
+    })
+    spec = fit_feature_spec(frame)
+    table = build_features(frame, spec)
+    assert table.loc[0, "next_text_similarity"] == pytest.approx(1.0)  # token set of turn 0 inside turn 1
+    assert np.isnan(table.loc[1, "next_text_similarity"])  # last turn of "a": "b" is another dialogue
+    assert table.loc[0, "next_asr_confidence"] == pytest.approx(0.95)
+    assert np.isnan(table.loc[1, "next_asr_confidence"])
+    assert table.loc[0, "gap_to_next_s"] == pytest.approx(5.0)
+    assert np.isnan(table.loc[1, "gap_to_next_s"])
+    assert table.loc[0, "next_same_intent"] == 1.0
+    assert list(table["is_last_turn"]) == [0.0, 1.0, 1.0]
+    assert list(table["dialogue_length"]) == [2.0, 2.0, 1.0]
+    assert table.loc[2, "missing_er_confidence"] == 1.0
+    assert table.loc[0, "barge_in"] == 1.0
+
+
+def test_works_without_any_optional_column(sim_small):
+    required = ["dialogue_id", "turn_index", *CONFIDENCE_COLUMNS]
+    spec = fit_feature_spec(sim_small)
+    table = build_features(sim_small[required], spec)
+    assert list(table.columns) == list(spec.features)
+    assert table["asr_word_count"].isna().all()
+    assert table[list(CONFIDENCE_COLUMNS)].notna().any().all()
+
+
+def test_unseen_categorical_levels_become_missing(sim_small):
+    spec = fit_feature_spec(sim_small)
+    changed = sim_small.assign(device_type="hologram")
+    assert build_features(changed, spec)["device_type"].isna().all()
+    assert build_features(sim_small, spec)["device_type"].notna().all()
+
+
+def test_stage_extras_are_features_and_every_feature_has_a_group(sim_small):
+    spec = fit_feature_spec(sim_small)
+    assert "asr_nbest_margin" in spec.stage_signals
+    assert feature_group("asr_nbest_margin") == "asr"
+    assert feature_group("next_text_similarity") == "dialogue"
+    assert feature_group("locale") == "device/locale"
+    assert all(feature_group(name) != "other" for name in spec.features), [
+        name for name in spec.features if feature_group(name) == "other"
+    ]

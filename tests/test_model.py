@@ -1,0 +1,114 @@
+"""The model: grouped splits, beating baselines on held-out data, safe persistence."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fpi.errors import ModelError, NotLabelledError
+from fpi.evaluate import evaluate_model
+from fpi.model import MODEL_FILE, META_FILE, FailurePointModel, TrainConfig
+from fpi.schema import CONFIDENCE_COLUMNS, LABELS
+from fpi.splits import grouped_split
+
+
+def test_grouped_split_never_puts_a_dialogue_on_both_sides(sim_small):
+    parts = grouped_split(sim_small, fractions=(0.7, 0.15, 0.15), seed=1)
+    assert sum(int(p.sum()) for p in parts) == len(sim_small)
+    ids = [set(sim_small.loc[p, "dialogue_id"]) for p in parts]
+    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
+    assert all(p.sum() > 0 for p in parts)
+
+
+def test_grouped_split_is_stable_when_other_dialogues_are_added(sim_small, sim_other):
+    alone = grouped_split(sim_small, fractions=(0.8, 0.2), seed=0)[1]
+    other = sim_other.assign(dialogue_id="x" + sim_other["dialogue_id"])
+    both = pd.concat([sim_small, other], ignore_index=True)
+    together = grouped_split(both, fractions=(0.8, 0.2), seed=0)[1][: len(sim_small)]
+    np.testing.assert_array_equal(alone, together)
+
+
+def test_model_beats_both_baselines_on_a_held_out_seed(tiny_model, sim_heldout):
+    report = evaluate_model(tiny_model, sim_heldout)
+    f1 = {name: m["macro_f1"] for name, m in report["systems"].items()}
+    assert f1["model"] > f1["raw_confidence_lgbm"] + 0.02, f1
+    assert f1["model"] > f1["rule_cascade"] + 0.05, f1
+    assert 0 <= report["systems"]["model"]["ece"] < 0.1
+
+
+def test_probabilities_are_a_distribution_over_the_six_labels(tiny_model, sim_heldout):
+    proba = tiny_model.predict_proba(sim_heldout)
+    assert proba.shape == (len(sim_heldout), len(LABELS))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    assert set(tiny_model.predict(sim_heldout)) <= set(LABELS)
+
+
+def test_save_then_load_gives_identical_probabilities(tiny_model, sim_heldout, tmp_path):
+    tiny_model.save(tmp_path / "m")
+    loaded = FailurePointModel.load(tmp_path / "m")
+    np.testing.assert_array_equal(tiny_model.predict_proba(sim_heldout), loaded.predict_proba(sim_heldout))
+    meta = json.loads((tmp_path / "m" / META_FILE).read_text())
+    for key in ("contract_version", "classes", "feature_spec", "training_data", "metrics", "versions", "model_sha256"):
+        assert key in meta
+    assert meta["classes"] == list(LABELS)
+    assert len(meta["training_data"]["fingerprint"]) == 64
+
+
+def test_a_model_whose_file_was_edited_is_refused(tiny_model, tmp_path):
+    tiny_model.save(tmp_path / "m")
+    model_file = tmp_path / "m" / MODEL_FILE
+    text = model_file.read_text()
+    model_file.write_text(text.replace("learning_rate", "learning_rate ", 1) if "learning_rate" in text else text + "\n")
+    with pytest.raises(ModelError, match="sha256"):
+        FailurePointModel.load(tmp_path / "m")
+
+
+def test_a_model_for_another_contract_version_is_refused(tiny_model, tmp_path):
+    tiny_model.save(tmp_path / "m")
+    meta_file = tmp_path / "m" / META_FILE
+    meta = json.loads(meta_file.read_text())
+    meta["contract_version"] = 99
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="contract v99"):
+        FailurePointModel.load(tmp_path / "m")
+
+
+def test_an_interrupted_save_leaves_the_previous_model_intact(tiny_model, sim_heldout, tmp_path, monkeypatch):
+    target = tmp_path / "m"
+    tiny_model.save(target)
+    before = FailurePointModel.load(target).predict_proba(sim_heldout)
+
+    import fpi.model as model_module
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("power cut while writing meta.json")
+
+    monkeypatch.setattr(model_module, "_write_json", crash)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_model.save(target)
+    monkeypatch.undo()
+    after = FailurePointModel.load(target).predict_proba(sim_heldout)
+    np.testing.assert_array_equal(before, after)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no staging debris
+
+
+def test_traces_without_optional_columns_still_predict(tiny_model, sim_heldout):
+    bare = sim_heldout[["dialogue_id", "turn_index", *CONFIDENCE_COLUMNS]]
+    scored = tiny_model.score(bare)
+    assert scored["predicted_failure_point"].notna().all()
+    assert list(scored.columns[: bare.shape[1]]) == list(bare.columns)
+
+
+def test_score_keeps_every_input_column_and_adds_predictions(tiny_model, sim_heldout):
+    scored = tiny_model.score(sim_heldout)
+    pd.testing.assert_frame_equal(scored[sim_heldout.columns], sim_heldout)
+    assert {"predicted_failure_point", *(f"p_{label}" for label in LABELS)} <= set(scored.columns)
+
+
+def test_training_without_labels_says_what_is_missing(sim_small):
+    with pytest.raises(NotLabelledError, match="labelled turns"):
+        FailurePointModel().fit(sim_small.assign(failure_point=pd.NA))

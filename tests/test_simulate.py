@@ -1,0 +1,273 @@
+"""The simulator: deterministic, on contract, and causal (labels follow from latent stage outcomes)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rapidfuzz import fuzz
+from rapidfuzz.process import cpdist
+
+from fpi.schema import CONFIDENCE_COLUMNS, CONTRACT_COLUMNS, LABELS
+from fpi.simulate import CohortEffect, SimConfig, simulate
+from fpi.simulate_templates import SHARED_TITLES
+
+EXTRAS = ["asr_nbest_margin", "nlu_alt_margin", "nlu_alt_domain", "result_latency_ms", "app_version"]
+SCREENS = ["tv", "speaker_screen"]
+
+
+@pytest.fixture(scope="module")
+def sim() -> pd.DataFrame:
+    """Large enough for rates to settle within a few points; well under a second to make."""
+    return simulate(6000, seed=5, with_latent=True)
+
+
+def _next(frame: pd.DataFrame, column: str) -> pd.Series:
+    return frame.groupby("dialogue_id", sort=False)[column].shift(-1)
+
+
+# ---------------------------------------------------------------- determinism and contract
+
+def test_same_seed_gives_the_same_frame() -> None:
+    pd.testing.assert_frame_equal(simulate(300, seed=7, with_latent=True), simulate(300, seed=7, with_latent=True))
+
+
+def test_different_seeds_give_different_frames() -> None:
+    a, b = simulate(300, seed=7), simulate(300, seed=8)
+    assert not a.head(len(b)).reset_index(drop=True).equals(b.head(len(a)).reset_index(drop=True))
+    assert not np.allclose(a["asr_confidence"].to_numpy()[:100], b["asr_confidence"].to_numpy()[:100])
+
+
+def test_columns_and_dtypes_are_the_loaders() -> None:
+    frame = simulate(200, seed=1)
+    assert list(frame.columns) == [*CONTRACT_COLUMNS, *EXTRAS]
+    strings = ["dialogue_id", "device_type", "locale", "asr_text", "nlu_domain", "nlu_intent", "er_entity",
+               "response_text", "failure_point", "nlu_alt_domain", "app_version"]
+    for name in strings:
+        assert frame[name].dtype == "str", name
+    for name in [*CONFIDENCE_COLUMNS, "asr_nbest_margin", "nlu_alt_margin", "result_latency_ms"]:
+        assert frame[name].dtype == "float64", name
+    assert frame["turn_index"].dtype == "int64"
+    assert frame["barge_in"].dtype == "boolean"
+    assert str(frame["timestamp"].dtype).startswith("datetime64") and str(frame["timestamp"].dt.tz) == "UTC"
+    assert isinstance(frame.index, pd.RangeIndex)
+    assert not any(c.startswith("sim_") for c in frame.columns)
+
+
+def test_validate_traces_accepts_it_unchanged() -> None:
+    from fpi.traces import validate_traces
+
+    frame = simulate(400, seed=2)
+    pd.testing.assert_frame_equal(validate_traces(frame), frame)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_file_round_trip_is_lossless(tmp_path, suffix: str) -> None:
+    from fpi.traces import load_traces, write_traces
+
+    frame = simulate(300, seed=3)
+    write_traces(frame, tmp_path / f"t{suffix}")
+    pd.testing.assert_frame_equal(load_traces(tmp_path / f"t{suffix}"), frame, check_exact=False, rtol=1e-12)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 60), seed=st.integers(0, 2**32 - 1))
+def test_invariants_hold_for_any_seed(n: int, seed: int) -> None:
+    frame = simulate(n, seed=seed)
+    assert frame["dialogue_id"].nunique() == n
+    keys = frame[["dialogue_id", "turn_index"]]
+    assert keys.equals(keys.sort_values(["dialogue_id", "turn_index"]))
+    grouped = frame.groupby("dialogue_id")
+    assert (grouped["turn_index"].max() + 1 == grouped.size()).all()  # 0..n-1, no gaps
+    assert grouped.size().between(1, 6).all()
+    assert (grouped["timestamp"].diff().dropna() > pd.Timedelta(0)).all()
+    assert (grouped[["device_type", "locale", "app_version"]].nunique() == 1).all().all()
+    values = frame[list(CONFIDENCE_COLUMNS)].to_numpy()
+    assert np.nanmin(values) >= 0 and np.nanmax(values) <= 1
+    assert frame["wake_confidence"].notna().all() and frame["asr_confidence"].notna().all()
+    assert frame["failure_point"].isin(LABELS).all()
+    assert frame["dialogue_id"].str.fullmatch(r"d\d{6}").all()
+
+
+# ---------------------------------------------------------------- label rates and causal structure
+
+def test_label_rates_are_realistic(sim: pd.DataFrame) -> None:
+    share = sim["failure_point"].value_counts(normalize=True)
+    bounds = {"correct": (0.65, 0.78), "asr": (0.06, 0.11), "nlu": (0.04, 0.075), "er": (0.035, 0.065),
+              "result": (0.035, 0.065), "false_wake": (0.015, 0.05)}
+    for label, (low, high) in bounds.items():
+        assert low <= share.get(label, 0.0) <= high, (label, share.get(label))
+    assert 2.4 <= len(sim) / sim["dialogue_id"].nunique() <= 3.6
+    sizes = sim.groupby("dialogue_id").size()
+    assert (sizes <= 3).mean() > 0.6
+
+
+def test_unsupported_requests_are_correct_but_declined(sim: pd.DataFrame) -> None:
+    unsupported = sim[sim["sim_unsupported"] & (sim["nlu_intent"] == "Unsupported")]
+    assert len(unsupported) > 50
+    assert (unsupported["sim_true_label"] == "correct").mean() > 0.95
+    assert unsupported["response_text"].str.contains("can't|don't know").mean() > 0.9
+
+
+def test_recovered_asr_errors_are_correct_and_unrecovered_major_ones_are_asr(sim: pd.DataFrame) -> None:
+    genuine = sim["sim_true_label"] != "false_wake"
+    recovered = sim[sim["sim_recovered"]]
+    assert (recovered["sim_asr_error"] != "none").all()
+    assert (recovered["sim_true_label"] == "correct").all()
+    assert (recovered["sim_asr_error"] == "major").sum() > 20  # ER matched a misheard title back
+    major = sim[genuine & (sim["sim_asr_error"] == "major") & ~sim["sim_recovered"]]
+    assert (major["sim_true_label"] == "asr").mean() > 0.95  # the rest recovered and then failed later
+    assert (major["sim_true_label"] == "asr").sum() == (sim["sim_true_label"] == "asr").sum()
+    cascade = major[major["sim_er_error"] & (major["sim_true_label"] == "asr")]
+    assert len(cascade) > 30  # ER failed too, yet the failure point is the first stage
+    minor = sim[genuine & (sim["sim_asr_error"] == "minor")]
+    assert (minor["sim_true_label"] != "asr").all()
+
+
+def test_every_defect_has_its_stage_wrong(sim: pd.DataFrame) -> None:
+    label = sim["sim_true_label"]
+    assert sim.loc[label == "nlu", "sim_nlu_error"].all()
+    assert sim.loc[label == "er", "sim_er_error"].all()
+    assert sim.loc[label.isin(["asr", "nlu", "er", "result"]), "sim_result_error"].all()
+    assert not sim.loc[label == "correct", ["sim_nlu_error", "sim_er_error", "sim_result_error"]].any().any()
+
+
+def test_wrong_stages_are_usually_but_not_always_less_confident(sim: pd.DataFrame) -> None:
+    label = sim["sim_true_label"]
+    for stage in ["asr", "nlu", "er", "result"]:
+        wrong = sim.loc[label == stage, f"{stage}_confidence"]
+        right = sim.loc[label == "correct", f"{stage}_confidence"]
+        assert wrong.mean() < right.mean() - 0.2, stage
+        assert 0.12 < (wrong >= 0.5).mean() < 0.5, stage  # some are confidently wrong
+        assert (right < 0.5).mean() > 0.002, stage  # some right ones are unsure
+
+
+def test_accents_differ_in_error_rate_and_calibration(sim: pd.DataFrame) -> None:
+    correct = sim[sim["sim_true_label"] == "correct"]
+    conf = correct.groupby("locale")["asr_confidence"].mean()
+    assert conf["en-IN"] < conf["en-US"] - 0.1  # same outcome, lower score: one global threshold is wrong
+    asr_rate = (sim["sim_true_label"] == "asr").groupby(sim["locale"]).mean()
+    assert asr_rate["en-IN"] > asr_rate["en-US"] * 1.3
+    assert asr_rate["en-AU"] > asr_rate["en-US"]
+
+
+def test_rephrases_follow_defects(sim: pd.DataFrame) -> None:
+    label = sim["sim_true_label"]
+    defect = label.isin(["asr", "nlu", "er", "result"])
+    rephrased = _next(sim, "sim_rephrase_of_previous").fillna(False).astype(bool)
+    assert 0.4 < rephrased[defect].mean() < 0.65
+    assert rephrased[label == "correct"].mean() < 0.1
+    similar = pd.Series(cpdist(sim["asr_text"].fillna("").tolist(), _next(sim, "asr_text").fillna("").tolist(),
+                               scorer=fuzz.token_set_ratio), index=sim.index)
+    assert (similar[defect] > 60).mean() > (similar[label == "correct"] > 60).mean() + 0.3
+    assert 0.25 < sim.loc[defect, "barge_in"].mean() < 0.45
+    assert sim.loc[label == "correct", "barge_in"].mean() < 0.08
+    gap = (_next(sim, "timestamp") - sim["timestamp"]).dt.total_seconds()
+    assert gap[rephrased].max() <= 8 and gap[rephrased].min() >= 2
+    assert gap[~rephrased].dropna().median() > 15
+    again = sim[sim["sim_rephrase_of_previous"]]
+    assert (again["sim_true_label"] == "correct").mean() > (label == "correct").mean()  # the second try usually works
+
+
+def test_false_wakes_are_lower_confidence_and_isolated(sim: pd.DataFrame) -> None:
+    fw = sim["sim_true_label"] == "false_wake"
+    assert sim.loc[fw, "wake_confidence"].mean() < sim.loc[~fw, "wake_confidence"].mean() - 0.05
+    followed = _next(sim, "turn_index").notna()
+    assert not followed[fw].any()  # nobody answers a device they did not address
+    assert followed[~fw].mean() > 0.4
+    rate = fw.groupby(sim["device_type"]).mean()
+    assert rate.idxmax() == "tv"
+    assert sim.loc[fw, "asr_text"].isna().mean() > 0.1  # some heard nothing usable
+
+
+def test_screens_route_shared_titles_to_video(sim: pd.DataFrame) -> None:
+    titles = {e.name for e in SHARED_TITLES}
+    asked = sim[(sim["sim_goal_intent"] == "PlayAudiobook") & sim["sim_goal_entity"].isin(titles)]
+    to_video = (asked["nlu_domain"] == "video").groupby(asked["device_type"]).mean()
+    assert to_video[SCREENS].min() > to_video[["speaker", "car"]].max() + 0.15
+    misrouted = asked[asked["nlu_domain"] == "video"]
+    assert (misrouted["sim_true_label"] == "nlu").mean() > 0.8  # the rest: ASR failed first
+    other_nlu = sim[(sim["sim_true_label"] == "nlu") & ~sim["sim_nlu_misrouted"]]
+    assert (misrouted["nlu_confidence"] >= 0.5).mean() > (other_nlu["nlu_confidence"] >= 0.5).mean()
+
+
+def test_er_errors_show_in_the_text(sim: pd.DataFrame) -> None:
+    er = sim[(sim["sim_true_label"] == "er") & sim["er_entity"].notna()]
+    assert len(er) > 50
+    assert not er.apply(lambda r: r["er_entity"] in r["asr_text"], axis=1).all()
+    right = sim[(sim["sim_true_label"] == "correct") & sim["er_entity"].notna()]
+    assert right.apply(lambda r: r["er_entity"] in r["asr_text"], axis=1).mean() > 0.8
+
+
+# ---------------------------------------------------------------- options
+
+def test_label_noise_flips_about_that_share() -> None:
+    frame = simulate(3000, seed=4, label_noise=0.2, with_latent=True)
+    flipped = frame["failure_point"] != frame["sim_true_label"]
+    assert 0.17 < flipped.mean() < 0.23
+    assert frame["failure_point"].isin(LABELS).all()
+    clean = simulate(3000, seed=4, label_noise=0.0, with_latent=True)
+    assert (clean["failure_point"] == clean["sim_true_label"]).all()
+
+
+def test_unlabelled_leaves_failure_point_empty() -> None:
+    frame = simulate(200, seed=4, labelled=False)
+    assert frame["failure_point"].isna().all() and frame["failure_point"].dtype == "str"
+    assert frame.drop(columns="failure_point").equals(simulate(200, seed=4).drop(columns="failure_point"))
+
+
+def test_cohort_effect_raises_the_planted_stage_in_that_cohort() -> None:
+    base = SimConfig(device_weights={"car": 1, "speaker": 1}, locale_weights={"en-IN": 1, "en-US": 1})
+    planted = SimConfig(device_weights=base.device_weights, locale_weights=base.locale_weights,
+                        cohort_effects=(CohortEffect({"locale": "en-IN", "device_type": "car"}, "er", 3.0),))
+    before, after = simulate(5000, seed=6, config=base), simulate(5000, seed=6, config=planted)
+
+    def er_rate(frame: pd.DataFrame, inside: bool) -> float:
+        cohort = (frame["locale"] == "en-IN") & (frame["device_type"] == "car")
+        return float((frame.loc[cohort == inside, "failure_point"] == "er").mean())
+
+    assert 2.0 < er_rate(after, True) / er_rate(before, True) < 3.6
+    assert er_rate(after, False) == pytest.approx(er_rate(before, False), rel=0.25)  # untouched outside
+
+
+def test_domain_cohort_effect() -> None:
+    effect = CohortEffect({"domain": "weather"}, "result", 4.0)
+    frame = simulate(4000, seed=6, config=SimConfig(cohort_effects=(effect,)), with_latent=True)
+    rate = (frame["sim_true_label"] == "result").groupby(frame["sim_goal_domain"] == "weather").mean()
+    assert rate[True] > 2.5 * rate[False]
+
+
+def test_asr_confidence_shift_moves_asr_confidence_in_logit_space() -> None:
+    base = simulate(500, seed=9)
+    shifted = simulate(500, seed=9, config=SimConfig(asr_confidence_shift=1.0))
+
+    def logit(p: pd.Series) -> np.ndarray:
+        p = p.to_numpy().clip(1e-6, 1 - 1e-6)
+        return np.log(p / (1 - p))
+
+    assert np.allclose(logit(shifted["asr_confidence"]) - logit(base["asr_confidence"]), 1.0, atol=1e-3)
+    assert shifted.drop(columns=["asr_confidence", "asr_nbest_margin"]).equals(
+        base.drop(columns=["asr_confidence", "asr_nbest_margin"]))
+
+
+def test_error_scale_zero_is_a_perfect_pipeline() -> None:
+    frame = simulate(500, seed=10, config=SimConfig(error_scale=0.0))
+    assert (frame["failure_point"] == "correct").all()
+    noisier = simulate(3000, seed=10, config=SimConfig(error_scale=1.5))
+    assert (noisier["failure_point"] == "correct").mean() < 0.65
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"label_noise": 1.5}, "label_noise"),
+        ({"config": SimConfig(device_weights={"toaster": 1.0})}, "device weights"),
+        ({"config": SimConfig(cohort_effects=(CohortEffect({"locale": "fr-FR"}, "asr", 2.0),))}, "fr-FR"),
+        ({"config": SimConfig(cohort_effects=(CohortEffect({"locale": "en-IN"}, "tts", 2.0),))}, "stage"),
+        ({"config": SimConfig(cohort_effects=(CohortEffect({"domain": "music"}, "wake", 2.0),))}, "goal domain"),
+    ],
+)
+def test_bad_options_are_rejected_with_the_value(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        simulate(10, seed=0, **kwargs)
