@@ -40,14 +40,15 @@ def waterfall_figure(explanation: TurnExplanation, *, top: int = 10) -> go.Figur
     fig = go.Figure(
         go.Waterfall(
             orientation="h",
-            y=["base value", *labels, "score"][::-1],
-            x=[explanation.base_value, *values, 0.0][::-1],
-            measure=["absolute", *(["relative"] * len(values)), "total"][::-1],
+            y=["base value", *labels, "score"],
+            x=[explanation.base_value, *values, 0.0],
+            measure=["absolute", *(["relative"] * len(values)), "total"],
             increasing=dict(marker=dict(color=UP)),
             decreasing=dict(marker=dict(color=DOWN)),
             totals=dict(marker=dict(color="#999999")),
         )
     )
+    fig.update_yaxes(autorange="reversed")  # read top-down: base value first, score last
     return _layout(
         fig,
         f"Why {explanation.label} (p = {explanation.probability:.2f}): contributions to its score",
@@ -280,4 +281,11 @@ def confidence_strip_figure(strip: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(side="top")
     fig.update_layout(height=70 + 34 * len(turns), margin=dict(l=10, r=10, t=30, b=10), template="plotly_white")
+    return fig
+
+
+def candidate_comparison_figure(report: Mapping[str, Any]) -> go.Figure:
+    """F1 per class of the active model and a newly trained candidate, on the same held-out turns."""
+    fig = metric_comparison_figure(report)
+    fig.update_layout(title="F1 per class: candidate vs active model")
     return fig

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Hashable, Sequence
+from typing import Any, Hashable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -90,33 +90,46 @@ def explain_rows(
                 contributions=contrib_series,
                 values=value_series,
                 groups=group_contributions(contrib[None, :], names).iloc[0],
-                reasons=top_reasons(contrib_series, value_series, label=LABELS[k], top=top),
+                reasons=top_reasons(contrib_series, value_series, label=LABELS[k], top=top,
+                                    levels=model.spec.levels if model.spec else None),
             )
         )
     return explanations
 
 
-def top_reasons(contrib: pd.Series, values: pd.Series, *, label: str, top: int = 5) -> tuple[Reason, ...]:
+def top_reasons(
+    contrib: pd.Series, values: pd.Series, *, label: str, top: int = 5,
+    levels: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[Reason, ...]:
     """The largest contributions as short sentences, strongest first."""
     order = contrib.abs().sort_values(ascending=False).index[:top]
     return tuple(
-        Reason(name, float(values[name]), float(contrib[name]), reason_text(name, values, float(contrib[name]), label))
+        Reason(name, float(values[name]), float(contrib[name]),
+               reason_text(name, values, float(contrib[name]), label, levels=levels))
         for name in order
         if abs(contrib[name]) > 1e-9
     )
 
 
-def reason_text(name: str, values: pd.Series, contribution: float, label: str) -> str:
+def reason_text(
+    name: str, values: pd.Series, contribution: float, label: str,
+    *, levels: Mapping[str, Sequence[str]] | None = None,
+) -> str:
     """e.g. "asr_confidence = 0.21 (lower than 92% of turns) -> toward asr (+1.40)"."""
     value = float(values[name])
     target = f"toward {label}" if contribution > 0 else f"away from {label}"
-    return f"{describe_feature(name, value, values)} -> {target} ({contribution:+.2f})"
+    return f"{describe_feature(name, value, values, levels=levels)} -> {target} ({contribution:+.2f})"
 
 
-def describe_feature(name: str, value: float, values: pd.Series) -> str:
+def describe_feature(
+    name: str, value: float, values: pd.Series, *, levels: Mapping[str, Sequence[str]] | None = None
+) -> str:
     """A feature and its value in an analyst's words."""
     if np.isnan(value):
         return f"{name} is missing"
+    if levels and name in levels:
+        names = levels[name]
+        return f"{name} = {names[int(value)]}" if 0 <= int(value) < len(names) else f"{name} is an unseen value"
     if name.endswith("_confidence") and not name.startswith(("next_", "prev_", "missing_", "rank_")):
         rank = values.get(f"rank_{name}", np.nan)
         if not np.isnan(rank):

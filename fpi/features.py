@@ -13,12 +13,13 @@ differently from the training data.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
 from fpi.schema import CONFIDENCE_COLUMNS, STAGES, is_stage_signal
@@ -36,10 +37,7 @@ CASCADE_QUANTILE = 0.10
 
 QUANTILE_GRID = np.linspace(0.0, 1.0, 101)
 
-APOLOGY = re.compile(
-    r"\b(sorry|can't|cannot|couldn't|could not|unable|don't know|didn't|not sure|went wrong|try again)\b",
-    re.IGNORECASE,
-)
+APOLOGY = r"\b(sorry|can't|cannot|couldn't|could not|unable|don't know|didn't|not sure|went wrong|try again)\b"
 
 # Feature groups, so explanations can sum contributions per stage or context.
 GROUP_CONTEXT = "dialogue"
@@ -195,7 +193,7 @@ def _feature_table(
     response = _text(frame, "response_text")
     entity = _text(frame, "er_entity")
     has_asr = "asr_text" in frame.columns
-    words = np.array([len(t.split()) for t in asr_text], dtype=float) if has_asr else np.full(n, np.nan)
+    words = _word_counts(asr_text) if has_asr else np.full(n, np.nan)
     out["asr_word_count"] = words
     out["asr_text_empty"] = (words == 0).astype(float) if has_asr else np.full(n, np.nan)
     if "er_entity" in frame.columns and has_asr:
@@ -205,8 +203,9 @@ def _feature_table(
     else:
         out["entity_in_text"] = np.full(n, np.nan)
     if "response_text" in frame.columns:
-        out["response_word_count"] = np.array([len(t.split()) for t in response], dtype=float)
-        out["response_apology"] = np.array([bool(APOLOGY.search(t)) for t in response], dtype=float)
+        out["response_word_count"] = _word_counts(response)
+        matches = pc.match_substring_regex(pa.array(response, type=pa.string()), APOLOGY, ignore_case=True)
+        out["response_apology"] = matches.to_numpy(zero_copy_only=False).astype(float)
     else:
         out["response_word_count"] = np.full(n, np.nan)
         out["response_apology"] = np.full(n, np.nan)
@@ -284,9 +283,21 @@ def _pairwise(left: list[str], right: list[str], scorer: Any) -> np.ndarray:
     if not left:
         return np.zeros(0)
     scores = process.cpdist(left, right, scorer=scorer, workers=-1, dtype=np.float32).astype(float) / 100.0
-    empty = np.array([not a or not b for a, b in zip(left, right)])
+    empty = (_lengths(left) == 0) | (_lengths(right) == 0)
     scores[empty] = np.nan
     return scores
+
+
+def _lengths(texts: list[str]) -> np.ndarray:
+    return pc.utf8_length(pa.array(texts, type=pa.string())).to_numpy(zero_copy_only=False)
+
+
+def _word_counts(texts: list[str]) -> np.ndarray:
+    """Whitespace-separated words per text, vectorised in Arrow."""
+    array = pc.utf8_trim_whitespace(pa.array(texts, type=pa.string()))
+    counts = pc.list_value_length(pc.utf8_split_whitespace(array)).to_numpy(zero_copy_only=False).astype(float)
+    counts[pc.utf8_length(array).to_numpy(zero_copy_only=False) == 0] = 0.0  # Arrow splits "" into [""]
+    return counts
 
 
 def _neighbour(values: np.ndarray, present: np.ndarray, step: int) -> np.ndarray:

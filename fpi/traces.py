@@ -37,7 +37,7 @@ from fpi.schema import (
 )
 
 __all__ = [
-    "TraceSummary", "dataset_fingerprint", "load_traces", "stage_signal_columns",
+    "TraceSummary", "dataset_fingerprint", "load_traces", "normalise_column_name", "stage_signal_columns",
     "summarize_traces", "validate_traces", "write_traces",
 ]
 
@@ -495,18 +495,22 @@ def _duplicates(out: Mapping[str, pd.Series], rows: np.ndarray, valid: np.ndarra
                    examples=tuple(examples))
 
 
-def _normal(name: str) -> str:
+def normalise_column_name(name: str) -> str:
+    """`name` in a canonical spelling: lower case, '_' between words, abbreviations spelled out.
+
+    Two column names with the same canonical spelling are near misses of each other.
+    """
     tokens = re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_").split("_")
     return "_".join(_ABBREVIATIONS.get(t, t) for t in tokens)
 
 
 def _near(name: str, candidates: list[str]) -> list[str]:
     """Candidates that look like `name` up to case, spacing, '-' vs '_' and common abbreviations."""
-    target = _normal(name)
-    exact = [c for c in candidates if _normal(c) == target]
+    target = normalise_column_name(name)
+    exact = [c for c in candidates if normalise_column_name(c) == target]
     if exact:
         return exact
-    by_normal = {_normal(c): c for c in candidates}
+    by_normal = {normalise_column_name(c): c for c in candidates}
     return [by_normal[m] for m in difflib.get_close_matches(target, list(by_normal), n=2, cutoff=0.8)]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fpi.features import (
     MIN_UPLOAD_FOR_RANKS,
@@ -109,3 +111,19 @@ def test_stage_extras_are_features_and_every_feature_has_a_group(sim_small):
     assert all(feature_group(name) != "other" for name in spec.features), [
         name for name in spec.features if feature_group(name) == "other"
     ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(st.one_of(st.none(), st.text(alphabet=" \tab\u00e9\n", max_size=12)), min_size=1, max_size=8))
+def test_word_counts_match_python_split(texts):
+    n = len(texts)
+    frame = pd.DataFrame({
+        "dialogue_id": pd.array([f"d{i}" for i in range(n)], dtype="str"),
+        "turn_index": [0] * n,
+        **{c: [0.9] * n for c in CONFIDENCE_COLUMNS},
+        "asr_text": pd.array(texts, dtype="str"),
+    })
+    table = build_features(frame, fit_feature_spec(frame))
+    expected = [len(t.split()) if t is not None else 0 for t in texts]
+    assert table["asr_word_count"].tolist() == expected
+    assert table["asr_text_empty"].tolist() == [float(e == 0) for e in expected]

@@ -1,0 +1,111 @@
+"""Small UI pieces the pages share: page setup, the no-data notice, safe text, the turns table.
+
+Text that comes from traces (utterances, responses, ids, cohort names) is only
+ever shown through `st.text`, `st.code`, dataframes or escaped chart labels,
+never through Markdown or HTML, so `<script>` or `**bold**` shows as typed.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from fpi.errors import FpiError
+from fpi.model import FailurePointModel
+from fpi.ui import nav, services
+from fpi.ui.text import md_escape
+from fpi.ui.state import AppState, get_state
+
+LABEL_NAMES: dict[str, str] = {
+    "correct": "correct",
+    "false_wake": "false wake",
+    "asr": "ASR",
+    "nlu": "NLU",
+    "er": "ER",
+    "result": "result",
+}
+"""How the app names labels in its own prose (labels are from a closed set, safe in Markdown)."""
+
+
+def page_setup() -> tuple[AppState, FailurePointModel | None]:
+    """State and active model for a page; shows pending notices and rescoring after a model switch."""
+    state = get_state()
+    model = None
+    try:
+        model = services.active_model()
+        services.rescore_if_model_changed(state)
+    except FpiError as exc:
+        st.error(f"No usable model: {md_escape(exc)}")
+    if state.notice:
+        st.toast(md_escape(state.notice))
+        state.notice = None
+    return state, model
+
+
+def no_data(state: AppState, *, what: str) -> None:
+    """The empty state of a page: what to do, with a button that loads the sample."""
+    st.info(f"No traces are loaded yet, so there is no {what} to show. "
+            "Load the bundled sample (labelled) to look around, or upload your own traces on the Data page.")
+    left, right, _ = st.columns([1, 1, 2])
+    with left:
+        if st.button("Load the labelled sample", type="primary", key=f"nodata_sample_{what}"):
+            if services.load_sample(state, "labelled"):
+                st.rerun()
+    with right:
+        st.page_link(nav.DATA, label="Go to the Data page", icon=":material/upload_file:")
+
+
+def turn_table_config() -> dict[str, Any]:
+    return {
+        "dialogue_id": st.column_config.TextColumn("dialogue"),
+        "turn_index": st.column_config.NumberColumn("turn", format="%d"),
+        "timestamp": st.column_config.DatetimeColumn("time", format="YYYY-MM-DD HH:mm"),
+        "device_type": st.column_config.TextColumn("device"),
+        "nlu_domain": st.column_config.TextColumn("domain"),
+        "nlu_intent": st.column_config.TextColumn("intent"),
+        "asr_text": st.column_config.TextColumn("user said (ASR)", width="large"),
+        "response_text": st.column_config.TextColumn("assistant said", width="large"),
+        "predicted_failure_point": st.column_config.TextColumn("predicted"),
+        "confidence": st.column_config.ProgressColumn("p(predicted)", min_value=0.0, max_value=1.0, format="%.2f"),
+        "failure_point": st.column_config.TextColumn("human label"),
+    }
+
+
+def turns_table(turns: pd.DataFrame, *, key: str, total: int | None = None) -> None:
+    """A table of turns; selecting a row opens that dialogue in the drill-down."""
+    if turns.empty:
+        st.info("No turns match.")
+        return
+    if total is not None and total > len(turns):
+        st.caption(f"Showing the {len(turns):,} most confident of {total:,} matching turns. "
+                   "Select a row to open its dialogue.")
+    else:
+        st.caption(f"{len(turns):,} matching turns. Select a row to open its dialogue.")
+    event = st.dataframe(turns, key=key, on_select="rerun", selection_mode="single-row", hide_index=True, placeholder="—",
+                         column_config=turn_table_config(), height=min(420, 38 + 35 * len(turns)))
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        open_dialogue(str(turns.iloc[rows[0]]["dialogue_id"]))
+
+
+def open_dialogue(dialogue_id: str) -> None:
+    get_state().dialogue_id = dialogue_id
+    st.switch_page(nav.DIALOGUE, query_params={"dialogue": dialogue_id})
+
+
+def _verbatim(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    return str(value)
+
+
+def plain(caption: str, value: object) -> None:
+    """A caption of ours above a value from the traces, shown verbatim."""
+    st.caption(caption)
+    st.text(_verbatim(value))
+
+
+def plain_line(name: str, value: object) -> None:
+    """'name: value' on one line, the value from the traces shown verbatim."""
+    st.text(f"{name}: {_verbatim(value)}")

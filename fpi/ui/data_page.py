@@ -1,0 +1,124 @@
+"""Data page: upload traces (or take the sample), see what was loaded or why a file was rejected."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from fpi.schema import REQUIRED_COLUMNS
+from fpi.ui import components, nav, services
+from fpi.ui.state import AppState, Keys, Rejection
+
+NOT_IN_FILE = "(not in the file)"
+
+
+def render() -> None:
+    state, model = components.page_setup()
+    st.title("Data")
+    st.caption("Load voice-assistant traces: one row per turn, in the trace contract's columns. "
+               "Each accepted file is scored by the active model"
+               + (f" ({model.version})." if model else "."))
+
+    upload_col, sample_col = st.columns([3, 2], gap="large")
+    with upload_col:
+        uploaded = st.file_uploader(
+            f"Upload traces: CSV or Parquet, up to {services.UPLOAD_LIMIT_MB:,} MB",
+            type=["csv", "parquet", "pq"], key=Keys.UPLOAD,
+            help="Required columns: " + ", ".join(REQUIRED_COLUMNS) + ". Other columns are kept.",
+        )
+    with sample_col:
+        st.markdown("**Or try the bundled sample**")
+        st.caption("Simulated traces from a fleet of speakers, TVs, cars and phones.")
+        left, right = st.columns(2)
+        labelled = left.button("Load labelled sample", type="primary", width="stretch")
+        unlabelled = right.button("Load unlabelled sample", width="stretch")
+
+    if uploaded is not None and uploaded.file_id != state.handled_upload:
+        state.handled_upload = uploaded.file_id
+        services.load_into_state(state, uploaded.getvalue(), name=uploaded.name, from_upload=True)
+    if labelled:
+        services.load_sample(state, "labelled")
+    if unlabelled:
+        services.load_sample(state, "unlabelled")
+
+    if state.rejection is not None:
+        _rejection(state, state.rejection, uploaded)
+    if state.data is not None:
+        _summary(state)
+    elif state.rejection is None:
+        st.info("No traces loaded yet. Upload a file above, or load the labelled sample to look around.")
+
+
+def _rejection(state: AppState, rejection: Rejection, uploaded: object) -> None:
+    st.error(components.md_escape(rejection.message))
+    st.caption("Every problem found in the file, with the rows (as a spreadsheet numbers them) and the fix. "
+               "Nothing of this file was loaded" + (
+                   "; the data loaded before stays active." if state.data is not None else "."))
+    report = pd.DataFrame(list(rejection.records), columns=["column", "rows", "count", "reason"])
+    report["count"] = report["count"].where(report["count"] > 0, None)
+    st.dataframe(report, hide_index=True, placeholder="",
+                 column_config={"rows": st.column_config.TextColumn("rows (first few)"),
+                                "count": st.column_config.NumberColumn("rows in all", format="%d"),
+                                "reason": st.column_config.TextColumn("reason and fix", width="large")})
+    if rejection.suggestions and rejection.from_upload:
+        if uploaded is not None:
+            _mapping_form(state, rejection, uploaded)
+        else:
+            st.info("Upload the file again to map its columns onto the contract's.")
+
+
+def _mapping_form(state: AppState, rejection: Rejection, uploaded: object) -> None:
+    st.subheader("Map your columns")
+    st.caption("The file lacks some required columns but has columns that look like them. "
+               "Pick which file column holds each one, then load the file again.")
+    spare = [c for c in rejection.columns if c not in REQUIRED_COLUMNS]
+    with st.form(Keys.MAPPING_FORM):
+        choices: dict[str, str] = {}
+        for contract_column, suggestion in rejection.suggestions.items():
+            options = [NOT_IN_FILE, *spare]
+            index = options.index(suggestion) if suggestion in options else 0
+            choices[contract_column] = st.selectbox(f"{contract_column} ←", options, index=index)
+        apply = st.form_submit_button("Apply mapping and reload", type="primary")
+    if apply:
+        column_map = {source: target for target, source in choices.items() if source != NOT_IN_FILE}
+        # Either way the page must show the new outcome, not the report drawn above.
+        services.load_into_state(state, uploaded.getvalue(), name=uploaded.name, column_map=column_map,
+                                 from_upload=True)
+        st.rerun()
+
+
+def _summary(state: AppState) -> None:
+    data = state.data
+    assert data is not None
+    summary = data.summary
+    st.subheader("Loaded")
+    components.plain_line("File", data.source)
+    st.text(f"Scored by model: {data.model_version}")
+    cols = st.columns(3)
+    cols[0].metric("Turns", f"{summary.turns:,}", border=True)
+    cols[1].metric("Dialogues", f"{summary.dialogues:,}", border=True)
+    share = summary.labelled / summary.turns if summary.turns else 0.0
+    cols[2].metric("Labelled turns", f"{summary.labelled:,}", f"{share:.0%} of turns", delta_color="off",
+                   delta_arrow="off", border=True)
+    if summary.date_range:
+        start, end = summary.date_range
+        st.caption(f"From {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC.")
+    left, middle, right = st.columns(3)
+    with left:
+        st.caption("Labels (human)")
+        st.dataframe(pd.DataFrame(list(summary.label_counts.items()), columns=["label", "turns"]), hide_index=True)
+    with middle:
+        st.caption("Devices")
+        st.dataframe(pd.DataFrame(list(summary.devices.items()), columns=["device", "turns"]), hide_index=True)
+    with right:
+        st.caption("Locales")
+        st.dataframe(pd.DataFrame(list(summary.locales.items()), columns=["locale", "turns"]), hide_index=True)
+    st.caption("Extra stage signals (model features where the model knows them) and other columns kept as they are:")
+    st.text("stage signals: " + (", ".join(summary.stage_signals) or "none")
+            + "\nother columns: " + (", ".join(summary.other_extras) or "none"))
+    with st.expander("Preview: first 50 turns"):
+        st.dataframe(data.frame.head(50), hide_index=True)
+    st.page_link(nav.OVERVIEW, label="Open the overview", icon=":material/dashboard:")
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,142 @@
+"""Dialogue drill-down: one dialogue turn by turn, what the model blames on each turn, and why.
+
+Deep link: `?dialogue=ID`. Trace text is shown with `st.text` only (see `fpi.ui.components`).
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from fpi import charts, dashboard
+from fpi.schema import LABEL_COLUMN, LABELS
+from fpi.ui import components, services
+from fpi.ui.state import AppState, Keys, current_filters, set_widget_value, show_dialogue, show_selected_dialogue
+
+NAMES = components.LABEL_NAMES
+
+
+def render() -> None:
+    state, model = components.page_setup()
+    st.title("Dialogue drill-down")
+    if state.data is None:
+        components.no_data(state, what="dialogue")
+        return
+    data = state.data
+    frame = data.frame
+    known = set(dashboard.dialogue_ids(frame))
+    filters = current_filters(services.filter_options(data.key, frame))
+    defect_ids = dashboard.defect_dialogues(services.filtered(data, filters))
+
+    linked = st.query_params.get("dialogue")
+    if linked and linked != state.dialogue_id:
+        if linked in known:
+            state.dialogue_id = linked
+        else:
+            st.warning("The linked dialogue is not in the loaded traces; showing another one. The link asked for:")
+            st.text(linked)
+    if state.dialogue_id not in known:
+        first = defect_ids[0] if len(defect_ids) else next(iter(sorted(known)))
+        state.dialogue_id = str(first)
+    current = state.dialogue_id
+    st.query_params["dialogue"] = current
+
+    _navigation(state, data, frame, defect_ids, filters.active)
+    turns = dashboard.dialogue_turns(frame, current)
+    _header(turns)
+    st.plotly_chart(charts.confidence_strip_figure(dashboard.stage_strip(turns)), key="strip")
+    st.caption("Stage confidences per turn (red low, green high; — not logged). "
+               "The black box marks the stage the model names as the failure point.")
+    for _, turn in turns.iterrows():
+        _turn(turn)
+    if model is not None:
+        _explanation(state, model, turns)
+
+
+def _navigation(state: AppState, data, frame: pd.DataFrame, defect_ids, filtered: bool) -> None:
+    current = state.dialogue_id
+    previous = dashboard.neighbour_dialogue(defect_ids, current, step=-1)
+    following = dashboard.neighbour_dialogue(defect_ids, current, step=1)
+    left, middle, right = st.columns([1, 3, 1], vertical_alignment="bottom")
+    left.button("◀ Previous defect", on_click=show_dialogue, args=(previous,), disabled=previous is None,
+                width="stretch", help="The previous dialogue with a predicted defect"
+                + (" (within the overview's filters)." if filtered else "."))
+    right.button("Next defect ▶", on_click=show_dialogue, args=(following,), disabled=following is None,
+                 width="stretch", help="The next dialogue with a predicted defect"
+                 + (" (within the overview's filters)." if filtered else "."))
+    with middle:
+        search_col, select_col = st.columns([1, 2])
+        query = search_col.text_input("Search id or words", key=Keys.DIALOGUE_SEARCH,
+                                      placeholder="e.g. d000123 or 'play'")
+        options = dashboard.search_dialogues(frame, query)
+        if current not in options:
+            options = [current, *options]
+        set_widget_value(Keys.DIALOGUE_SELECT, current)
+        select_col.selectbox(f"Dialogue ({len(options):,} shown)", options, key=Keys.DIALOGUE_SELECT,
+                             on_change=show_selected_dialogue)
+    st.caption(f"{len(defect_ids):,} dialogues have a predicted defect"
+               + (" within the overview's filters." if filtered else "."))
+
+
+def _header(turns: pd.DataFrame) -> None:
+    first = turns.iloc[0]
+    info = {"dialogue": first["dialogue_id"], "turns": len(turns)}
+    for column, name in (("device_type", "device"), ("locale", "locale"), ("timestamp", "started")):
+        if column in turns.columns:
+            info[name] = first[column]
+    defects = int((turns[dashboard.PREDICTED] != "correct").sum())
+    info["predicted defects"] = defects
+    st.dataframe(pd.DataFrame([info]), hide_index=True, placeholder="—",
+                 column_config={"started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
+
+
+def _turn(turn: pd.Series) -> None:
+    predicted = str(turn[dashboard.PREDICTED])
+    probability = float(turn[f"p_{predicted}"])
+    with st.container(border=True):
+        left, right = st.columns([3, 2], gap="medium")
+        with left:
+            when = turn.get("timestamp")
+            bits = [f"Turn {int(turn['turn_index'])}"]
+            if when is not None and not pd.isna(when):
+                bits.append(f"{when:%Y-%m-%d %H:%M:%S} UTC")
+            barge = turn.get("barge_in")
+            if barge is not None and not pd.isna(barge) and bool(barge):
+                bits.append("the user interrupted the response (barge-in)")
+            st.caption(" · ".join(bits))
+            components.plain("User said (ASR)", turn.get("asr_text"))
+            components.plain("Assistant said", turn.get("response_text"))
+        with right:
+            verdict = "correct" if predicted == "correct" else f"fails at {NAMES[predicted]}"
+            st.markdown(f"**Predicted: {verdict}** (p = {probability:.2f})")
+            human = turn.get(LABEL_COLUMN)
+            if human is not None and not pd.isna(human) and str(human) in LABELS:
+                agree = "agrees" if str(human) == predicted else "differs"
+                st.markdown(f"Human label: **{NAMES[str(human)]}** ({agree})")
+            probs = " · ".join(f"{NAMES[label]} {float(turn[f'p_{label}']):.2f}" for label in LABELS)
+            st.caption(probs)
+
+
+def _explanation(state: AppState, model, turns: pd.DataFrame) -> None:
+    st.subheader("Why the model says so")
+    indices = [int(i) for i in turns["turn_index"]]
+    defective = [int(t) for t, p in zip(turns["turn_index"], turns[dashboard.PREDICTED]) if p != "correct"]
+    default = defective[0] if defective else indices[0]
+    choice = st.segmented_control("Explain turn", indices, default=default, key=Keys.EXPLAIN_TURN,
+                                  format_func=lambda t: f"turn {t}", required=True)
+    chosen = default if choice is None else int(choice)
+    row = int(turns.index[indices.index(chosen)])
+    explanation = services.explain(state, model, [row])[0]
+    st.caption(f"Evidence for '{NAMES[explanation.label]}' on turn {chosen}, in log-odds: "
+               "red pushes toward the label, blue away from it.")
+    st.text("\n".join(("▲ " if r.contribution > 0 else "▼ ") + r.text for r in explanation.reasons)
+            or "No feature moved this turn's score.")
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        st.plotly_chart(charts.waterfall_figure(explanation), key="waterfall")
+    with right:
+        st.plotly_chart(charts.stage_group_figure(explanation), key="stage_groups")
+        st.caption("The same evidence summed per pipeline stage and context group.")
+
+
+if __name__ == "__main__":
+    render()

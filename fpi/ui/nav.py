@@ -1,0 +1,19 @@
+"""The app's pages: their files (relative to app.py, as Streamlit resolves them) and titles."""
+from __future__ import annotations
+
+import streamlit as st
+
+DATA = "fpi/ui/data_page.py"
+OVERVIEW = "fpi/ui/overview_page.py"
+DIALOGUE = "fpi/ui/dialogue_page.py"
+MODEL = "fpi/ui/model_page.py"
+
+
+def pages() -> list[st.Page]:
+    """The navigation, in the order an analyst works: load, look, drill down, judge the model."""
+    return [
+        st.Page(DATA, title="Data", icon=":material/upload_file:", url_path="data", default=True),
+        st.Page(OVERVIEW, title="Overview", icon=":material/dashboard:", url_path="overview"),
+        st.Page(DIALOGUE, title="Dialogue drill-down", icon=":material/forum:", url_path="dialogue"),
+        st.Page(MODEL, title="Model", icon=":material/model_training:", url_path="model"),
+    ]

@@ -1,0 +1,149 @@
+"""Overview page: where the assistant fails, for the loaded traces and the sidebar's filters."""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from fpi import charts, dashboard
+from fpi.ui import components, services
+from fpi.ui.state import AppState, Keys, clear_filters, current_filters, drill_by_cohort, drill_by_label
+
+TURNS_SHOWN = 2000
+
+
+def render() -> None:
+    state, model = components.page_setup()
+    st.title("Overview")
+    if state.data is None:
+        components.no_data(state, what="overview")
+        return
+    data = state.data
+    options = services.filter_options(data.key, data.frame)
+    _sidebar(options)
+    filters = current_filters(options)
+    view = services.overview(data.key, filters, data.frame)
+
+    components.plain_line("Traces", data.source)
+    if filters.active:
+        st.caption(f"Filtered: {view.kpis.turns:,} of {len(data.frame):,} turns. Every chart below uses the filter.")
+    if view.kpis.turns == 0:
+        st.warning("No turns match the filters. Widen them in the sidebar.")
+        st.button("Clear filters", on_click=clear_filters)
+        return
+    _kpis(view.kpis)
+
+    left, right = st.columns(2, gap="medium")
+    with left:
+        event = st.plotly_chart(charts.label_distribution_figure(view.distribution), key=Keys.LABEL_CHART,
+                                on_select=drill_by_label, selection_mode="points")
+        st.caption("Turns per predicted failure point; diamonds are human labels where the file has them. "
+                   "Click a bar to list its turns below.")
+    with right:
+        st.plotly_chart(charts.confidence_distribution_figure(view.confidence), key="confidence")
+        st.caption("How sure the model is of each label it gives (box: middle half of the turns, whiskers: 90%, "
+                   "dashed: mean). Low-confidence turns are the ones worth a human look.")
+
+    st.plotly_chart(charts.sankey_figure(view.sankey), key="sankey")
+    st.caption("Every turn enters at wake; at each stage the turns whose first unrecovered failure is there "
+               "leave the pipeline; the rest end correct.")
+
+    if not view.over_time.empty:
+        st.plotly_chart(charts.defect_rate_time_figure(view.over_time), key="over_time")
+        st.caption("Share of turns with a predicted defect per period, in all (thick) and per failing stage.")
+
+    cohort_rows, column = _breakdown(state, data, filters)
+
+    _matching_turns(state, data, filters, event, cohort_rows, column)
+
+
+def _sidebar(options: dashboard.FilterOptions) -> None:
+    with st.sidebar:
+        st.header("Filters")
+        st.caption("Apply to every chart and table on the overview.")
+        if options.date_bounds:
+            start, end = options.date_bounds
+            st.date_input("Dates (UTC)", value=(start, end), min_value=start, max_value=end,
+                          key=Keys.FILTER_DATES, persist_state="session")
+        for label, values, key in (("Device", options.devices, Keys.FILTER_DEVICES),
+                                   ("Locale", options.locales, Keys.FILTER_LOCALES),
+                                   ("Domain", options.domains, Keys.FILTER_DOMAINS)):
+            if values:
+                st.multiselect(label, values, key=key, placeholder="All", persist_state="session")
+        st.multiselect("Predicted failure point", options.predicted, key=Keys.FILTER_PREDICTED,
+                       format_func=lambda v: components.LABEL_NAMES.get(v, v), placeholder="All",
+                       persist_state="session")
+        st.button("Clear filters", on_click=clear_filters, width="stretch")
+
+
+def _kpis(k: dashboard.Kpis) -> None:
+    cols = st.columns(5)
+    quiet = dict(delta_color="off", delta_arrow="off", border=True)
+    cols[0].metric("Turns", f"{k.turns:,}", border=True)
+    cols[1].metric("Dialogues", f"{k.dialogues:,}", f"{k.dialogues_with_defect:,} with a defect", **quiet)
+    cols[2].metric("Defect rate", f"{k.defect_rate:.1%}", f"{k.defects:,} turns", **quiet,
+                   help="Share of turns whose predicted failure point is not 'correct'.")
+    cols[3].metric("Labelled", f"{k.labelled_share:.0%}", f"{k.labelled:,} turns", **quiet)
+    cols[4].metric("Label agreement", "—" if k.agreement is None else f"{k.agreement:.1%}",
+                   "no labels" if k.agreement is None else f"on {k.labelled:,} turns", **quiet,
+                   help="Share of labelled turns where the model predicts the human label.")
+
+
+def _breakdown(state: AppState, data, filters: dashboard.Filters) -> tuple[str | None, str]:
+    st.subheader("Breakdown by cohort")
+    dimensions = [name for name, column in dashboard.BREAKDOWN_DIMENSIONS.items() if column in data.frame.columns]
+    if not dimensions:
+        st.caption("The traces have no device, locale, domain or intent columns to break down by.")
+        return None, ""
+    dimension = st.segmented_control("Break down by", dimensions, default=dimensions[0],
+                                     key=Keys.BREAKDOWN_DIMENSION, required=True)
+    column = dashboard.BREAKDOWN_DIMENSIONS[dimension or dimensions[0]]
+    table = services.breakdown(data.key, filters, column, data.frame)
+    left, right = st.columns([1, 1], gap="medium")
+    with left:
+        st.plotly_chart(charts.breakdown_heatmap_figure(dashboard.breakdown_matrix(table), dimension=dimension),
+                        key="breakdown_heatmap")
+        st.caption(f"Share of each {dimension}'s turns failing at each stage; worst {dimension}s first.")
+    with right:
+        event = st.dataframe(
+            table[["cohort", "turns", "defect_rate", "top_failure_point"]], hide_index=True,
+            key=f"{Keys.COHORT_TABLE}_{column}", on_select=drill_by_cohort,
+            selection_mode="single-row",
+            column_config={
+                "cohort": st.column_config.TextColumn(dimension),
+                "defect_rate": st.column_config.ProgressColumn("defect rate", min_value=0.0, max_value=1.0,
+                                                               format="percent"),
+                "top_failure_point": st.column_config.TextColumn("most common failure"),
+            },
+        )
+        st.caption(f"Select a {dimension} to list its defective turns below.")
+    rows = [r for r in (event.selection.rows if event is not None else []) if r < len(table)]
+    return (str(table.iloc[rows[0]]["cohort"]) if rows else None), column
+
+
+def _matching_turns(state: AppState, data, filters: dashboard.Filters, label_event, cohort: str | None,
+                    column: str) -> None:
+    st.subheader("Matching turns")
+    points = label_event.selection.points if label_event is not None else []
+    label = str(points[0]["x"]) if points else None
+    frame = services.filtered(data, filters)
+    defects = frame[frame[dashboard.PREDICTED] != "correct"]
+    if cohort is not None and (state.drill_source == "cohort" or label is None):
+        st.caption(f"Defective turns of this {column.replace('_', ' ')}:")
+        st.text(cohort)
+        turns = dashboard.matching_turns(defects, cohort=(column, cohort))
+    elif label is not None:
+        st.caption(f"Turns predicted as '{components.LABEL_NAMES.get(label, label)}'.")
+        turns = dashboard.matching_turns(frame, predicted=label)
+    else:
+        st.caption("All predicted defects, most confident first. Click a bar above or select a cohort to narrow down.")
+        turns = dashboard.matching_turns(defects)
+    total = len(turns)
+    shown = turns.head(TURNS_SHOWN)
+    # A new table (new key) whenever its rows change, so a stale row selection never opens the wrong dialogue.
+    digest = hashlib.sha1(f"{data.key}|{filters}|{label}|{cohort}|{state.drill_source}".encode()).hexdigest()[:10]
+    components.turns_table(shown, key=f"{Keys.TURNS_TABLE}_{digest}", total=total)
+
+
+if __name__ == "__main__":
+    render()

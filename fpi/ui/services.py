@@ -1,0 +1,217 @@
+"""What the pages call: caches around the package, and the few actions that change session state.
+
+Caching, as Streamlit recommends: `st.cache_resource` for models (shared, never
+mutated), `st.cache_data` for frames and tables (keyed by the upload's content
+hash, the column mapping and the model version, never by the frame itself).
+Nothing here computes: the work is in `fpi.scoring`, `fpi.dashboard`,
+`fpi.explain`, `fpi.model_report` and `fpi.registry`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from fpi import dashboard
+from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED
+from fpi.errors import FpiError, TraceError
+from fpi.explain import TurnExplanation, beeswarm_data, global_importance
+from fpi.model import FailurePointModel, TrainConfig
+from fpi.model_report import compare_models, current_data_report, heldout_mask
+from fpi.registry import Registry, read_meta
+from fpi.scoring import ScoredTraces, content_hash, file_columns, mapping_suggestions, score_frame
+from fpi.traces import load_traces
+from fpi.ui.text import md_escape
+from fpi.ui.state import AppState, Candidate, Rejection, reset_view_widgets
+
+SAMPLES: dict[str, Path] = {"labelled": SAMPLE_LABELLED, "unlabelled": SAMPLE_UNLABELLED}
+"""The bundled sample traces offered by one click."""
+
+TRAIN_CONFIG = TrainConfig()
+"""How the Model page trains a candidate (the package defaults; tests use a quicker one)."""
+
+UPLOAD_LIMIT_MB = 1024
+"""Must match `server.maxUploadSize` in .streamlit/config.toml."""
+
+
+# ---------------------------------------------------------------- model
+
+def registry() -> Registry:
+    return Registry.from_config()
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _load_model(path: str, sha256: str) -> FailurePointModel:
+    """One loaded model per (directory, model sha): a retrained directory loads afresh."""
+    return FailurePointModel.load(path)
+
+
+def active_model() -> FailurePointModel:
+    """The registry's active model (raises `ModelError` with the reason when it can't be loaded)."""
+    path = registry().active_path()
+    return _load_model(str(path), str(read_meta(path).get("model_sha256", "")))
+
+
+# ---------------------------------------------------------------- loading and scoring
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _validated(digest: str, name: str, column_map: tuple[tuple[str, str], ...], _data: bytes) -> pd.DataFrame:
+    return load_traces(_data, column_map=dict(column_map) or None, name=name)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _scored(
+    digest: str, name: str, column_map: tuple[tuple[str, str], ...], model_version: str,
+    _frame: pd.DataFrame, _model: FailurePointModel,
+) -> ScoredTraces:
+    return score_frame(_frame, model=_model, source=name, digest=digest)
+
+
+def load_into_state(
+    state: AppState, data: bytes, *, name: str, column_map: Mapping[str, str] | None = None, from_upload: bool
+) -> bool:
+    """Check and score a file with a visible progress; on success it becomes the active data.
+
+    A rejected file leaves the previous data active and only its report (and
+    header, for the mapping form) in the state.
+    """
+    mapping = tuple(sorted((column_map or {}).items()))
+    digest = content_hash(data)
+    label = md_escape(name)
+    with st.status(f"Loading {label}…", expanded=True) as status:
+        bar = st.progress(0.0, text="reading and checking the file")
+        try:
+            model = active_model()
+            started = time.perf_counter()
+            frame = _validated(digest, name, mapping, data)
+            read = time.perf_counter() - started
+            bar.progress(0.35, text=f"scoring {len(frame):,} turns with model {model.version}")
+            started = time.perf_counter()
+            scored = _scored(digest, name, mapping, model.version, frame, model)
+            scoring = time.perf_counter() - started
+            # Timings per step, for the benchmark: st.cache_data's own cost (pickling) shown apart.
+            scored = replace(scored, seconds={"read and check": read, **scored.seconds,
+                                              "cache (pickle)": max(0.0, scoring - sum(scored.seconds.values()))})
+        except TraceError as exc:
+            columns = tuple(file_columns(data))
+            state.rejection = Rejection(
+                source=name, message=exc.report().splitlines()[0], records=tuple(exc.to_records()),
+                columns=columns, suggestions=mapping_suggestions(exc, columns), from_upload=from_upload,
+            )
+            status.update(label=f"{label} was rejected" + ("; the previous data stays active" if state.data else ""),
+                          state="error")
+            return False
+        except FpiError as exc:
+            status.update(label=f"{label} could not be scored", state="error")
+            st.error(md_escape(exc))
+            return False
+        bar.progress(1.0, text="done")
+        status.update(label=f"Loaded {label}: {len(scored.frame):,} turns scored", state="complete", expanded=False)
+    state.data, state.rejection, state.candidate = scored, None, None
+    state.dialogue_id = None
+    state.notice = f"Loaded {name}: {len(scored.frame):,} turns in {scored.summary.dialogues:,} dialogues."
+    reset_view_widgets()
+    return True
+
+
+def load_sample(state: AppState, which: str) -> bool:
+    path = SAMPLES[which]
+    if not path.is_file():
+        st.error(f"The {which} sample is missing at {md_escape(path)}. Create it with "
+                 f"`fpi simulate --dialogues 2000 --seed 1 -o {path}` or upload a file.")
+        return False
+    return load_into_state(state, path.read_bytes(), name=f"{path.name} (sample)", from_upload=False)
+
+
+def rescore_if_model_changed(state: AppState) -> None:
+    """After another model was activated, score the loaded data with it (once)."""
+    if state.data is None:
+        return
+    model = active_model()
+    if state.data.model_version == model.version:
+        return
+    with st.status(f"Scoring {md_escape(state.data.source)} with model {model.version}…", expanded=False) as status:
+        state.data = _scored(state.data.content_hash, state.data.source, (), model.version, state.data.raw, model)
+        status.update(label=f"Scored with model {model.version}", state="complete")
+    state.explanations = type(state.explanations)(max_items=state.explanations.max_items)
+
+
+# ---------------------------------------------------------------- dashboards
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def filter_options(data_key: str, _frame: pd.DataFrame) -> dashboard.FilterOptions:
+    return dashboard.filter_options(_frame)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def overview(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) -> dashboard.Overview:
+    return dashboard.overview(dashboard.apply_filters(_frame, filters))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def breakdown(data_key: str, filters: dashboard.Filters, column: str, _frame: pd.DataFrame) -> pd.DataFrame:
+    return dashboard.breakdown(dashboard.apply_filters(_frame, filters), column)
+
+
+def filtered(data: ScoredTraces, filters: dashboard.Filters) -> pd.DataFrame:
+    return dashboard.apply_filters(data.frame, filters)
+
+
+# ---------------------------------------------------------------- explanations
+
+def explain(state: AppState, model: FailurePointModel, rows: list[int]) -> list[TurnExplanation]:
+    """Explanations of the given rows, computed once per (model, data, turn) in this session."""
+    assert state.data is not None
+    return state.explanations.explain(model, state.data.features, rows, data_key=state.data.key)
+
+
+@st.cache_data(show_spinner="Computing SHAP values on a sample…", max_entries=8)
+def importance(data_key: str, model_version: str, _model: FailurePointModel, _data: ScoredTraces) -> pd.DataFrame:
+    predicted = _data.frame[dashboard.PREDICTED].to_numpy(dtype=object)
+    return global_importance(_model, _data.features, predicted=predicted, sample_size=2000)
+
+
+@st.cache_data(show_spinner="Computing SHAP values on a sample…", max_entries=32)
+def beeswarm(data_key: str, model_version: str, label: str, _model: FailurePointModel, _data: ScoredTraces) -> pd.DataFrame:
+    predicted = _data.frame[dashboard.PREDICTED].to_numpy(dtype=object)
+    return beeswarm_data(_model, _data.features, label=label, predicted=predicted, sample_size=1000)
+
+
+@st.cache_data(show_spinner="Evaluating on the labelled turns…", max_entries=8)
+def evaluation(data_key: str, model_version: str, _model: FailurePointModel, _data: ScoredTraces
+               ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    return current_data_report(_model, _data.frame)
+
+
+# ---------------------------------------------------------------- training
+
+def train_candidate(state: AppState) -> None:
+    """Train on the loaded data's labelled turns with a progress bar, save it, compare it with the active model."""
+    assert state.data is not None
+    frame = state.data.raw
+    bar = st.progress(0.0, text="starting")
+    model = FailurePointModel(config=TRAIN_CONFIG).fit(
+        frame, progress=lambda message, done: bar.progress(min(1.0, max(0.0, done)), text=message))
+    entry = registry().save_candidate(model)
+    bar.progress(1.0, text=f"saved as {entry.version}")
+    active = active_model()
+    mask = heldout_mask(frame, model.config)
+    comparison = compare_models({f"active ({active.version})": active, f"candidate ({entry.version})": model},
+                                frame, mask=mask)
+    state.candidate = Candidate(version=entry.version, comparison=comparison, heldout_turns=int(np.sum(mask)))
+
+
+def activate(state: AppState, version: str) -> None:
+    registry().activate(version)
+    state.candidate = None
+
+
+def rollback(state: AppState) -> str:
+    version = registry().rollback()
+    state.candidate = None
+    return version

@@ -1,0 +1,160 @@
+"""The app's session state behind one key and one typed accessor.
+
+Pages never read or write `st.session_state` directly: they call `get_state()`
+for the `AppState` of this browser session, and use the widget keys below
+(Streamlit identifies widgets by string keys; they all live here).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import streamlit as st
+
+from fpi.dashboard import FilterOptions, Filters
+from fpi.explain import ExplanationCache
+from fpi.scoring import ScoredTraces
+
+STATE_KEY = "fpi_app_state"
+
+
+class Keys:
+    """Widget keys, in one place so no two pages collide and state can be reset by group."""
+
+    UPLOAD = "w_upload"
+    MAPPING_FORM = "w_mapping_form"
+    FILTER_DATES = "w_filter_dates"
+    FILTER_DEVICES = "w_filter_devices"
+    FILTER_LOCALES = "w_filter_locales"
+    FILTER_DOMAINS = "w_filter_domains"
+    FILTER_PREDICTED = "w_filter_predicted"
+    BREAKDOWN_DIMENSION = "w_breakdown_dimension"
+    LABEL_CHART = "w_label_chart"
+    COHORT_TABLE = "w_cohort_table"
+    TURNS_TABLE = "w_turns_table"
+    DIALOGUE_SEARCH = "w_dialogue_search"
+    DIALOGUE_SELECT = "w_dialogue_select"
+    DEFECTS_ONLY = "w_defects_only"
+    EXPLAIN_TURN = "w_explain_turn"
+    SHAP_CLASS = "w_shap_class"
+    ACTIVATE_VERSION = "w_activate_version"
+
+    FILTERS = (FILTER_DATES, FILTER_DEVICES, FILTER_LOCALES, FILTER_DOMAINS, FILTER_PREDICTED)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """What is kept of a rejected file: its report and header, never its rows."""
+
+    source: str
+    message: str
+    records: tuple[dict[str, Any], ...]
+    columns: tuple[str, ...]
+    suggestions: dict[str, str | None]
+    from_upload: bool
+    """True when the file came from the uploader (so a mapping can re-read it from there)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model trained in this session, waiting for the user to activate it or not."""
+
+    version: str
+    comparison: dict[str, Any]
+    """`evaluate_predictions` report: active and candidate on the candidate's held-out dialogues."""
+    heldout_turns: int
+
+
+@dataclass
+class AppState:
+    data: ScoredTraces | None = None
+    rejection: Rejection | None = None
+    handled_upload: str | None = None
+    """file_id of the last upload processed, so a rerun does not load it again."""
+    dialogue_id: str | None = None
+    drill_source: str | None = None
+    """Which overview control the user touched last: "label" (bar) or "cohort" (table row)."""
+    candidate: Candidate | None = None
+    notice: str | None = None
+    """A one-time success message shown on the next page render."""
+    explanations: ExplanationCache = field(default_factory=lambda: ExplanationCache(max_items=2000))
+
+
+def get_state() -> AppState:
+    """This session's state, created on first use."""
+    if STATE_KEY not in st.session_state:
+        st.session_state[STATE_KEY] = AppState()
+    return st.session_state[STATE_KEY]
+
+
+def drill_by_label() -> None:
+    """Callback of the overview's clickable label chart: the matching turns follow the bar clicked."""
+    get_state().drill_source = "label"
+
+
+def drill_by_cohort() -> None:
+    """Callback of the overview's cohort table: the matching turns follow the row selected."""
+    get_state().drill_source = "cohort"
+
+
+def reset_view_widgets() -> None:
+    """Forget filter and selection widgets (values from one file may not exist in the next)."""
+    prefixes = (*Keys.FILTERS, Keys.LABEL_CHART, Keys.COHORT_TABLE, Keys.TURNS_TABLE, Keys.DIALOGUE_SELECT,
+                Keys.DIALOGUE_SEARCH, Keys.EXPLAIN_TURN)
+    for key in [k for k in st.session_state.keys() if str(k).startswith(prefixes)]:
+        del st.session_state[key]
+
+
+def show_dialogue(dialogue_id: str | None) -> None:
+    """Make `dialogue_id` the drill-down's dialogue: state, its selectbox and the URL agree.
+
+    Used as the callback of the previous/next buttons and of the dialogue selectbox.
+    """
+    if dialogue_id is None:
+        return
+    get_state().dialogue_id = dialogue_id
+    st.session_state[Keys.DIALOGUE_SELECT] = dialogue_id
+    st.session_state.pop(Keys.EXPLAIN_TURN, None)
+    st.query_params["dialogue"] = dialogue_id
+
+
+def show_selected_dialogue() -> None:
+    """Callback of the dialogue selectbox."""
+    show_dialogue(st.session_state.get(Keys.DIALOGUE_SELECT))
+
+
+def widget_value(key: str, default: Any = None) -> Any:
+    return st.session_state.get(key, default)
+
+
+def set_widget_value(key: str, value: Any) -> None:
+    """Set a widget's value before it is drawn in this run (e.g. from a button above it)."""
+    st.session_state[key] = value
+
+
+def current_filters(options: FilterOptions) -> Filters:
+    """The sidebar filters as a `Filters`, ignoring stale values and a full date range."""
+    dates = widget_value(Keys.FILTER_DATES)
+    date_range: tuple[date, date] | None = None
+    if options.date_bounds and isinstance(dates, (tuple, list)) and len(dates) == 2:
+        start, end = dates
+        if (start, end) != tuple(options.date_bounds):
+            date_range = (start, end)
+
+    def chosen(key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v for v in (widget_value(key) or ()) if v in allowed)
+
+    return Filters(
+        date_range=date_range,
+        devices=chosen(Keys.FILTER_DEVICES, options.devices),
+        locales=chosen(Keys.FILTER_LOCALES, options.locales),
+        domains=chosen(Keys.FILTER_DOMAINS, options.domains),
+        predicted=chosen(Keys.FILTER_PREDICTED, options.predicted),
+    )
+
+
+def clear_filters() -> None:
+    """Callback of the "Clear filters" button."""
+    for key in Keys.FILTERS:
+        st.session_state.pop(key, None)

@@ -1,0 +1,293 @@
+"""The Streamlit app, page by page, with `streamlit.testing.v1.AppTest` (no browser)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_files import QUICK, AppFiles, app_files
+from fpi.traces import load_traces, write_traces
+from fpi.ui import services
+from fpi.ui.text import md_escape
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "app.py")
+PAGES = {
+    "data": "fpi/ui/data_page.py",
+    "overview": "fpi/ui/overview_page.py",
+    "dialogue": "fpi/ui/dialogue_page.py",
+    "model": "fpi/ui/model_page.py",
+}
+SCRIPT = "<script>alert(1)</script>"
+BOLD = "**bold**"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> AppFiles:
+    return app_files(tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture()
+def at(files: AppFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("FPI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FPI_MODEL", str(files.model))
+    monkeypatch.setitem(services.SAMPLES, "labelled", files.labelled)
+    monkeypatch.setitem(services.SAMPLES, "unlabelled", files.unlabelled)
+    monkeypatch.setattr(services, "TRAIN_CONFIG", QUICK)
+    return AppTest.from_file(APP, default_timeout=90)
+
+
+def button(at: AppTest, label: str):
+    matches = [b for b in at.button if b.label == label]
+    assert matches, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
+    return matches[0]
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def load_sample(at: AppTest) -> AppTest:
+    at.run()
+    button(at, "Load labelled sample").click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def upload(at: AppTest, name: str, content: bytes) -> AppTest:
+    at.file_uploader[0].set_value((name, content, "text/csv")).run()
+    no_exception(at)
+    return at
+
+
+def all_text(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_without_data_says_what_to_do(at: AppTest, page: str) -> None:
+    at.run()
+    at.switch_page(PAGES[page]).run()
+    no_exception(at)
+    if page == "data":
+        assert "Upload" in at.file_uploader[0].label
+    else:
+        assert "No traces are loaded yet" in all_text(at.info)
+        button(at, "Load the labelled sample")
+
+
+def test_sample_then_every_page_runs(at: AppTest, files: AppFiles) -> None:
+    load_sample(at)
+    turns = len(load_traces(files.labelled))
+    assert metric(at, "Turns") == f"{turns:,}"
+    for page in ("overview", "dialogue", "model"):
+        at.switch_page(PAGES[page]).run()
+        no_exception(at)
+        assert not at.error, (page, [e.value for e in at.error])
+    at.switch_page(PAGES["overview"]).run()
+    assert metric(at, "Turns") == f"{turns:,}"
+
+
+def test_load_sample_from_an_empty_page(at: AppTest) -> None:
+    at.run()
+    at.switch_page(PAGES["overview"]).run()
+    button(at, "Load the labelled sample").click().run()
+    no_exception(at)
+    assert metric(at, "Turns") != "0" and at.title[0].value == "Overview"
+
+
+def test_unlabelled_sample_has_no_agreement(at: AppTest) -> None:
+    at.run()
+    button(at, "Load unlabelled sample").click().run()
+    at.switch_page(PAGES["overview"]).run()
+    no_exception(at)
+    assert metric(at, "Label agreement") == "—"
+    at.switch_page(PAGES["model"]).run()
+    no_exception(at)
+    assert "no labels" in all_text(at.info)
+
+
+def test_bad_upload_shows_report_and_keeps_previous_data(at: AppTest, files: AppFiles) -> None:
+    load_sample(at)
+    before = metric(at, "Turns")
+    bad = pd.read_csv(files.labelled, dtype=str, keep_default_na=False).head(40)
+    bad = bad.rename(columns={"asr_confidence": "ASR conf"})
+    bad.loc[3, "wake_confidence"] = "1.7"
+    upload(at, "broken.csv", bad.to_csv(index=False).encode())
+
+    assert "rejected" in all_text(at.error)
+    report = at.dataframe[0].value
+    assert {"column", "rows", "reason"} <= set(report.columns)
+    assert "asr_confidence" in set(report["column"])
+    out_of_range = report[report["column"] == "wake_confidence"].iloc[0]
+    assert out_of_range["rows"] == "5" and "between 0 and 1" in out_of_range["reason"]
+    assert metric(at, "Turns") == before  # the sample is still the active data
+
+    # The mapping form offers the look-alike column; applying it reloads (the range error remains).
+    mapping = next(s for s in at.selectbox if s.label.startswith("asr_confidence"))
+    assert mapping.value == "ASR conf"
+    at.form_submit_button[0].click().run()
+    no_exception(at)
+    assert "asr_confidence" not in set(at.dataframe[0].value["column"])
+    assert metric(at, "Turns") == before
+
+
+def test_mapping_form_loads_a_file_with_other_column_names(at: AppTest, files: AppFiles) -> None:
+    at.run()
+    good = pd.read_csv(files.labelled, dtype=str, keep_default_na=False).head(60)
+    renamed = good.rename(columns={"asr_confidence": "asr_conf", "dialogue_id": "session_id"})
+    upload(at, "renamed.csv", renamed.to_csv(index=False).encode())
+    assert {s.value for s in at.selectbox} >= {"asr_conf", "session_id"}
+    at.form_submit_button[0].click().run()
+    no_exception(at)
+    assert metric(at, "Turns") == "60"
+
+
+def test_filters_change_the_kpis(at: AppTest) -> None:
+    load_sample(at)
+    at.switch_page(PAGES["overview"]).run()
+    everything = metric(at, "Turns")
+    device = next(m for m in at.multiselect if m.label == "Device")
+    device.set_value([device.options[0]]).run()
+    no_exception(at)
+    filtered = metric(at, "Turns")
+    assert int(filtered.replace(",", "")) < int(everything.replace(",", ""))
+    predicted = next(m for m in at.multiselect if m.label == "Predicted failure point")
+    predicted.set_value(["correct"]).run()
+    assert metric(at, "Defect rate") == "0.0%"
+    button(at, "Clear filters").click().run()
+    assert metric(at, "Turns") == everything
+
+
+def test_breakdown_dimension_switch(at: AppTest) -> None:
+    load_sample(at)
+    at.switch_page(PAGES["overview"]).run()
+    control = at.segmented_control[0]
+    for dimension in control.options:
+        control.set_value(dimension).run()
+        no_exception(at)
+
+
+def test_drilldown_deep_link_shows_the_dialogues_turns(at: AppTest, files: AppFiles) -> None:
+    frame = load_traces(files.labelled)
+    dialogue = frame.groupby("dialogue_id").size().idxmax()
+    turns = frame[frame["dialogue_id"] == dialogue]
+    load_sample(at)
+    at.query_params["dialogue"] = dialogue
+    at.switch_page(PAGES["dialogue"]).run()
+    no_exception(at)
+    assert at.query_params["dialogue"] == dialogue
+    shown = all_text(at.text)
+    for text in turns["asr_text"].dropna():
+        assert text in shown
+    assert at.dataframe[0].value["dialogue"].iloc[0] == dialogue
+    assert f"Turn {int(turns['turn_index'].max())}" in all_text(at.caption)
+
+
+def test_previous_next_defect_navigation(at: AppTest) -> None:
+    load_sample(at)
+    at.switch_page(PAGES["dialogue"]).run()
+    first = at.query_params["dialogue"]
+    button(at, "Next defect ▶").click().run()
+    no_exception(at)
+    second = at.query_params["dialogue"]
+    assert second > first and at.selectbox[0].value == second
+    button(at, "◀ Previous defect").click().run()
+    assert at.query_params["dialogue"] == first
+
+
+def test_trace_text_renders_literally(at: AppTest, files: AppFiles, tmp_path: Path) -> None:
+    frame = load_traces(files.labelled)
+    dialogue = frame.groupby("dialogue_id").size().idxmax()
+    rows = frame.index[frame["dialogue_id"] == dialogue]
+    frame.loc[rows[0], "asr_text"] = SCRIPT
+    frame.loc[rows[1], "asr_text"] = BOLD
+    frame.loc[rows[1], "response_text"] = "<img src=x onerror=alert(2)>"
+    write_traces(frame, tmp_path / "markup.csv")
+    at.run()
+    upload(at, "markup.csv", (tmp_path / "markup.csv").read_bytes())
+    at.query_params["dialogue"] = dialogue
+    at.switch_page(PAGES["dialogue"]).run()
+    no_exception(at)
+    shown = [t.value for t in at.text]
+    assert SCRIPT in shown and BOLD in shown and "<img src=x onerror=alert(2)>" in shown
+    rendered_as_markup = all_text([*at.markdown, *at.caption, *at.title, *at.header, *at.subheader])
+    assert "alert(" not in rendered_as_markup and "bold" not in rendered_as_markup
+
+
+def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
+    load_sample(at)
+    at.switch_page(PAGES["model"]).run()
+    no_exception(at)
+    old_version = metric(at, "Version")
+    button(at, "Train a model").click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    activate = next(b for b in at.button if b.label.startswith("Activate "))
+    new_version = activate.label.split()[-1]
+    activate.click().run()
+    no_exception(at)
+    if new_version != old_version:
+        assert metric(at, "Version") == new_version
+        at.switch_page(PAGES["data"]).run()
+        assert f"Scored by model: {new_version}" in [t.value for t in at.text]
+        at.switch_page(PAGES["model"]).run()
+        button(at, "Roll back").click().run()
+        no_exception(at)
+        assert metric(at, "Version") == old_version
+
+
+def _table_key(at: AppTest, prefix: str) -> tuple[str, pd.DataFrame]:
+    table = next(d for d in at.dataframe if d.key and d.key.startswith(prefix))
+    return table.key, table.value
+
+
+def test_selecting_a_matching_turn_opens_its_dialogue(at: AppTest) -> None:
+    load_sample(at)
+    at.switch_page(PAGES["overview"]).run()
+    key, turns = _table_key(at, "w_turns_table")
+    assert (turns["predicted_failure_point"] != "correct").all()  # defects by default
+    at.session_state[key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    no_exception(at)
+    assert at.title[0].value == "Dialogue drill-down"
+    assert at.query_params["dialogue"] == turns.iloc[0]["dialogue_id"]
+
+
+def test_selecting_a_cohort_lists_its_defective_turns(at: AppTest) -> None:
+    load_sample(at)
+    at.switch_page(PAGES["overview"]).run()
+    key, cohorts = _table_key(at, "w_cohort_table")
+    at.session_state[key] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    no_exception(at)
+    cohort = cohorts.iloc[1]["cohort"]
+    assert cohort in [t.value for t in at.text]
+    _, turns = _table_key(at, "w_turns_table")
+    assert set(turns["device_type"]) == {cohort}
+    assert len(turns) == round(cohorts.iloc[1]["turns"] * cohorts.iloc[1]["defect_rate"])
+
+
+def test_only_the_ui_package_imports_streamlit() -> None:
+    offenders = [
+        str(path.relative_to(REPO)) for path in (REPO / "fpi").rglob("*.py")
+        if "ui" not in path.relative_to(REPO / "fpi").parts[:1]
+        and any(line.strip().startswith(("import streamlit", "from streamlit"))
+                for line in path.read_text(encoding="utf-8").splitlines())
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("text", ["**bold**", "<script>alert(1)</script>", "a_b_c.csv", "[x](http://e.com)", ":red[x]"])
+def test_md_escape_escapes_every_markup_character(text: str) -> None:
+    escaped = md_escape(text)
+    for i, char in enumerate(text):
+        if char in "*_<>[]():":
+            assert f"\\{char}" in escaped, (char, escaped)

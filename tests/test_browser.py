@@ -1,0 +1,144 @@
+"""One end-to-end run in a real browser: `streamlit run app.py` driven by Debian's Chromium.
+
+Uploads the labelled sample, opens the overview and a dialogue, then uploads
+traces with markup in them and checks it shows as typed. Screenshots go to
+test-artifacts/ (gitignored). Skipped only when /usr/bin/chromium is absent.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from app_files import app_files
+from fpi.traces import load_traces, write_traces
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+]
+WAIT_MS = 120_000
+SCRIPT = "<script>alert(1)</script>"
+BOLD = "**bold**"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium "
+                                "(apt-get install chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
+    """The app on a free port; yields (url, labelled sample, server log) and always stops it."""
+    tmp = tmp_path_factory.mktemp("browser")
+    files = app_files(tmp)
+    port = _free_port()
+    env = {**os.environ, "FPI_HOME": str(tmp / "home"), "FPI_MODEL": str(files.model)}
+    log_path = tmp / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                        if response.read().strip() == b"ok":
+                            break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("streamlit did not start:\n" + log_path.read_text(errors="replace")[-3000:])
+                time.sleep(0.3)
+            yield url, files.labelled, log_path
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Path], tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, sample, _ = server
+    frame = load_traces(sample)
+    ARTIFACTS.mkdir(exist_ok=True)
+    markup_file = tmp_path / "markup.csv"
+    first_turns = frame.groupby("dialogue_id").head(1).index
+    marked = frame.copy()
+    marked.loc[first_turns, "asr_text"] = SCRIPT
+    marked.loc[first_turns, "response_text"] = BOLD
+    write_traces(marked, markup_file)
+
+    expect.set_options(timeout=WAIT_MS)
+    dialogs: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 2600})
+            page.set_default_timeout(WAIT_MS)
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+            page.goto(url)
+            expect(page.get_by_text("Upload traces", exact=False).first).to_be_visible()
+            page.locator("input[type=file]").set_input_files(str(sample))
+            expect(page.get_by_text("Scored by model:").first).to_be_visible()
+            expect(page.get_by_text(f"{len(frame):,}", exact=True).first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "browser-1-data.png"))
+
+            page.get_by_test_id("stSidebarNav").get_by_text("Overview").click()
+            expect(page.get_by_text("Defect rate", exact=True)).to_be_visible()
+            expect(page.get_by_text("Where turns fail in the pipeline", exact=True)).to_be_visible()
+            expect(page.get_by_text("Matching turns", exact=True)).to_be_visible()
+            page.wait_for_timeout(1500)  # let plotly finish drawing before the screenshot
+            page.screenshot(path=str(ARTIFACTS / "browser-2-overview.png"))
+
+            page.get_by_test_id("stSidebarNav").get_by_text("Dialogue drill-down").click()
+            expect(page.get_by_text("Why the model says so", exact=True)).to_be_visible()
+            page.wait_for_url(re.compile(r"dialogue=[^&]+"))
+            dialogue = re.search(r"dialogue=([^&]+)", page.url).group(1)
+            turns = frame[frame["dialogue_id"] == dialogue]
+            assert len(turns), f"the URL names dialogue {dialogue!r}, which is not in the sample"
+            text = turns["asr_text"].dropna()
+            if len(text):
+                expect(page.get_by_text(text.iloc[0], exact=True).first).to_be_visible()
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ARTIFACTS / "browser-3-dialogue.png"))
+
+            # Markup in the traces is shown as typed, never run or rendered.
+            page.get_by_test_id("stSidebarNav").get_by_text("Data").click()
+            page.locator("input[type=file]").set_input_files(str(markup_file))
+            expect(page.get_by_text("Scored by model:").first).to_be_visible()
+            expect(page.get_by_text("File: markup.csv", exact=True)).to_be_visible()
+            page.get_by_test_id("stSidebarNav").get_by_text("Dialogue drill-down").click()
+            expect(page.get_by_text(SCRIPT, exact=True).first).to_be_visible()
+            expect(page.get_by_text(BOLD, exact=True).first).to_be_visible()
+            assert page.locator("script", has_text="alert(1)").count() == 0
+            assert page.locator("strong", has_text="bold").count() == 0
+            page.screenshot(path=str(ARTIFACTS / "browser-4-markup.png"))
+        finally:
+            browser.close()
+    assert dialogs == [], f"the page opened dialogs: {dialogs}"
