@@ -73,6 +73,30 @@ class FeatureSpec:
         )
 
 
+RANK_RESOLUTION = 10_000
+"""Confidences are ranked at 1e-4 resolution: exact enough, and the counts merge
+across chunks, so a file scored in pieces gets the same ranks as in one go."""
+
+
+@dataclass(frozen=True)
+class UploadStats:
+    """Histogram of each confidence over a whole upload: what `rank_*` features rank against."""
+
+    counts: Mapping[str, np.ndarray]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> UploadStats:
+        counts = {}
+        for column in CONFIDENCE_COLUMNS:
+            values = frame[column].to_numpy(dtype=float, na_value=np.nan)
+            bins = _rank_bins(values[~np.isnan(values)])
+            counts[column] = np.bincount(bins, minlength=RANK_RESOLUTION + 1)
+        return cls(counts)
+
+    def merge(self, other: UploadStats) -> UploadStats:
+        return UploadStats({c: self.counts[c] + other.counts[c] for c in CONFIDENCE_COLUMNS})
+
+
 def fit_feature_spec(frame: pd.DataFrame) -> FeatureSpec:
     """Learn levels, stage signals and reference distributions from training traces."""
     levels: dict[str, tuple[str, ...]] = {}
@@ -97,7 +121,7 @@ def fit_feature_spec(frame: pd.DataFrame) -> FeatureSpec:
             values = np.array([0.0, 1.0])
         quantiles[column] = tuple(float(q) for q in np.quantile(values, QUANTILE_GRID))
         thresholds[column] = float(np.quantile(values, CASCADE_QUANTILE))
-    probe = _feature_table(frame.head(2), signals, quantiles, thresholds)
+    probe = _feature_table(frame.head(2), signals, quantiles, thresholds, UploadStats.of(frame.head(2)))
     return FeatureSpec(
         features=tuple(probe.columns),
         categorical=CATEGORICAL_COLUMNS,
@@ -108,13 +132,16 @@ def fit_feature_spec(frame: pd.DataFrame) -> FeatureSpec:
     )
 
 
-def build_features(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+def build_features(frame: pd.DataFrame, spec: FeatureSpec, *, upload: UploadStats | None = None) -> pd.DataFrame:
     """The model's input for every turn of `frame`, in the spec's column order.
 
     Categoricals come out as float codes into the spec's levels (NaN for
     missing or unseen), so the same matrix feeds LightGBM, SHAP and the UI.
+    `upload` is the whole upload's statistics when `frame` is one chunk of it;
+    by default `frame` is the whole upload.
     """
-    table = _feature_table(frame, spec.stage_signals, spec.reference_quantiles, spec.cascade_thresholds)
+    stats = upload if upload is not None else UploadStats.of(frame)
+    table = _feature_table(frame, spec.stage_signals, spec.reference_quantiles, spec.cascade_thresholds, stats)
     for column in spec.categorical:
         table[column] = _codes(frame, column, spec.levels.get(column, ()))
     return table.reindex(columns=list(spec.features))
@@ -150,6 +177,7 @@ def _feature_table(
     signals: Sequence[str],
     quantiles: Mapping[str, Sequence[float]],
     thresholds: Mapping[str, float],
+    upload: UploadStats,
 ) -> pd.DataFrame:
     n = len(frame)
     out: dict[str, np.ndarray] = {}
@@ -161,7 +189,7 @@ def _feature_table(
     for column in CONFIDENCE_COLUMNS:
         out[f"missing_{column}"] = np.isnan(conf[column]).astype(float)
     for column in CONFIDENCE_COLUMNS:
-        out[f"rank_{column}"] = _upload_rank(conf[column], quantiles[column])
+        out[f"rank_{column}"] = _upload_rank(conf[column], upload.counts[column], quantiles[column])
 
     # Cascade along wake -> asr -> nlu -> er -> result.
     matrix = np.column_stack([conf[c] for c in CONFIDENCE_COLUMNS]) if n else np.zeros((0, len(STAGES)))
@@ -337,13 +365,20 @@ def _epoch_seconds(series: pd.Series) -> np.ndarray:
     return seconds.to_numpy(dtype=float, na_value=np.nan)
 
 
-def _upload_rank(values: np.ndarray, reference: Sequence[float]) -> np.ndarray:
+def _rank_bins(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values * RANK_RESOLUTION), 0, RANK_RESOLUTION).astype(np.int64)
+
+
+def _upload_rank(values: np.ndarray, counts: np.ndarray, reference: Sequence[float]) -> np.ndarray:
     """Percentile of each value among the upload's values (or the training reference if few)."""
     present = ~np.isnan(values)
     ranks = np.full(len(values), np.nan)
-    if present.sum() >= MIN_UPLOAD_FOR_RANKS:
-        # Mid-rank percentile: (rank - 0.5) / n is unchanged when the upload is duplicated.
-        ranks[present] = (pd.Series(values[present]).rank(method="average").to_numpy() - 0.5) / present.sum()
+    total = int(counts.sum())
+    if total >= MIN_UPLOAD_FOR_RANKS:
+        # Mid-rank percentile (below + half of ties) / n: unchanged when the upload is duplicated.
+        below = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        bins = _rank_bins(values[present])
+        ranks[present] = (below[bins] + 0.5 * counts[bins]) / total
     elif present.any():
         grid = np.asarray(reference, dtype=float)
         ranks[present] = np.interp(values[present], grid, QUANTILE_GRID, left=0.0, right=1.0)

@@ -127,3 +127,16 @@ def test_word_counts_match_python_split(texts):
     expected = [len(t.split()) if t is not None else 0 for t in texts]
     assert table["asr_word_count"].tolist() == expected
     assert table["asr_text_empty"].tolist() == [float(e == 0) for e in expected]
+
+
+def test_features_of_chunks_with_whole_upload_stats_equal_the_whole(sim_small):
+    from fpi.features import UploadStats
+
+    spec = fit_feature_spec(sim_small)
+    whole = build_features(sim_small, spec)
+    ids = sim_small["dialogue_id"].unique()
+    first = sim_small["dialogue_id"].isin(ids[: len(ids) // 3])
+    parts = [sim_small[first], sim_small[~first]]
+    stats = UploadStats.of(parts[0]).merge(UploadStats.of(parts[1]))
+    pieced = pd.concat([build_features(part, spec, upload=stats) for part in parts]).loc[whole.index]
+    pd.testing.assert_frame_equal(whole, pieced)
