@@ -147,6 +147,16 @@ def build_features(frame: pd.DataFrame, spec: FeatureSpec, *, upload: UploadStat
     return table.reindex(columns=list(spec.features))
 
 
+def missing_column_variants(spec: FeatureSpec) -> tuple[tuple[str, ...], ...]:
+    """Groups of optional columns a real export may not have, one variant per group, then all."""
+    text = ("asr_text", "response_text", "er_entity")
+    cohort = ("device_type", "locale", "nlu_domain", "nlu_intent")
+    behaviour = ("timestamp", "barge_in")
+    extras = tuple(spec.stage_signals)
+    every = (*text, *cohort, *behaviour, *extras)
+    return tuple(v for v in (text, cohort, behaviour, extras, every) if v)
+
+
 def feature_group(name: str) -> str:
     """The stage (wake, asr, nlu, er, result), `dialogue` or `device/locale` a feature speaks for."""
     if name in ("device_type", "locale"):

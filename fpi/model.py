@@ -28,9 +28,9 @@ from scipy.optimize import minimize_scalar
 
 from fpi.baselines import RuleCascade
 from fpi.errors import ModelError, NotLabelledError
-from fpi.features import FeatureSpec, build_features, fit_feature_spec
+from fpi.features import FeatureSpec, UploadStats, build_features, fit_feature_spec, missing_column_variants
 from fpi.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS
-from fpi.splits import grouped_split
+from fpi.splits import dialogue_bucket, grouped_split
 
 MODEL_FILE = "model.txt"
 BASELINE_FILE = "baseline_raw.txt"
@@ -60,6 +60,8 @@ class TrainConfig:
     class_weight_power: float = 0.5
     """0 = no weighting, 1 = fully balanced classes; 0.5 lifts rare classes without
     wrecking calibration (temperature scaling then tidies the rest)."""
+    missing_column_share: float = 0.3
+    """Share of dialogues seen a second time in training with optional columns removed."""
     valid_fraction: float = 0.15
     test_fraction: float = 0.15
     seed: int = 0
@@ -139,17 +141,24 @@ class FailurePointModel:
         weights = self._class_weights(codes[train])
 
         report("training the model", 0.1)
+        matrix = features.to_numpy(dtype=float)
+        extra_x, extra_y = self._missing_column_variants(frame, train)
+        train_x = np.vstack([matrix[train], extra_x])
+        train_y = np.concatenate([codes[train], extra_y])
         self.booster = self._train_booster(
-            features, codes, train, valid, weights,
+            train_x, train_y, matrix[valid], codes[valid], weights, names=list(features.columns),
             categorical=[c for c in self.spec.categorical if c in self.spec.features],
             progress=lambda done: report("training the model", 0.1 + 0.6 * done),
         )
-        valid_raw = self.booster.predict(features.to_numpy()[valid], raw_score=True)
+        valid_raw = self.booster.predict(matrix[valid], raw_score=True)
         self.temperature = _fit_temperature(valid_raw, codes[valid])
 
         report("training the baselines", 0.75)
-        raw = features[list(CONFIDENCE_COLUMNS)]
-        self.baseline_booster = self._train_booster(raw, codes, train, valid, weights, categorical=[], progress=None)
+        raw = features[list(CONFIDENCE_COLUMNS)].to_numpy(dtype=float)
+        self.baseline_booster = self._train_booster(
+            raw[train], codes[train], raw[valid], codes[valid], weights, names=list(CONFIDENCE_COLUMNS),
+            categorical=[], progress=None,
+        )
         self.rule = RuleCascade.fit(frame.loc[train], frame.loc[train, LABEL_COLUMN].to_numpy(dtype=object))
 
         report("evaluating on held-out dialogues", 0.9)
@@ -174,14 +183,47 @@ class FailurePointModel:
         weights[present] = (np.median(counts[present]) / counts[present]) ** self.config.class_weight_power
         return weights
 
+    def _missing_column_variants(self, frame: pd.DataFrame, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Extra training rows: some training dialogues again, with groups of optional columns removed.
+
+        Real exports often lack text, timestamps, extras or cohort columns. Without
+        these rows the model only ever saw such features missing where they mean
+        something (a last turn has no next text), and would misread an upload
+        that simply does not log them.
+        """
+        assert self.spec is not None
+        share = self.config.missing_column_share
+        n_features = len(self.spec.features)
+        if share <= 0:
+            return np.zeros((0, n_features)), np.zeros(0, dtype=int)
+        variants = missing_column_variants(self.spec)
+        bucket = dialogue_bucket(frame["dialogue_id"], seed=self.config.seed + 1)
+        stats = UploadStats.of(frame)
+        xs, ys = [], []
+        width = share / len(variants)
+        for i, dropped in enumerate(variants):
+            chosen = (bucket >= i * width) & (bucket < (i + 1) * width)
+            rows = np.flatnonzero(chosen)
+            if len(rows) == 0:
+                continue
+            part = frame.iloc[rows].drop(columns=[c for c in dropped if c in frame.columns])
+            keep = train[rows]
+            table = build_features(part.reset_index(drop=True), self.spec, upload=stats).to_numpy(dtype=float)
+            xs.append(table[keep])
+            ys.append(class_codes(part[LABEL_COLUMN])[keep])
+        if not xs:
+            return np.zeros((0, n_features)), np.zeros(0, dtype=int)
+        return np.vstack(xs), np.concatenate(ys)
+
     def _train_booster(
         self,
-        features: pd.DataFrame,
-        codes: np.ndarray,
-        train: np.ndarray,
-        valid: np.ndarray,
+        train_x: np.ndarray,
+        train_y: np.ndarray,
+        valid_x: np.ndarray,
+        valid_y: np.ndarray,
         class_weights: np.ndarray,
         *,
+        names: list[str],
         categorical: list[str],
         progress: Callable[[float], None] | None,
     ) -> lgb.Booster:
@@ -203,15 +245,11 @@ class FailurePointModel:
             "max_cat_to_onehot": 8,
             "cat_smooth": 10,
         }
-        names = list(features.columns)
-        matrix = features.to_numpy(dtype=float)
         train_set = lgb.Dataset(
-            matrix[train], label=codes[train], weight=class_weights[codes[train]],
+            train_x, label=train_y, weight=class_weights[train_y],
             feature_name=names, categorical_feature=categorical, free_raw_data=True,
         )
-        valid_set = lgb.Dataset(
-            matrix[valid], label=codes[valid], weight=class_weights[codes[valid]], reference=train_set,
-        )
+        valid_set = lgb.Dataset(valid_x, label=valid_y, weight=class_weights[valid_y], reference=train_set)
         callbacks: list[Callable[..., None]] = [lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)]
         if progress is not None:
             def _tick(env: lgb.callback.CallbackEnv) -> None:

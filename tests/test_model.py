@@ -112,3 +112,11 @@ def test_score_keeps_every_input_column_and_adds_predictions(tiny_model, sim_hel
 def test_training_without_labels_says_what_is_missing(sim_small):
     with pytest.raises(NotLabelledError, match="labelled turns"):
         FailurePointModel().fit(sim_small.assign(failure_point=pd.NA))
+
+
+def test_an_export_with_only_the_required_columns_is_still_read_well(tiny_model, sim_heldout):
+    """Trained with missing-column variants, the model does not collapse when optional columns are absent."""
+    bare = sim_heldout[["dialogue_id", "turn_index", *CONFIDENCE_COLUMNS, "failure_point"]]
+    systems = evaluate_model(tiny_model, bare)["systems"]
+    assert systems["model"]["macro_f1"] >= systems["raw_confidence_lgbm"]["macro_f1"] - 0.03, systems
+    assert systems["model"]["macro_f1"] > systems["rule_cascade"]["macro_f1"] + 0.1
