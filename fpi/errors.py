@@ -60,7 +60,10 @@ class TraceError(FpiError):
         name = f"'{self.source}'" if self.source else "the traces"
         n = len(self.problems)
         head = f"{name} was rejected: {n} problem{'s' if n != 1 else ''} (nothing was loaded)."
-        return "\n".join([head, *(f"  - {p.describe()}" for p in self.problems)])
+        lines = [head, *(f"  - {p.describe()}" for p in self.problems)]
+        if any(p.count for p in self.problems):
+            lines.append("Rows are numbered as a spreadsheet shows the file: the header is row 1, the first turn row 2.")
+        return "\n".join(lines)
 
     def to_records(self) -> list[dict[str, object]]:
         """The report as rows (column, rows, count, reason) for a table in the UI or JSON."""
@@ -86,3 +89,11 @@ class ModelError(FpiError):
 
 class NotLabelledError(FpiError):
     """An operation needs labelled turns and the traces have none (or too few)."""
+
+
+class StoreError(FpiError):
+    """The verdict store could not be opened, migrated, read or written, or refused a verdict."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        self.url = url
+        super().__init__(message if url is None else f"{message} (verdict store: {url})")
