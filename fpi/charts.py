@@ -289,3 +289,49 @@ def candidate_comparison_figure(report: Mapping[str, Any]) -> go.Figure:
     fig = metric_comparison_figure(report)
     fig.update_layout(title="F1 per class: candidate vs active model")
     return fig
+
+
+# ---------------------------------------------------------------- cohorts (data from fpi.cohorts)
+
+COHORT_COLOR, OVERALL_COLOR = "#c0392b", "#9aa5b1"
+
+
+def cohort_profile_figure(profile: pd.DataFrame, *, cohort: str) -> go.Figure:
+    """A cohort's rate of each failure point beside all turns', with interval error bars.
+
+    `profile` is `fpi.cohorts.cohort_profile`; `cohort` names it in the title (escaped: it is user data).
+    """
+    fig = go.Figure()
+    for group, color in (("cohort", COHORT_COLOR), ("all turns", OVERALL_COLOR)):
+        part = profile[profile["group"] == group]
+        fig.add_trace(go.Bar(
+            x=part["failure_point"], y=part["rate"], name=group, marker_color=color,
+            error_y=dict(type="data", symmetric=False, array=(part["high"] - part["rate"]).to_numpy(),
+                         arrayminus=(part["rate"] - part["low"]).to_numpy(), color="#333", thickness=1.2),
+            customdata=part[["count", "turns", "low", "high"]].to_numpy(),
+            hovertemplate="%{x}: %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,} turns; "
+                          "interval %{customdata[2]:.1%}–%{customdata[3]:.1%})<extra>" + group + "</extra>",
+        ))
+    fig.update_layout(barmode="group", legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    fig.update_yaxes(title="share of turns", tickformat=".0%", rangemode="tozero")
+    return _layout(fig, html.escape(cohort), height=380)
+
+
+def cohort_performance_figure(performance: pd.DataFrame, *, dimension: str) -> go.Figure:
+    """Accuracy and macro-F1 per cohort with their intervals (`fpi.cohorts.cohort_performance`)."""
+    names = [html.escape(str(c)) for c in performance["cohort"]]
+    fig = go.Figure()
+    for metric, color, symbol in (("accuracy", "#1f77b4", "circle"), ("macro_f1", "#ff7f0e", "diamond")):
+        value = performance[metric]
+        fig.add_trace(go.Scatter(
+            x=value, y=names, mode="markers", name=metric.replace("_", "-"),
+            marker=dict(color=color, size=10, symbol=symbol),
+            error_x=dict(type="data", symmetric=False, array=(performance[f"{metric}_high"] - value).to_numpy(),
+                         arrayminus=(value - performance[f"{metric}_low"]).to_numpy(), color=color),
+            customdata=performance["turns"], hovertemplate="%{y}: %{x:.3f} on %{customdata:,} labelled turns"
+                                                          "<extra>" + metric + "</extra>",
+        ))
+    fig.update_xaxes(title="on the labelled turns", range=[0, 1.02])
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return _layout(fig, f"Model performance by {html.escape(dimension)}", height=140 + 36 * max(2, len(performance)))

@@ -107,6 +107,14 @@ def _model_path(model: Path | None) -> Path:
     return model if model is not None else Config.from_env().default_model
 
 
+ENGINE_OPTION = click.option(
+    "--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+    help="local: this process; dask: a Dask cluster (--scheduler, or a local one of 2 workers).",
+)
+SCHEDULER_OPTION = click.option(
+    "--scheduler", metavar="ADDRESS", default=None,
+    help="Dask scheduler address (e.g. tcp://10.0.0.5:8786) for --engine dask; default: start a local cluster.",
+)
 MODEL_OPTION = click.option(
     "--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Model directory (default: $FPI_MODEL or the shipped models/default).",
@@ -118,13 +126,17 @@ MODEL_OPTION = click.option(
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory to write the model to (replaced atomically if it exists).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the split and LightGBM.")
+@ENGINE_OPTION
+@SCHEDULER_OPTION
 @MAP_OPTION
 @_friendly
-def train(traces: Path, output: Path, seed: int, mappings: tuple[str, ...]) -> None:
+def train(traces: Path, output: Path, seed: int, engine: str, scheduler: str | None, mappings: tuple[str, ...]) -> None:
     """Train a failure-point model on the labelled turns of TRACES.
 
     Holds out 15% of dialogues for early stopping and 15% for the metrics
     stored in the model's meta.json, and trains both baselines beside it.
+    With --engine dask the boosters train on a Dask cluster (LightGBM's Dask
+    interface); the saved model is the same kind of directory either way.
     """
     from fpi.evaluate import format_report
     from fpi.model import FailurePointModel, TrainConfig
@@ -139,7 +151,15 @@ def train(traces: Path, output: Path, seed: int, mappings: tuple[str, ...]) -> N
             click.echo(f"[{done:4.0%}] {message}", err=True)
             last[0] = message
 
-    model = FailurePointModel(config=TrainConfig(seed=seed)).fit(frame, progress=progress)
+    if engine == "dask":
+        from fpi.distributed import DaskTrainer, dask_client
+
+        with dask_client(scheduler) as client:
+            model = FailurePointModel(config=TrainConfig(seed=seed), trainer=DaskTrainer(client))
+            model.fit(frame, progress=progress)
+        model.trainer = None
+    else:
+        model = FailurePointModel(config=TrainConfig(seed=seed)).fit(frame, progress=progress)
     model.save(output)
     meta = model.meta
     click.echo(f"saved model {model.version} to {output} ({meta['trees']} trees, {meta['training_seconds']} s)")
@@ -152,24 +172,48 @@ def train(traces: Path, output: Path, seed: int, mappings: tuple[str, ...]) -> N
 @MODEL_OPTION
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Scored traces; .csv or .parquet.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
+              help="Score out of core, in dialogue buckets of about this many turns (memory grows with it). "
+                   "Default: in memory up to 200 MB, else buckets of 200,000 turns.")
+@ENGINE_OPTION
+@SCHEDULER_OPTION
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the temporary bucket files go (default: beside the output); "
+                   "with a remote Dask cluster, a directory every worker can read and write.")
 @MAP_OPTION
 @_friendly
-def predict(traces: Path, model_dir: Path | None, output: Path, mappings: tuple[str, ...]) -> None:
+def predict(traces: Path, model_dir: Path | None, output: Path, chunk_rows: int | None, engine: str,
+            scheduler: str | None, workdir: Path | None, mappings: tuple[str, ...]) -> None:
     """Label every turn of TRACES with its failure point.
 
     Adds `predicted_failure_point` and `p_<label>` columns; every input column is kept.
+    Files of any size: big ones are read in batches and scored one bucket of whole
+    dialogues at a time (progress on stderr); nothing is written unless every row passes.
     """
+    from fpi.bulk import predict_file
     from fpi.model import FailurePointModel
-    from fpi.traces import load_traces, write_traces
 
-    started = time.perf_counter()
     model = FailurePointModel.load(_model_path(model_dir))
-    frame = load_traces(traces, column_map=_parse_map(mappings))
-    scored = model.score(frame)
-    write_traces(scored, output)
-    counts = scored["predicted_failure_point"].value_counts()
-    summary = ", ".join(f"{label} {counts[label]:,}" for label in counts.index)
-    click.echo(f"scored {len(scored):,} turns in {time.perf_counter() - started:.1f} s -> {output} ({summary})")
+    result = predict_file(traces, output, model=model, column_map=_parse_map(mappings), chunk_rows=chunk_rows,
+                          engine=engine, scheduler=scheduler, workdir=workdir, progress=_progress_printer())
+    counts = sorted(result.label_counts.items(), key=lambda kv: -kv[1])
+    summary = ", ".join(f"{label} {n:,}" for label, n in counts)
+    how = result.mode + (f", {result.buckets} buckets" if result.buckets else "")
+    click.echo(f"scored {result.turns:,} turns in {result.seconds:.1f} s ({how}) -> {output} ({summary})")
+
+
+def _progress_printer(every: float = 2.0) -> Callable[[str, float], None]:
+    """Progress lines on stderr: when the step changes, else at most every `every` seconds."""
+    state = {"step": "", "at": 0.0}
+
+    def show(message: str, done: float) -> None:
+        step = message.split(":")[0]
+        now = time.monotonic()
+        if step != state["step"] or now - state["at"] >= every:
+            click.echo(f"[{done:4.0%}] {message}", err=True)
+            state["step"], state["at"] = step, now
+
+    return show
 
 
 @main.command()
@@ -221,6 +265,121 @@ def explain(traces: Path, model_dir: Path | None, dialogue_id: str, top: int, ma
                    f"p={explanation.probability:.2f}{human}{said}")
         for reason in explanation.reasons:
             click.echo(f"    {reason.text}")
+
+
+
+@main.command()
+@click.argument("traces", type=click.Path(dir_okay=False, path_type=Path))
+@MODEL_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print cohorts (and fairness) as JSON.")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="False discovery rate (Benjamini-Hochberg over every cohort and failure point tested).")
+@click.option("--min-support", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Fewest turns a cohort may have.")
+@click.option("--max-conditions", type=click.IntRange(1, 3), default=3, show_default=True,
+              help="Most column = value conditions combined in one cohort.")
+@click.option("--labels", "use_labels", is_flag=True,
+              help="Search the human labels (failure_point) instead of the model's predictions.")
+@MAP_OPTION
+@_friendly
+def cohorts(traces: Path, model_dir: Path | None, as_json: bool, level: float, min_support: int, max_conditions: int,
+            use_labels: bool, mappings: tuple[str, ...]) -> None:
+    """Find cohorts (e.g. locale = en-IN and device_type = car) that fail at a stage significantly more often.
+
+    Scores TRACES with the model and tests every cohort of up to --max-conditions
+    conditions against the turns outside it. When TRACES has labels, also flags
+    locales and devices for which the model is significantly worse than for the rest.
+    """
+    import json
+
+    from fpi.cohorts import discover_cohorts, format_discovery
+    from fpi.fairness import fairness, format_fairness
+    from fpi.model import FailurePointModel
+    from fpi.schema import LABEL_COLUMN
+    from fpi.traces import load_traces
+
+    model = FailurePointModel.load(_model_path(model_dir))
+    scored = model.score(load_traces(traces, column_map=_parse_map(mappings)))
+    labelled = bool(scored[LABEL_COLUMN].notna().any()) if LABEL_COLUMN in scored.columns else False
+    found = discover_cohorts(scored, label_column=LABEL_COLUMN if use_labels else "predicted_failure_point",
+                             level=level, min_support=min_support, max_conditions=max_conditions)
+    checked = fairness(scored, level=level) if labelled else None
+    if as_json:
+        report = found.to_dict()
+        report["fairness"] = None if checked is None else checked.to_dict("records")
+        click.echo(json.dumps(report, indent=2, default=lambda value: value.item()))
+        return
+    click.echo(format_discovery(found))
+    click.echo("")
+    click.echo("model fairness: needs labels (failure_point)" if checked is None
+               else format_fairness(checked, level=level))
+
+
+@main.group()
+def verdicts() -> None:
+    """Analysts' verdicts in the verdict store ($FPI_DB_URL, default: a SQLite file in $FPI_HOME)."""
+
+
+@verdicts.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file; .csv (formula-looking text neutralised) or .parquet.")
+@click.option("--traces", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Export these traces with predictions and the latest verdict per turn; "
+                   "without it, the verdicts table alone.")
+@MODEL_OPTION
+@click.option("--any-dataset", is_flag=True,
+              help="With --traces: also take verdicts given on other datasets, matched by dialogue_id and "
+                   "turn_index (verdicts on these traces first, then the newest).")
+@click.option("--all", "everything", is_flag=True,
+              help="Without --traces: every verdict ever recorded (the audit log), not only the latest per turn.")
+@MAP_OPTION
+@_friendly
+def verdicts_export(output: Path, traces: Path | None, model_dir: Path | None, any_dataset: bool, everything: bool,
+                    mappings: tuple[str, ...]) -> None:
+    """Write the verdicts, or traces with predictions and verdicts, to a CSV or Parquet file."""
+    from fpi.export import with_latest_verdicts, write_export
+    from fpi.model import FailurePointModel
+    from fpi.store import VerdictStore
+    from fpi.traces import dataset_fingerprint, load_traces
+
+    with VerdictStore.from_config() as store:
+        if traces is None:
+            table = store.all() if everything else store.latest()
+            write_export(table, output)
+            click.echo(f"wrote {len(table):,} verdicts to {output}")
+            return
+        frame = load_traces(traces, column_map=_parse_map(mappings))
+        dataset = dataset_fingerprint(frame)
+        latest = store.latest_by_turn(prefer_dataset=dataset) if any_dataset else store.latest(dataset=dataset)
+        scored = FailurePointModel.load(_model_path(model_dir)).score(frame)
+        table = with_latest_verdicts(scored, latest)
+    write_export(table, output)
+    judged = int(table["verdict_label"].notna().sum())
+    click.echo(f"wrote {len(table):,} turns ({judged:,} with a verdict) to {output}")
+
+
+@verdicts.command("history")
+@click.argument("dialogue_id")
+@click.argument("turn", type=click.IntRange(min=0))
+@click.option("--dataset", default=None, help="Only verdicts on the dataset with this fingerprint.")
+@_friendly
+def verdicts_history(dialogue_id: str, turn: int, dataset: str | None) -> None:
+    """Every verdict on turn TURN of DIALOGUE_ID, oldest first (the last one counts)."""
+    from fpi.store import VerdictStore
+
+    with VerdictStore.from_config() as store:
+        rows = store.history(dialogue_id, turn, dataset=dataset)
+    if rows.empty:
+        click.echo(f"no verdicts on {dialogue_id} turn {turn}")
+        return
+    def shown(value: object) -> str:
+        return "-" if value is None or value != value else str(value)  # NaN != NaN: an empty cell
+
+    for row in rows.itertuples(index=False):
+        note = "" if shown(row.note) == "-" else f"  note: {row.note}"
+        click.echo(f"{row.created_at:%Y-%m-%d %H:%M:%S} UTC  {row.label:<10} by {row.analyst}  "
+                   f"(predicted {shown(row.predicted_label)} by model {shown(row.model_version)}, "
+                   f"dataset {row.dataset_fingerprint[:12]}){note}")
 
 
 if __name__ == "__main__":  # pragma: no cover

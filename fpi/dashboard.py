@@ -23,7 +23,7 @@ __all__ = [
     "apply_filters", "breakdown", "breakdown_matrix", "confidence", "confidence_distribution",
     "defect_dialogues", "defect_rate_over_time", "dialogue_ids", "dialogue_turns", "filter_mask",
     "filter_options", "kpis", "label_distribution", "matching_turns", "neighbour_dialogue", "overview",
-    "pick_frequency", "sankey_flows", "search_dialogues", "stage_strip",
+    "pick_frequency", "sankey_flows", "sankey_from_counts", "search_dialogues", "stage_strip",
 ]
 
 PREDICTED = "predicted_failure_point"
@@ -193,7 +193,11 @@ class SankeyData:
 
 
 def sankey_flows(frame: pd.DataFrame, *, column: str = PREDICTED) -> SankeyData:
-    counts = frame[column].value_counts()
+    return sankey_from_counts(frame[column].value_counts())
+
+
+def sankey_from_counts(counts: pd.Series) -> SankeyData:
+    """The flows for turns counted per label (index: label); what `sankey_flows` draws from a frame."""
     names = ["all turns", *STAGES, *(f"fails at {stage}" for stage in STAGES), "correct"]
     kinds = ["source", *(["stage"] * len(STAGES)), *(["failure"] * len(STAGES)), "correct"]
     labels = [None, *(None for _ in STAGES), *(STAGE_LABEL[s] for s in STAGES), "correct"]

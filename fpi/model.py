@@ -41,6 +41,10 @@ MIN_LABELLED_TURNS = 50
 Progress = Callable[[str, float], None]
 """Called with a message and the share of the work done, in [0, 1]."""
 
+BoosterTrainer = Callable[..., lgb.Booster]
+"""Trains a booster elsewhere (e.g. `fpi.distributed.DaskTrainer`): called with the LightGBM params,
+train x/y, valid x/y and class weights, and keywords names, categorical, rounds, early_stopping_rounds."""
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -96,8 +100,10 @@ def sha256_file(path: Path) -> str:
 class FailurePointModel:
     """Labels each turn with its failure point; scikit-learn style fit/predict."""
 
-    def __init__(self, *, config: TrainConfig | None = None) -> None:
+    def __init__(self, *, config: TrainConfig | None = None, trainer: BoosterTrainer | None = None) -> None:
         self.config = config or TrainConfig()
+        self.trainer = trainer
+        """Who trains the boosters: in this process (None) or e.g. on a Dask cluster."""
         self.booster: lgb.Booster | None = None
         self.baseline_booster: lgb.Booster | None = None
         self.spec: FeatureSpec | None = None
@@ -245,6 +251,10 @@ class FailurePointModel:
             "max_cat_to_onehot": 8,
             "cat_smooth": 10,
         }
+        if self.trainer is not None:
+            return self.trainer(params, train_x, train_y, valid_x, valid_y, class_weights, names=names,
+                                categorical=categorical, rounds=cfg.max_rounds,
+                                early_stopping_rounds=cfg.early_stopping_rounds)
         train_set = lgb.Dataset(
             train_x, label=train_y, weight=class_weights[train_y],
             feature_name=names, categorical_feature=categorical, free_raw_data=True,

@@ -107,6 +107,18 @@ class Registry:
         trained.sort(key=lambda e: (e.trained_at, e.version), reverse=True)
         return entries + trained
 
+    def locate(self, model_version: str) -> ModelEntry | None:
+        """The entry whose model file's sha256 starts with `model_version` (a model's `.version`), if any.
+
+        Finds the model a retrained one was continued from, whichever registry name it has.
+        """
+        if not model_version:
+            return None
+        for entry in self.versions():
+            if entry.sha256.startswith(model_version):
+                return entry
+        return None
+
     def history(self) -> list[str]:
         """Versions activated before the current one, oldest first."""
         return list(self._state()["history"])

@@ -253,8 +253,50 @@ def _validate(
 ) -> pd.DataFrame:
     problems = list(problems or [])
     rows = np.arange(len(frame)) + 2 if row_numbers is None else row_numbers
+    checked = check_batch(frame, column_map=column_map, rows=rows, from_text=from_text, whole_file=True)
+    problems.extend(checked.problems)
+    out, bad_key = checked.columns, checked.bad_key
+    if all(k in out for k in KEY_COLUMNS):
+        dup = _duplicates(out, rows, ~bad_key)
+        if dup is not None:
+            problems.append(dup)
+    if problems:
+        raise TraceError(problems, source=source)
+    result = pd.DataFrame(out)
+    if _is_sorted(result["dialogue_id"], result["turn_index"]):  # files we wrote are; skip the costly take
+        return result
+    return result.sort_values(list(KEY_COLUMNS), kind="stable", ignore_index=True)
+
+
+@dataclass
+class CheckedBatch:
+    """Some rows of a file, each column parsed and checked; nothing raised, nothing sorted."""
+
+    columns: dict[str, pd.Series]
+    """Contract columns typed (a bad cell is missing), in contract order; then extras in file order."""
+    problems: list[Problem]
+    bad_key: np.ndarray
+    """Rows whose dialogue_id or turn_index is unusable (left out of the duplicate check)."""
+
+
+def check_batch(
+    frame: pd.DataFrame,
+    *,
+    column_map: Mapping[str, str] | None,
+    rows: np.ndarray,
+    from_text: bool,
+    whole_file: bool,
+) -> CheckedBatch:
+    """Parse and check every column of `frame` (some or all rows of a file) against the contract.
+
+    `rows` are the rows' spreadsheet numbers in the file, for the report. The
+    per-row rules are the same for a batch as for the whole file; only a whole
+    file can be empty, and only the whole file (or all rows of each dialogue)
+    can be checked for duplicate turns, which is the caller's job.
+    """
+    problems: list[Problem] = []
     columns = _columns(frame, column_map or {}, problems)
-    if len(frame) == 0:
+    if whole_file and len(frame) == 0:
         problems.append(Problem(None, "no turns: there are column names but no rows", "empty_file"))
     extras = [n for n in columns if n not in COLUMNS_BY_NAME]
     for name in REQUIRED_COLUMNS:
@@ -275,16 +317,7 @@ def _validate(
                 bad_key |= bad.mask
     for name in extras:
         out[name] = _extra(columns[name], numeric=is_stage_signal(name)) if from_text else columns[name]
-    if all(k in out for k in KEY_COLUMNS):
-        dup = _duplicates(out, rows, ~bad_key)
-        if dup is not None:
-            problems.append(dup)
-    if problems:
-        raise TraceError(problems, source=source)
-    result = pd.DataFrame(out)
-    if _is_sorted(result["dialogue_id"], result["turn_index"]):  # files we wrote are; skip the costly take
-        return result
-    return result.sort_values(list(KEY_COLUMNS), kind="stable", ignore_index=True)
+    return CheckedBatch(out, problems, bad_key)
 
 
 def _is_sorted(ids: pd.Series, turns: pd.Series) -> bool:

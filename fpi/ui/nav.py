@@ -3,17 +3,29 @@ from __future__ import annotations
 
 import streamlit as st
 
+from fpi.ui import identity
+
 DATA = "fpi/ui/data_page.py"
 OVERVIEW = "fpi/ui/overview_page.py"
 DIALOGUE = "fpi/ui/dialogue_page.py"
 MODEL = "fpi/ui/model_page.py"
+COHORTS = "fpi/ui/cohorts_page.py"
+TRIAGE = "fpi/ui/triage_page.py"
 
 
 def pages() -> list[st.Page]:
-    """The navigation, in the order an analyst works: load, look, drill down, judge the model."""
+    """The navigation, in the order an analyst works: load, look, drill down, judge the model.
+
+    With login configured (`[auth]` in secrets) and nobody logged in, only the login page.
+    """
+    if identity.login_required() and not identity.is_logged_in():
+        return [st.Page(identity.login_page, title="Log in", icon=":material/login:", url_path="login",
+                        default=True)]
     return [
         st.Page(DATA, title="Data", icon=":material/upload_file:", url_path="data", default=True),
         st.Page(OVERVIEW, title="Overview", icon=":material/dashboard:", url_path="overview"),
         st.Page(DIALOGUE, title="Dialogue drill-down", icon=":material/forum:", url_path="dialogue"),
+        st.Page(COHORTS, title="Cohorts", icon=":material/groups:", url_path="cohorts"),
+        st.Page(TRIAGE, title="Triage", icon=":material/checklist:", url_path="triage"),
         st.Page(MODEL, title="Model", icon=":material/model_training:", url_path="model"),
     ]

@@ -39,6 +39,21 @@ class Keys:
     EXPLAIN_TURN = "w_explain_turn"
     SHAP_CLASS = "w_shap_class"
     ACTIVATE_VERSION = "w_activate_version"
+    COHORT_SOURCE = "w_cohort_source"
+    COHORT_COLUMNS = "w_cohort_columns"
+    COHORT_LEVEL = "w_cohort_level"
+    COHORT_MIN_SUPPORT = "w_cohort_min_support"
+    COHORT_MAX_CONDITIONS = "w_cohort_max_conditions"
+    COHORT_FOUND = "w_cohort_found"
+    COHORT_RATES_COLUMN = "w_cohort_rates_column"
+    FAIRNESS_COLUMN = "w_fairness_column"
+    TRIAGE_ORDER = "w_triage_order"
+    TRIAGE_LABEL = "w_triage_label"
+    TRIAGE_SKIP_REVIEWED = "w_triage_skip_reviewed"
+    TRIAGE_NOTE = "w_triage_note"
+    TRIAGE_NAME_FORM = "w_triage_name_form"
+    TRIAGE_NAME = "w_triage_name"
+    TRIAGE_OTHER_UPLOADS = "w_triage_other_uploads"
 
     FILTERS = (FILTER_DATES, FILTER_DEVICES, FILTER_LOCALES, FILTER_DOMAINS, FILTER_PREDICTED)
 
@@ -67,6 +82,34 @@ class Candidate:
 
 
 @dataclass
+class TriageProgress:
+    """Which turns of one dataset (by fingerprint) have verdicts, kept so the next item comes at once."""
+
+    dataset: str | None = None
+    reviewed: set[tuple[str, int]] = field(default_factory=set)
+    """Turns with a verdict in the store (read once per dataset, then added to as verdicts are given)."""
+    this_session: set[tuple[str, int]] = field(default_factory=set)
+    skipped: set[tuple[str, int]] = field(default_factory=set)
+    error: str | None = None
+    """Why the last verdict could not be saved (shown once)."""
+
+
+@dataclass(frozen=True)
+class VerdictCandidate:
+    """A model retrained from labels plus verdicts, saved in the registry, not yet activated."""
+
+    version: str
+    comparison: dict[str, Any]
+    """`evaluate_predictions` report: systems "active" and "candidate" on the same held-out turns."""
+    heldout_turns: int
+    heldout_verdicts: int
+    training_turns: int
+    verdict_turns: int
+    strategy: str
+    base_version: str
+
+
+@dataclass
 class AppState:
     data: ScoredTraces | None = None
     rejection: Rejection | None = None
@@ -79,6 +122,12 @@ class AppState:
     notice: str | None = None
     """A one-time success message shown on the next page render."""
     explanations: ExplanationCache = field(default_factory=lambda: ExplanationCache(max_items=2000))
+    triage_cohort: dict[str, str] | None = None
+    """Conditions (column -> value) the triage queue is restricted to, set from the Cohorts page."""
+    analyst: str | None = None
+    """Who gives verdicts in this session when the app has no login configured (typed once)."""
+    triage: TriageProgress = field(default_factory=TriageProgress)
+    verdict_candidate: VerdictCandidate | None = None
 
 
 def get_state() -> AppState:

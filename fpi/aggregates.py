@@ -1,0 +1,261 @@
+"""The overview's numbers for a scored Parquet file too big for memory, computed by DuckDB.
+
+Same functions, same filters and the same DataFrames / dataclasses as the pandas
+versions in `fpi.dashboard`, but they take the path of a scored Parquet file
+(as `fpi predict` writes it) and let DuckDB scan only the columns each needs,
+so a 10M-turn file is summarised in seconds without being loaded.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Sequence
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from fpi.dashboard import (
+    BREAKDOWN_DIMENSIONS, MISSING, PREDICTED, PROBABILITY_COLUMNS, FilterOptions, Filters, Kpis, Overview,
+    SankeyData, pick_frequency, sankey_from_counts,
+)
+from fpi.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS
+
+__all__ = [
+    "BREAKDOWN_DIMENSIONS", "breakdown", "confidence_distribution", "defect_rate_over_time", "filter_options",
+    "kpis", "label_distribution", "matching_turns", "overview", "sankey", "scored_columns",
+]
+
+_TRUNC = {"h": "hour", "D": "day", "W": "week"}  # DuckDB's week starts on Monday, as pandas' "W" periods do
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def scored_columns(path: str | Path) -> tuple[str, ...]:
+    """The column names of a Parquet file (from its footer only)."""
+    with _connect() as con:
+        return tuple(r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall())
+
+
+class _Scan:
+    """One scored Parquet file seen through `filters`: a FROM ... WHERE ... and its parameters."""
+
+    def __init__(self, path: str | Path, filters: Filters | None) -> None:
+        self.path = str(path)
+        self.columns = set(scored_columns(path))
+        clauses: list[str] = []
+        params: list[Any] = [self.path]
+        filters = filters or Filters()
+        if filters.date_range is not None and "timestamp" in self.columns:
+            start, end = filters.date_range
+            clauses.append("timestamp >= CAST(? AS TIMESTAMPTZ) AND timestamp < CAST(? AS TIMESTAMPTZ)")
+            params += [f"{start.isoformat()} 00:00:00+00", f"{(end + timedelta(days=1)).isoformat()} 00:00:00+00"]
+        for values, column in ((filters.devices, "device_type"), (filters.locales, "locale"),
+                               (filters.domains, "nlu_domain"), (filters.predicted, PREDICTED)):
+            if values and column in self.columns:
+                clauses.append(f"list_contains(?, {_q(column)})")
+                params.append(list(values))
+        self.where = " AND ".join(clauses) or "TRUE"
+        self.params = params
+
+    def query(self, select: str, *, tail: str = "", extra_where: str = "", params: Sequence[Any] = ()) -> pd.DataFrame:
+        where = self.where + (f" AND {extra_where}" if extra_where else "")
+        sql = f"SELECT {select} FROM read_parquet(?) WHERE {where} {tail}"
+        with _connect() as con:
+            return con.sql(sql, params=[*self.params, *params]).to_arrow_table().to_pandas()
+
+    def has(self, column: str) -> bool:
+        return column in self.columns
+
+
+# ---------------------------------------------------------------- filters and headline numbers
+
+def filter_options(path: str | Path) -> FilterOptions:
+    scan = _Scan(path, None)
+    bounds = None
+    if scan.has("timestamp"):
+        row = scan.query("min(timestamp) AS lo, max(timestamp) AS hi")
+        lo, hi = row["lo"].iloc[0], row["hi"].iloc[0]
+        if pd.notna(lo):
+            bounds = (pd.Timestamp(lo).tz_convert("UTC").date(), pd.Timestamp(hi).tz_convert("UTC").date())
+
+    def levels(column: str) -> tuple[str, ...]:
+        if not scan.has(column):
+            return ()
+        values = scan.query(f"DISTINCT CAST({_q(column)} AS VARCHAR) AS v", extra_where=f"{_q(column)} IS NOT NULL")
+        return tuple(sorted(values["v"].tolist()))
+
+    present = set(levels(PREDICTED))
+    return FilterOptions(date_bounds=bounds, devices=levels("device_type"), locales=levels("locale"),
+                         domains=levels("nlu_domain"), predicted=tuple(label for label in LABELS if label in present))
+
+
+def kpis(path: str | Path, filters: Filters | None = None) -> Kpis:
+    scan = _Scan(path, filters)
+    defect = f"coalesce({_q(PREDICTED)} <> 'correct', TRUE)"
+    label = _q(LABEL_COLUMN) if scan.has(LABEL_COLUMN) else "NULL"
+    row = scan.query(
+        f"count(*) AS turns, count(DISTINCT dialogue_id) AS dialogues, "
+        f"coalesce(sum(CAST({defect} AS INTEGER)), 0) AS defects, "
+        f"count(DISTINCT dialogue_id) FILTER (WHERE {defect}) AS dialogues_with_defect, "
+        f"count({label}) AS labelled, "
+        f"avg(CAST(coalesce({_q(PREDICTED)} = {label}, FALSE) AS DOUBLE)) FILTER (WHERE {label} IS NOT NULL) AS agreement"
+    ).iloc[0]
+    turns = int(row["turns"])
+    labelled = int(row["labelled"])
+    return Kpis(
+        turns=turns,
+        dialogues=int(row["dialogues"]),
+        defects=int(row["defects"]),
+        defect_rate=float(row["defects"]) / turns if turns else float("nan"),
+        dialogues_with_defect=int(row["dialogues_with_defect"]),
+        labelled=labelled,
+        labelled_share=labelled / turns if turns else float("nan"),
+        agreement=float(row["agreement"]) if labelled else None,
+    )
+
+
+def _counts(scan: _Scan, column: str) -> pd.Series:
+    if not scan.has(column):
+        return pd.Series(0, index=list(LABELS))
+    table = scan.query(f"{_q(column)} AS label, count(*) AS n", tail="GROUP BY 1",
+                       extra_where=f"{_q(column)} IS NOT NULL")
+    return table.set_index("label")["n"].reindex(list(LABELS), fill_value=0)
+
+
+def label_distribution(path: str | Path, filters: Filters | None = None) -> pd.DataFrame:
+    """As `fpi.dashboard.label_distribution`: label, predicted, share, labelled."""
+    scan = _Scan(path, filters)
+    predicted, human = _counts(scan, PREDICTED), _counts(scan, LABEL_COLUMN)
+    total = int(scan.query("count(*) AS n")["n"].iloc[0])
+    return pd.DataFrame({
+        "label": list(LABELS),
+        "predicted": predicted.to_numpy(dtype=int),
+        "share": predicted.to_numpy(dtype=float) / max(1, total),
+        "labelled": human.to_numpy(dtype=int),
+    })
+
+
+def sankey(path: str | Path, filters: Filters | None = None) -> SankeyData:
+    """As `fpi.dashboard.sankey_flows`, from the predicted-label counts."""
+    return sankey_from_counts(_counts(_Scan(path, filters), PREDICTED))
+
+
+# ---------------------------------------------------------------- over time
+
+def defect_rate_over_time(path: str | Path, filters: Filters | None = None, *, freq: str | None = None) -> pd.DataFrame:
+    """As `fpi.dashboard.defect_rate_over_time`: period, label, turns, count, rate (long format)."""
+    columns = ["period", "label", "turns", "count", "rate"]
+    scan = _Scan(path, filters)
+    if not scan.has("timestamp"):
+        return pd.DataFrame(columns=columns)
+    bounds = scan.query("min(timestamp) AS lo, max(timestamp) AS hi")
+    if pd.isna(bounds["lo"].iloc[0]):
+        return pd.DataFrame(columns=columns)
+    freq = freq or pick_frequency(pd.Timestamp(bounds["lo"].iloc[0]), pd.Timestamp(bounds["hi"].iloc[0]))
+    if freq not in _TRUNC:
+        raise ValueError(f"freq must be one of {', '.join(_TRUNC)}, got {freq!r}")
+    table = scan.query(
+        f"date_trunc('{_TRUNC[freq]}', timezone('UTC', timestamp)) AS period, {_q(PREDICTED)} AS label, "
+        "count(*) AS n", tail="GROUP BY 1, 2", extra_where="timestamp IS NOT NULL")
+    wide = table.pivot_table(index="period", columns="label", values="n", aggfunc="sum", fill_value=0)
+    wide = wide.reindex(columns=list(LABELS), fill_value=0).sort_index()
+    turns = wide.sum(axis=1)
+    wide["all defects"] = wide[list(DEFECT_LABELS)].sum(axis=1)
+    rows = []
+    for label in ["all defects", *DEFECT_LABELS]:
+        rows.append(pd.DataFrame({"period": wide.index, "label": label, "turns": turns.to_numpy(dtype=int),
+                                  "count": wide[label].to_numpy(dtype=int)}))
+    long = pd.concat(rows, ignore_index=True)
+    long["rate"] = long["count"] / long["turns"]
+    return long[columns]
+
+
+# ---------------------------------------------------------------- cohorts and confidence
+
+def breakdown(path: str | Path, column: str, filters: Filters | None = None, *, top: int = 25) -> pd.DataFrame:
+    """As `fpi.dashboard.breakdown`: cohort, turns, defects, defect_rate, top_failure_point, rate_<label>."""
+    scan = _Scan(path, filters)
+    cohort = f"coalesce(CAST({_q(column)} AS VARCHAR), '{MISSING}')" if scan.has(column) else f"'{MISSING}'"
+    per_label = ", ".join(f"count(*) FILTER (WHERE {_q(PREDICTED)} = '{label}') AS {_q(label)}" for label in LABELS)
+    table = scan.query(f"{cohort} AS cohort, {per_label}", tail="GROUP BY 1")
+    table["turns"] = table[list(LABELS)].sum(axis=1)
+    table = table.sort_values(["turns", "cohort"], ascending=[False, True]).head(top)
+    turns = table["turns"].to_numpy(dtype=int)
+    defect_counts = table[list(DEFECT_LABELS)]
+    defects = defect_counts.sum(axis=1).to_numpy(dtype=int)
+    result = pd.DataFrame({
+        "cohort": table["cohort"].astype(str).to_numpy(),
+        "turns": turns,
+        "defects": defects,
+        "defect_rate": defects / np.clip(turns, 1, None),
+    })
+    worst = np.asarray(DEFECT_LABELS, dtype=object)[defect_counts.to_numpy().argmax(axis=1)] if len(table) else []
+    result["top_failure_point"] = np.where(defects > 0, worst, "") if len(table) else []
+    for label in DEFECT_LABELS:
+        result[f"rate_{label}"] = table[label].to_numpy(dtype=float) / np.clip(turns, 1, None)
+    return result.sort_values(["defect_rate", "turns"], ascending=[False, False], ignore_index=True, kind="stable")
+
+
+def _confidence_sql() -> str:
+    return "greatest(" + ", ".join(_q(c) for c in PROBABILITY_COLUMNS) + ")"
+
+
+def confidence_distribution(path: str | Path, filters: Filters | None = None) -> pd.DataFrame:
+    """As `fpi.dashboard.confidence_distribution`: label, turns, q05, q25, median, q75, q95, mean."""
+    scan = _Scan(path, filters)
+    conf = _confidence_sql()
+    table = scan.query(
+        f"{_q(PREDICTED)} AS label, count(*) AS turns, "
+        f"quantile_cont({conf}, [0.05, 0.25, 0.5, 0.75, 0.95]) AS q, avg({conf}) AS mean",
+        tail="GROUP BY 1", extra_where=f"{_q(PREDICTED)} IS NOT NULL")
+    rows = []
+    by_label = {r["label"]: r for r in table.to_dict("records")}
+    for label in LABELS:
+        if label not in by_label:
+            continue
+        r = by_label[label]
+        q05, q25, median, q75, q95 = (float(v) for v in r["q"])
+        rows.append({"label": label, "turns": int(r["turns"]), "q05": q05, "q25": q25, "median": median,
+                     "q75": q75, "q95": q95, "mean": float(r["mean"])})
+    return pd.DataFrame(rows, columns=["label", "turns", "q05", "q25", "median", "q75", "q95", "mean"])
+
+
+def matching_turns(path: str | Path, filters: Filters | None = None, *, predicted: str | None = None,
+                   cohort: tuple[str, str] | None = None, limit: int = 2000) -> pd.DataFrame:
+    """As `fpi.dashboard.matching_turns` (most confident first), reading only the `limit` rows shown."""
+    from fpi.dashboard import TURN_COLUMNS
+
+    scan = _Scan(path, filters)
+    where, params = [], []
+    if predicted is not None:
+        where.append(f"{_q(PREDICTED)} = ?")
+        params.append(predicted)
+    if cohort is not None:
+        column, value = cohort
+        expr = f"coalesce(CAST({_q(column)} AS VARCHAR), '{MISSING}')" if scan.has(column) else f"'{MISSING}'"
+        where.append(f"{expr} = ?")
+        params.append(value)
+    shown = [c for c in TURN_COLUMNS if c == "confidence" or scan.has(c)]
+    select = ", ".join(f"{_confidence_sql()} AS confidence" if c == "confidence" else _q(c) for c in shown)
+    return scan.query(select, extra_where=" AND ".join(where),
+                      tail="ORDER BY confidence DESC, dialogue_id, turn_index LIMIT ?", params=[*params, limit])
+
+
+def overview(path: str | Path, filters: Filters | None = None) -> Overview:
+    """Everything on the overview page except the cohort breakdown, as `fpi.dashboard.overview`."""
+    return Overview(
+        kpis=kpis(path, filters),
+        distribution=label_distribution(path, filters),
+        sankey=sankey(path, filters),
+        over_time=defect_rate_over_time(path, filters),
+        confidence=confidence_distribution(path, filters),
+    )

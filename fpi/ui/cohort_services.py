@@ -1,0 +1,44 @@
+"""Caches around `fpi.cohorts` and `fpi.fairness` for the Cohorts page (the same pattern as `fpi.ui.services`).
+
+Keyed by the data's key (content hash + model version) and the settings, never
+by the frame itself; nothing here computes.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from fpi import cohorts, fairness as model_fairness
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def candidate_columns(data_key: str, label_column: str, _frame: pd.DataFrame) -> tuple[str, ...]:
+    return cohorts.candidate_columns(_frame, label_column=label_column)[0]
+
+
+@st.cache_data(show_spinner="Searching for cohorts…", max_entries=16)
+def discovery(data_key: str, label_column: str, columns: tuple[str, ...], level: float, min_support: int,
+              max_conditions: int, _frame: pd.DataFrame) -> cohorts.Discovery:
+    return cohorts.discover_cohorts(_frame, label_column=label_column, columns=columns, level=level,
+                                    min_support=min_support, max_conditions=max_conditions)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def profile(data_key: str, label_column: str, conditions: tuple[tuple[str, str], ...],
+            _frame: pd.DataFrame) -> pd.DataFrame:
+    return cohorts.cohort_profile(_frame, conditions, label_column=label_column)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def rates(data_key: str, label_column: str, column: str, _frame: pd.DataFrame) -> pd.DataFrame:
+    return cohorts.cohort_rates(_frame, column, label_column=label_column)
+
+
+@st.cache_data(show_spinner="Bootstrapping macro-F1 over dialogues…", max_entries=16)
+def performance(data_key: str, column: str, _frame: pd.DataFrame) -> pd.DataFrame:
+    return model_fairness.cohort_performance(_frame, column)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def fairness(data_key: str, level: float, _frame: pd.DataFrame) -> pd.DataFrame:
+    return model_fairness.fairness(_frame, level=level)

@@ -1,0 +1,95 @@
+"""DuckDB aggregates on a scored Parquet file equal the dashboard's pandas numbers."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from fpi import aggregates, dashboard
+from fpi.dashboard import Filters
+from fpi.simulate import simulate
+from fpi.traces import write_traces
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory, tiny_model):
+    frame = tiny_model.score(simulate(700, seed=31))
+    frame.loc[frame.index[::17], "device_type"] = None  # a "(missing)" cohort
+    frame.loc[frame.index[::23], "timestamp"] = pd.NaT
+    path = tmp_path_factory.mktemp("agg") / "scored.parquet"
+    write_traces(frame, path)
+    return frame, path
+
+
+def _some_filters(frame: pd.DataFrame) -> list[Filters]:
+    day = frame["timestamp"].dropna().min().date()
+    return [
+        Filters(),
+        Filters(devices=("tv", "car")),
+        Filters(locales=("en-US",), domains=("music", "video")),
+        Filters(predicted=("asr", "nlu", "correct")),
+        Filters(date_range=(day, date.fromordinal(day.toordinal() + 3)), devices=("speaker",)),
+        Filters(devices=("boat",)),
+    ]
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False,
+                                  check_index_type=False, rtol=1e-9, atol=1e-12)
+
+
+def test_filter_options_match(scored) -> None:
+    frame, path = scored
+    assert aggregates.filter_options(path) == dashboard.filter_options(frame)
+
+
+def test_overview_matches_pandas_for_each_filter(scored) -> None:
+    frame, path = scored
+    for filters in _some_filters(frame):
+        part = dashboard.apply_filters(frame, filters)
+        want, got = dashboard.overview(part), aggregates.overview(path, filters)
+        expected, actual = asdict(want.kpis), asdict(got.kpis)
+        for key, value in expected.items():
+            if isinstance(value, float) and math.isnan(value):
+                assert math.isnan(actual[key]), key
+            else:
+                assert actual[key] == pytest.approx(value), (filters, key)
+        _same(got.distribution, want.distribution)
+        _same(got.sankey.links, want.sankey.links)
+        _same(got.sankey.nodes, want.sankey.nodes)
+        _same(got.confidence, want.confidence)
+        if want.over_time.empty:
+            assert got.over_time.empty
+        else:
+            _same(got.over_time.assign(period=pd.to_datetime(got.over_time["period"]).astype("datetime64[us]")),
+                  want.over_time.assign(period=pd.to_datetime(want.over_time["period"]).astype("datetime64[us]")))
+
+
+@pytest.mark.parametrize("freq", ["h", "D", "W"])
+def test_defect_rate_over_time_matches_for_each_period(scored, freq) -> None:
+    frame, path = scored
+    want = dashboard.defect_rate_over_time(frame, freq=freq)
+    got = aggregates.defect_rate_over_time(path, freq=freq)
+    _same(got.assign(period=pd.to_datetime(got["period"]).astype("datetime64[us]")),
+          want.assign(period=pd.to_datetime(want["period"]).astype("datetime64[us]")))
+
+
+@pytest.mark.parametrize("column", sorted(dashboard.BREAKDOWN_DIMENSIONS.values()))
+def test_breakdown_matches(scored, column) -> None:
+    frame, path = scored
+    for filters in _some_filters(frame)[:4]:
+        want = dashboard.breakdown(dashboard.apply_filters(frame, filters), column)
+        got = aggregates.breakdown(path, column, filters)
+        key = ["defect_rate", "turns", "cohort"]  # ties in rate and size may come in either order
+        _same(got.sort_values(key, ignore_index=True), want.sort_values(key, ignore_index=True))
+
+
+def test_matching_turns_are_the_most_confident(scored) -> None:
+    frame, path = scored
+    got = aggregates.matching_turns(path, Filters(devices=("tv",)), predicted="asr", limit=20)
+    want = dashboard.matching_turns(dashboard.apply_filters(frame, Filters(devices=("tv",))), predicted="asr", limit=20)
+    assert list(got.columns) == list(want.columns)
+    assert got["confidence"].tolist() == pytest.approx(want["confidence"].tolist())
