@@ -2,16 +2,19 @@
 
 Start from the shipped model (models/default) on simulator traces from a
 shifted fleet (more cars and TVs, other accents, an ASR whose confidences were
-recalibrated upward). Hold out 40% of the dialogues, fixed. An analyst reviews
-turns of the other 60% and answers with the true label; after 50, 100, 200 and
-500 verdicts a candidate is retrained (`fpi.retrain`) and its macro-F1 on the
-held-out part printed. The turns come either in the triage queue's order
-(`fpi.triage.triage_queue`, re-ranked by the latest candidate after each round,
-as the app does once a candidate is activated) or at random (averaged over
-several seeds). Verdicts go through a real `VerdictStore` (SQLite, temp dir).
+recalibrated upward). Hold out 40% of the dialogues; an analyst reviews turns of
+the other 60% and answers with the true label. After 50, 100, 200 and 500
+verdicts a candidate is retrained from the default model and all verdicts so far
+(`fpi.retrain.continue_training`, the app's default strategy) and its macro-F1
+on the held-out dialogues printed. The turns come either in the triage queue's
+order (`fpi.triage.triage_queue`, re-ranked by the latest candidate after each
+round, as in the app once a candidate is activated) or at random. Each seed
+draws another held-out split, random order and LightGBM seed, shared by both
+orders, so the difference per seed is a paired comparison. Verdicts go through
+a real `VerdictStore` (SQLite in a temp dir).
 
-    python bench/bench_loop.py                     # the default strategy (continue from the active model)
-    python bench/bench_loop.py --strategy scratch  # retrain from scratch on base traces + verdicts (slower)
+    python bench/bench_loop.py                     # ~2 minutes on 2 cores
+    python bench/bench_loop.py --strategy scratch  # retrain from scratch on unshifted traces + verdicts (slower)
 """
 from __future__ import annotations
 
@@ -95,7 +98,6 @@ def main() -> None:
     def curve(order: str, seed: int, pool: np.ndarray, held: np.ndarray, store: VerdictStore) -> list[float]:
         permutation = np.random.default_rng(seed).permutation(np.flatnonzero(pool))
         model, scores, reviewed = default, [], []
-        static = triage_queue(with_predictions(hidden, proba_of(default))[pool], order=args.order)
         for n in CHECKPOINTS:
             need = n - len(reviewed)
             if need > 0:
@@ -103,9 +105,9 @@ def main() -> None:
                     positions = permutation[len(reviewed):n]
                 else:
                     done = set(zip(hidden["dialogue_id"].iloc[reviewed], hidden["turn_index"].iloc[reviewed]))
-                    queue = static if args.static_queue else triage_queue(
-                        with_predictions(hidden, proba_of(model))[pool], order=args.order)
-                    queue = queue[[k not in done for k in zip(queue["dialogue_id"], queue["turn_index"])]]
+                    ranker = default if args.static_queue else model
+                    queue = triage_queue(with_predictions(hidden, proba_of(ranker))[pool], order=args.order,
+                                         exclude_reviewed=done)
                     positions = np.flatnonzero(pool)[queue["row"].to_numpy()[:need]]
                 store.record_many({  # the simulated analyst answers with the true label
                     "dataset": fingerprint, "dialogue_id": hidden["dialogue_id"].iloc[p],

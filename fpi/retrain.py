@@ -51,11 +51,15 @@ class RetrainConfig:
     """continue: boosting rounds added to the active model."""
     learning_rate: float = 0.05
     """continue: small steps, so a few hundred verdicts nudge the model instead of rewriting it."""
-    min_data_in_leaf: int = 5
+    min_data_in_leaf: int = 25
+    """continue: a leaf needs 25 labelled turns, so a few hundred verdicts make broad corrections
+    instead of memorising single turns (bench_loop, 6 seeds: 5 -> the queue ahead of random in 16 of
+    24 seed-checkpoints; 15 -> 23; 25 -> 23, with the larger gaps)."""
     verdict_weight: float = 10.0
     """Weight of a verdict-labelled turn relative to one labelled in the data: a verdict is a
-    deliberate judgement of a hard turn. (bench_loop with 4,000 replayed labelled dialogues beside
-    the verdicts: weights 10 and 30 both kept the queue ahead of random at every checkpoint.)"""
+    deliberate judgement of a hard turn. (An exploratory variant of bench_loop that replays 4,000
+    unshifted labelled dialogues beside the verdicts: weights 10 and 30 both kept the queue ahead
+    of random at every checkpoint.)"""
     class_weight_power: float = 0.0
     """continue: no class weights. Weights counted over a few hundred verdicts are noise, and the
     active model already has its class balance (bench_loop: 0 beat 0.5 at 500 verdicts)."""
