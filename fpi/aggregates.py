@@ -14,16 +14,19 @@ from typing import Any, Sequence
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from fpi.dashboard import (
     BREAKDOWN_DIMENSIONS, MISSING, PREDICTED, PROBABILITY_COLUMNS, FilterOptions, Filters, Kpis, Overview,
     SankeyData, pick_frequency, sankey_from_counts,
 )
+from fpi.errors import ScoredFileError
 from fpi.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS
 
 __all__ = [
-    "BREAKDOWN_DIMENSIONS", "breakdown", "confidence_distribution", "defect_rate_over_time", "filter_options",
-    "kpis", "label_distribution", "matching_turns", "overview", "sankey", "scored_columns",
+    "BREAKDOWN_DIMENSIONS", "breakdown", "check_scored", "confidence_distribution", "defect_rate_over_time",
+    "filter_options", "kpis", "label_distribution", "matching_count", "matching_turns", "overview", "sankey",
+    "scored_columns",
 ]
 
 _TRUNC = {"h": "hour", "D": "day", "W": "week"}  # DuckDB's week starts on Monday, as pandas' "W" periods do
@@ -43,6 +46,34 @@ def scored_columns(path: str | Path) -> tuple[str, ...]:
     """The column names of a Parquet file (from its footer only)."""
     with _connect() as con:
         return tuple(r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall())
+
+
+def check_scored(path: str | Path, *, root: str | Path | None = None) -> int:
+    """The number of turns of a Parquet file scored by `fpi predict`, read from its footer only.
+
+    Raises `ScoredFileError` when the file is missing, not Parquet, lacks prediction
+    columns, or lies outside `root` (the app lets users open files only under FPI_DATA_DIR,
+    not anywhere the server can read).
+    """
+    path = Path(path).expanduser().resolve()
+    if root is not None and not path.is_relative_to(Path(root).expanduser().resolve()):
+        raise ScoredFileError(f"outside the data folder {Path(root).resolve()}. Put the file there, or start the "
+                              "app with FPI_DATA_DIR set to its folder.", path=str(path))
+    if not path.is_file():
+        raise ScoredFileError("no such file. Give the path of a Parquet file written by `fpi predict`.",
+                              path=str(path))
+    try:
+        metadata = pq.read_metadata(path)
+    except (OSError, ValueError) as exc:
+        raise ScoredFileError(f"not a readable Parquet file ({exc}). Score the traces with "
+                              "`fpi predict traces.csv -o scored.parquet` and open that.", path=str(path)) from exc
+    present = set(metadata.schema.to_arrow_schema().names)
+    missing = [c for c in (PREDICTED, *PROBABILITY_COLUMNS) if c not in present]
+    if missing:
+        raise ScoredFileError(
+            "has no prediction columns " + ", ".join(missing) + ". It is not scored: run "
+            "`fpi predict <file> -o scored.parquet` on it and open the output.", path=str(path), missing=missing)
+    return int(metadata.num_rows)
 
 
 class _Scan:
@@ -229,13 +260,11 @@ def confidence_distribution(path: str | Path, filters: Filters | None = None) ->
     return pd.DataFrame(rows, columns=["label", "turns", "q05", "q25", "median", "q75", "q95", "mean"])
 
 
-def matching_turns(path: str | Path, filters: Filters | None = None, *, predicted: str | None = None,
-                   cohort: tuple[str, str] | None = None, limit: int = 2000) -> pd.DataFrame:
-    """As `fpi.dashboard.matching_turns` (most confident first), reading only the `limit` rows shown."""
-    from fpi.dashboard import TURN_COLUMNS
-
-    scan = _Scan(path, filters)
+def _matching_where(scan: _Scan, predicted: str | None, cohort: tuple[str, str] | None,
+                    defects_only: bool) -> tuple[str, list[Any]]:
     where, params = [], []
+    if defects_only:
+        where.append(f"coalesce({_q(PREDICTED)} <> 'correct', TRUE)")
     if predicted is not None:
         where.append(f"{_q(PREDICTED)} = ?")
         params.append(predicted)
@@ -244,10 +273,32 @@ def matching_turns(path: str | Path, filters: Filters | None = None, *, predicte
         expr = f"coalesce(CAST({_q(column)} AS VARCHAR), '{MISSING}')" if scan.has(column) else f"'{MISSING}'"
         where.append(f"{expr} = ?")
         params.append(value)
+    return " AND ".join(where), params
+
+
+def matching_turns(path: str | Path, filters: Filters | None = None, *, predicted: str | None = None,
+                   cohort: tuple[str, str] | None = None, defects_only: bool = False,
+                   limit: int = 2000) -> pd.DataFrame:
+    """As `fpi.dashboard.matching_turns` (most confident first), reading only the `limit` rows shown.
+
+    `defects_only` keeps the turns not predicted 'correct', as the overview's defect tables do.
+    """
+    from fpi.dashboard import TURN_COLUMNS
+
+    scan = _Scan(path, filters)
+    where, params = _matching_where(scan, predicted, cohort, defects_only)
     shown = [c for c in TURN_COLUMNS if c == "confidence" or scan.has(c)]
     select = ", ".join(f"{_confidence_sql()} AS confidence" if c == "confidence" else _q(c) for c in shown)
-    return scan.query(select, extra_where=" AND ".join(where),
+    return scan.query(select, extra_where=where,
                       tail="ORDER BY confidence DESC, dialogue_id, turn_index LIMIT ?", params=[*params, limit])
+
+
+def matching_count(path: str | Path, filters: Filters | None = None, *, predicted: str | None = None,
+                   cohort: tuple[str, str] | None = None, defects_only: bool = False) -> int:
+    """How many turns `matching_turns` would list without its limit."""
+    scan = _Scan(path, filters)
+    where, params = _matching_where(scan, predicted, cohort, defects_only)
+    return int(scan.query("count(*) AS n", extra_where=where, params=params)["n"].iloc[0])
 
 
 def overview(path: str | Path, filters: Filters | None = None) -> Overview:

@@ -5,6 +5,7 @@
 | `FPI_HOME`    | `./.fpi`                  | workspace: verdict database, user models  |
 | `FPI_DB_URL`  | SQLite file in `FPI_HOME` | SQLAlchemy URL of the verdict store       |
 | `FPI_MODEL`   | `models/default`          | model used when none is named             |
+| `FPI_DATA_DIR`| the working directory     | the app opens scored files by path only here |
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Config:
     home: Path
     db_url: str
     default_model: Path
+    data_dir: Path
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -31,4 +33,5 @@ class Config:
         home = Path(env.get("FPI_HOME", ".fpi")).expanduser()
         db_url = env.get("FPI_DB_URL") or f"sqlite:///{(home / 'fpi.sqlite3').as_posix()}"
         model = Path(env["FPI_MODEL"]).expanduser() if env.get("FPI_MODEL") else SHIPPED_MODEL
-        return cls(home=home, db_url=db_url, default_model=model)
+        data_dir = Path(env.get("FPI_DATA_DIR") or Path.cwd()).expanduser()
+        return cls(home=home, db_url=db_url, default_model=model, data_dir=data_dir)

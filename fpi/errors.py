@@ -97,3 +97,12 @@ class StoreError(FpiError):
     def __init__(self, message: str, *, url: str | None = None) -> None:
         self.url = url
         super().__init__(message if url is None else f"{message} (verdict store: {url})")
+
+
+class ScoredFileError(FpiError):
+    """A file given as already scored is not a readable Parquet file with fpi's prediction columns."""
+
+    def __init__(self, message: str, *, path: str, missing: Sequence[str] = ()) -> None:
+        self.path = path
+        self.missing: tuple[str, ...] = tuple(missing)
+        super().__init__(f"{path}: {message}")

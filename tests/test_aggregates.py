@@ -10,6 +10,7 @@ import pytest
 
 from fpi import aggregates, dashboard
 from fpi.dashboard import Filters
+from fpi.errors import ScoredFileError
 from fpi.simulate import simulate
 from fpi.traces import write_traces
 
@@ -93,3 +94,32 @@ def test_matching_turns_are_the_most_confident(scored) -> None:
     want = dashboard.matching_turns(dashboard.apply_filters(frame, Filters(devices=("tv",))), predicted="asr", limit=20)
     assert list(got.columns) == list(want.columns)
     assert got["confidence"].tolist() == pytest.approx(want["confidence"].tolist())
+
+
+def test_defects_only_and_the_matching_count(scored) -> None:
+    frame, path = scored
+    filters = Filters(devices=("tv",))
+    part = dashboard.apply_filters(frame, filters)
+    defects = part[part[dashboard.PREDICTED] != "correct"]
+    got = aggregates.matching_turns(path, filters, defects_only=True, limit=15)
+    want = dashboard.matching_turns(defects, limit=15)
+    assert got["confidence"].tolist() == pytest.approx(want["confidence"].tolist())
+    assert (got[dashboard.PREDICTED] != "correct").all()
+    assert aggregates.matching_count(path, filters, defects_only=True) == len(defects)
+    assert aggregates.matching_count(path, filters, predicted="asr") == int((part[dashboard.PREDICTED] == "asr").sum())
+    assert aggregates.matching_count(path, filters, cohort=("locale", "en-US"), defects_only=True) == int(
+        (defects["locale"] == "en-US").sum())
+
+
+def test_check_scored_reads_the_row_count_and_names_missing_columns(scored, tmp_path) -> None:
+    frame, path = scored
+    assert aggregates.check_scored(path) == len(frame)
+    unscored = tmp_path / "unscored.parquet"
+    write_traces(frame.drop(columns=[dashboard.PREDICTED, "p_asr"]), unscored)
+    with pytest.raises(ScoredFileError, match="predicted_failure_point, p_asr") as info:
+        aggregates.check_scored(unscored)
+    assert info.value.missing == (dashboard.PREDICTED, "p_asr")
+    (tmp_path / "notes.parquet").write_text("not parquet")
+    for bad in (tmp_path / "notes.parquet", tmp_path / "absent.parquet"):
+        with pytest.raises(ScoredFileError, match="fpi predict"):
+            aggregates.check_scored(bad)

@@ -44,7 +44,21 @@ def page_setup() -> tuple[AppState, FailurePointModel | None]:
 
 
 def no_data(state: AppState, *, what: str) -> None:
-    """The empty state of a page: what to do, with a button that loads the sample."""
+    """The empty state of a page: what to do, with a button that loads the sample.
+
+    With only a large scored file open (summarised on the overview, never loaded) the page says so.
+    """
+    if state.big_file is not None:
+        st.info(f"Only a large scored file is open; it is summarised on the Overview, not loaded into memory, "
+                f"so there is no {what} for it. Open a smaller file or the sample for the {what}.")
+        left, right, _ = st.columns([1, 1, 2])
+        with left:
+            if st.button("Load the labelled sample", key=f"bigfile_sample_{what}"):
+                if services.load_sample(state, "labelled"):
+                    st.rerun()
+        with right:
+            st.page_link(nav.OVERVIEW, label="Open the overview", icon=":material/dashboard:")
+        return
     st.info(f"No traces are loaded yet, so there is no {what} to show. "
             "Load the bundled sample (labelled) to look around, or upload your own traces on the Data page.")
     left, right, _ = st.columns([1, 1, 2])

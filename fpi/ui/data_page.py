@@ -32,6 +32,19 @@ def render() -> None:
         labelled = left.button("Load labelled sample", type="primary", width="stretch")
         unlabelled = right.button("Load unlabelled sample", width="stretch")
 
+    with st.expander("Large scored file (Parquet, by path)", expanded=state.big_file is not None):
+        st.caption("For a file too big to upload: score it first with `fpi predict traces.csv -o scored.parquet`, "
+                   "then open the output here. The overview summarises it with DuckDB without loading it; "
+                   "drill-down, cohorts, triage and the model page need a file loaded above.")
+        big_path = st.text_input("Path of a scored Parquet file on this server", key=Keys.BIG_FILE_PATH,
+                                 placeholder="/data/scored.parquet")
+        open_big = st.button("Open", key="big_file_open")
+        if state.big_file is not None:
+            components.plain_line("Open", state.big_file)
+            st.page_link(nav.OVERVIEW, label="Open the overview", icon=":material/dashboard:")
+
+    if open_big and services.open_big_file(state, big_path):
+        st.rerun()  # so the page (and the expander above) show the file just opened
     if uploaded is not None and uploaded.file_id != state.handled_upload:
         state.handled_upload = uploaded.file_id
         services.load_into_state(state, uploaded.getvalue(), name=uploaded.name, from_upload=True)
@@ -44,7 +57,7 @@ def render() -> None:
         _rejection(state, state.rejection, uploaded)
     if state.data is not None:
         _summary(state)
-    elif state.rejection is None:
+    elif state.rejection is None and state.big_file is None:
         st.info("No traces loaded yet. Upload a file above, or load the labelled sample to look around.")
 
 

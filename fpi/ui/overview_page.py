@@ -6,6 +6,7 @@ import hashlib
 import streamlit as st
 
 from fpi import charts, dashboard
+from fpi.errors import FpiError
 from fpi.ui import components, services
 from fpi.ui.state import AppState, Keys, clear_filters, current_filters, drill_by_cohort, drill_by_label
 
@@ -15,18 +16,35 @@ TURNS_SHOWN = 2000
 def render() -> None:
     state, model = components.page_setup()
     st.title("Overview")
-    if state.data is None:
+    if state.big_file is not None:
+        try:
+            big = services.big_file(state.big_file)
+        except FpiError as exc:
+            st.error(components.md_escape(exc))
+            return
+        options = services.big_filter_options(big.key, big.path)
+        _sidebar(options)
+        filters = current_filters(options)
+        view = services.big_overview(big.key, big.path, filters)
+        components.plain_line("Traces", big.path)
+        st.caption(f"Computed with DuckDB on {components.md_escape(big.name)}, {big.turns:,} turns "
+                   "(the file is not loaded into memory).")
+        source = services.OverviewSource(key=big.key, turns=big.turns, columns=big.columns, big=big, data=None)
+    elif state.data is None:
         components.no_data(state, what="overview")
         return
-    data = state.data
-    options = services.filter_options(data.key, data.frame)
-    _sidebar(options)
-    filters = current_filters(options)
-    view = services.overview(data.key, filters, data.frame)
+    else:
+        data = state.data
+        options = services.filter_options(data.key, data.frame)
+        _sidebar(options)
+        filters = current_filters(options)
+        view = services.overview(data.key, filters, data.frame)
+        components.plain_line("Traces", data.source)
+        source = services.OverviewSource(key=data.key, turns=len(data.frame), columns=frozenset(data.frame.columns),
+                                         big=None, data=data)
 
-    components.plain_line("Traces", data.source)
     if filters.active:
-        st.caption(f"Filtered: {view.kpis.turns:,} of {len(data.frame):,} turns. Every chart below uses the filter.")
+        st.caption(f"Filtered: {view.kpis.turns:,} of {source.turns:,} turns. Every chart below uses the filter.")
     if view.kpis.turns == 0:
         st.warning("No turns match the filters. Widen them in the sidebar.")
         st.button("Clear filters", on_click=clear_filters)
@@ -52,9 +70,9 @@ def render() -> None:
         st.plotly_chart(charts.defect_rate_time_figure(view.over_time), key="over_time")
         st.caption("Share of turns with a predicted defect per period, in all (thick) and per failing stage.")
 
-    cohort_rows, column = _breakdown(state, data, filters)
+    cohort_rows, column = _breakdown(source, filters)
 
-    _matching_turns(state, data, filters, event, cohort_rows, column)
+    _matching_turns(state, source, filters, event, cohort_rows, column)
 
 
 def _sidebar(options: dashboard.FilterOptions) -> None:
@@ -89,16 +107,16 @@ def _kpis(k: dashboard.Kpis) -> None:
                    help="Share of labelled turns where the model predicts the human label.")
 
 
-def _breakdown(state: AppState, data, filters: dashboard.Filters) -> tuple[str | None, str]:
+def _breakdown(source: services.OverviewSource, filters: dashboard.Filters) -> tuple[str | None, str]:
     st.subheader("Breakdown by cohort")
-    dimensions = [name for name, column in dashboard.BREAKDOWN_DIMENSIONS.items() if column in data.frame.columns]
+    dimensions = [name for name, column in dashboard.BREAKDOWN_DIMENSIONS.items() if column in source.columns]
     if not dimensions:
         st.caption("The traces have no device, locale, domain or intent columns to break down by.")
         return None, ""
     dimension = st.segmented_control("Break down by", dimensions, default=dimensions[0],
                                      key=Keys.BREAKDOWN_DIMENSION, required=True)
     column = dashboard.BREAKDOWN_DIMENSIONS[dimension or dimensions[0]]
-    table = services.breakdown(data.key, filters, column, data.frame)
+    table = source.breakdown(filters, column)
     left, right = st.columns([1, 1], gap="medium")
     with left:
         st.plotly_chart(charts.breakdown_heatmap_figure(dashboard.breakdown_matrix(table), dimension=dimension),
@@ -121,27 +139,23 @@ def _breakdown(state: AppState, data, filters: dashboard.Filters) -> tuple[str |
     return (str(table.iloc[rows[0]]["cohort"]) if rows else None), column
 
 
-def _matching_turns(state: AppState, data, filters: dashboard.Filters, label_event, cohort: str | None,
-                    column: str) -> None:
+def _matching_turns(state: AppState, source: services.OverviewSource, filters: dashboard.Filters, label_event,
+                    cohort: str | None, column: str) -> None:
     st.subheader("Matching turns")
     points = label_event.selection.points if label_event is not None else []
     label = str(points[0]["x"]) if points else None
-    frame = services.filtered(data, filters)
-    defects = frame[frame[dashboard.PREDICTED] != "correct"]
     if cohort is not None and (state.drill_source == "cohort" or label is None):
         st.caption(f"Defective turns of this {column.replace('_', ' ')}:")
         st.text(cohort)
-        turns = dashboard.matching_turns(defects, cohort=(column, cohort))
+        shown, total = source.matching_turns(filters, limit=TURNS_SHOWN, cohort=(column, cohort), defects_only=True)
     elif label is not None:
         st.caption(f"Turns predicted as '{components.LABEL_NAMES.get(label, label)}'.")
-        turns = dashboard.matching_turns(frame, predicted=label)
+        shown, total = source.matching_turns(filters, limit=TURNS_SHOWN, predicted=label)
     else:
         st.caption("All predicted defects, most confident first. Click a bar above or select a cohort to narrow down.")
-        turns = dashboard.matching_turns(defects)
-    total = len(turns)
-    shown = turns.head(TURNS_SHOWN)
+        shown, total = source.matching_turns(filters, limit=TURNS_SHOWN, defects_only=True)
     # A new table (new key) whenever its rows change, so a stale row selection never opens the wrong dialogue.
-    digest = hashlib.sha1(f"{data.key}|{filters}|{label}|{cohort}|{state.drill_source}".encode()).hexdigest()[:10]
+    digest = hashlib.sha1(f"{source.key}|{filters}|{label}|{cohort}|{state.drill_source}".encode()).hexdigest()[:10]
     components.turns_table(shown, key=f"{Keys.TURNS_TABLE}_{digest}", total=total)
 
 

@@ -9,7 +9,7 @@ Nothing here computes: the work is in `fpi.scoring`, `fpi.dashboard`,
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fpi import dashboard
-from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED
-from fpi.errors import FpiError, TraceError
+from fpi import aggregates, dashboard
+from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED, Config
+from fpi.errors import FpiError, ScoredFileError, TraceError
 from fpi.explain import TurnExplanation, beeswarm_data, global_importance
 from fpi.model import FailurePointModel, TrainConfig
 from fpi.model_report import compare_models, current_data_report, heldout_mask
@@ -113,6 +113,7 @@ def load_into_state(
         bar.progress(1.0, text="done")
         status.update(label=f"Loaded {label}: {len(scored.frame):,} turns scored", state="complete", expanded=False)
     state.data, state.rejection, state.candidate = scored, None, None
+    state.big_file = None
     state.dialogue_id = None
     state.notice = f"Loaded {name}: {len(scored.frame):,} turns in {scored.summary.dialogues:,} dialogues."
     reset_view_widgets()
@@ -160,6 +161,109 @@ def breakdown(data_key: str, filters: dashboard.Filters, column: str, _frame: pd
 
 def filtered(data: ScoredTraces, filters: dashboard.Filters) -> pd.DataFrame:
     return dashboard.apply_filters(data.frame, filters)
+
+
+# ---------------------------------------------------------------- a large scored file, summarised by DuckDB
+
+@dataclass(frozen=True)
+class BigFile:
+    """A scored Parquet file opened by path: never loaded, every number comes from `fpi.aggregates`."""
+
+    path: str
+    key: str
+    """Path, size and modification time: a rewritten file is summarised afresh."""
+    turns: int
+    columns: frozenset[str]
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+def big_file(path: str) -> BigFile:
+    """The opened file's footer facts (raises `ScoredFileError` when it is gone or not scored)."""
+    turns = aggregates.check_scored(path, root=Config.from_env().data_dir)
+    stat = Path(path).stat()
+    return BigFile(path=path, key=f"{path}|{stat.st_size}|{stat.st_mtime_ns}", turns=turns,
+                   columns=frozenset(aggregates.scored_columns(path)))
+
+
+def open_big_file(state: AppState, path: str) -> bool:
+    """Make a scored Parquet file the overview's data, after checking its schema; else show why not."""
+    path = path.strip()
+    if not path:
+        st.error("Give the path of a Parquet file scored by `fpi predict`.")
+        return False
+    try:
+        info = big_file(str(Path(path).expanduser().resolve()))
+    except ScoredFileError as exc:
+        st.error(md_escape(exc))
+        return False
+    state.big_file = info.path
+    state.dialogue_id = None
+    state.notice = f"Opened {info.name}: {info.turns:,} scored turns (summarised with DuckDB, not loaded)."
+    reset_view_widgets()
+    return True
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def big_filter_options(key: str, path: str) -> dashboard.FilterOptions:
+    return aggregates.filter_options(path)
+
+
+@st.cache_data(show_spinner="Summarising with DuckDB…", max_entries=32)
+def big_overview(key: str, path: str, filters: dashboard.Filters) -> dashboard.Overview:
+    return aggregates.overview(path, filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def big_breakdown(key: str, path: str, filters: dashboard.Filters, column: str) -> pd.DataFrame:
+    return aggregates.breakdown(path, column, filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def big_matching_turns(key: str, path: str, filters: dashboard.Filters, predicted: str | None,
+                       cohort: tuple[str, str] | None, defects_only: bool, limit: int) -> tuple[pd.DataFrame, int]:
+    """The `limit` most confident matching turns and how many match in all."""
+    options = dict(predicted=predicted, cohort=cohort, defects_only=defects_only)
+    return (aggregates.matching_turns(path, filters, limit=limit, **options),
+            aggregates.matching_count(path, filters, **options))
+
+
+def matching_turns(data: ScoredTraces, filters: dashboard.Filters, *, predicted: str | None = None,
+                   cohort: tuple[str, str] | None = None, defects_only: bool = False,
+                   limit: int) -> tuple[pd.DataFrame, int]:
+    """As `big_matching_turns`, for the data in memory."""
+    frame = filtered(data, filters)
+    if defects_only:
+        frame = frame[frame[dashboard.PREDICTED] != "correct"]
+    turns = dashboard.matching_turns(frame, predicted=predicted, cohort=cohort)
+    return turns.head(limit), len(turns)
+
+
+@dataclass(frozen=True)
+class OverviewSource:
+    """What the overview shows: the data in memory, or a large scored file summarised by DuckDB."""
+
+    key: str
+    turns: int
+    columns: frozenset[str]
+    big: BigFile | None
+    data: ScoredTraces | None
+
+    def breakdown(self, filters: dashboard.Filters, column: str) -> pd.DataFrame:
+        if self.big is not None:
+            return big_breakdown(self.big.key, self.big.path, filters, column)
+        assert self.data is not None
+        return breakdown(self.data.key, filters, column, self.data.frame)
+
+    def matching_turns(self, filters: dashboard.Filters, *, limit: int, predicted: str | None = None,
+                       cohort: tuple[str, str] | None = None, defects_only: bool = False) -> tuple[pd.DataFrame, int]:
+        if self.big is not None:
+            return big_matching_turns(self.big.key, self.big.path, filters, predicted, cohort, defects_only, limit)
+        assert self.data is not None
+        return matching_turns(self.data, filters, predicted=predicted, cohort=cohort, defects_only=defects_only,
+                              limit=limit)
 
 
 # ---------------------------------------------------------------- explanations

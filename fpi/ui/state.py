@@ -23,6 +23,7 @@ class Keys:
     """Widget keys, in one place so no two pages collide and state can be reset by group."""
 
     UPLOAD = "w_upload"
+    BIG_FILE_PATH = "w_big_file_path"
     MAPPING_FORM = "w_mapping_form"
     FILTER_DATES = "w_filter_dates"
     FILTER_DEVICES = "w_filter_devices"
@@ -128,6 +129,8 @@ class AppState:
     """Who gives verdicts in this session when the app has no login configured (typed once)."""
     triage: TriageProgress = field(default_factory=TriageProgress)
     verdict_candidate: VerdictCandidate | None = None
+    big_file: str | None = None
+    """Path of a large scored Parquet file the overview summarises with DuckDB instead of `data`."""
 
 
 def get_state() -> AppState:
