@@ -14,6 +14,8 @@ from typing import Any, Sequence
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fpi.dashboard import (
@@ -24,7 +26,7 @@ from fpi.errors import ScoredFileError
 from fpi.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS
 
 __all__ = [
-    "BREAKDOWN_DIMENSIONS", "breakdown", "check_scored", "confidence_distribution", "defect_rate_over_time",
+    "BREAKDOWN_DIMENSIONS", "breakdown", "check_scored", "cohort_frame", "confidence_distribution", "defect_rate_over_time",
     "filter_options", "kpis", "label_distribution", "matching_count", "matching_turns", "overview", "sankey",
     "scored_columns",
 ]
@@ -74,6 +76,40 @@ def check_scored(path: str | Path, *, root: str | Path | None = None) -> int:
             "has no prediction columns " + ", ".join(missing) + ". It is not scored: run "
             "`fpi predict <file> -o scored.parquet` on it and open the output.", path=str(path), missing=missing)
     return int(metadata.num_rows)
+
+
+def cohort_frame(path: str | Path, *, max_levels: int = 50, head_rows: int = 20_000) -> pd.DataFrame:
+    """The columns cohort discovery uses, read from a scored Parquet file into a compact frame.
+
+    Text columns that could be cohorts (not ids, free text, labels or probabilities,
+    as `fpi.cohorts.candidate_columns` decides) whose first `head_rows` turns show at
+    most `max_levels` values, plus `predicted_failure_point`; all as categoricals,
+    read dictionary-encoded, so a million turns take a few MB instead of the whole file.
+    Discovery still checks each column's full cardinality.
+    """
+    from fpi.cohorts import NEVER_COHORTS  # fpi.cohorts is the one place that says what a cohort column is
+
+    parquet = pq.ParquetFile(str(path))
+    schema = parquet.schema_arrow
+    if PREDICTED not in schema.names:
+        raise ScoredFileError(f"has no column {PREDICTED}. Score it with `fpi predict <file> -o scored.parquet`.",
+                              path=str(path), missing=[PREDICTED])
+
+    def is_text(kind: pa.DataType) -> bool:
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+    texts = [f.name for f in schema if is_text(f.type) and f.name not in NEVER_COHORTS
+             and f.name != PREDICTED and not f.name.startswith("p_")]
+    # A free-text or id column shows itself in the first rows: never read it whole.
+    if texts and parquet.metadata.num_rows:
+        head = next(parquet.iter_batches(batch_size=head_rows, columns=texts))
+        texts = [name for name in texts
+                 if len(pc.unique(head.column(name))) <= max_levels]
+    columns = [*texts, PREDICTED]
+    table = pq.read_table(str(path), columns=columns, read_dictionary=columns)
+    return table.to_pandas()
 
 
 class _Scan:

@@ -8,7 +8,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from fpi import aggregates, dashboard
+from fpi import aggregates, cohorts, dashboard
 from fpi.dashboard import Filters
 from fpi.errors import ScoredFileError
 from fpi.simulate import simulate
@@ -123,3 +123,28 @@ def test_check_scored_reads_the_row_count_and_names_missing_columns(scored, tmp_
     for bad in (tmp_path / "notes.parquet", tmp_path / "absent.parquet"):
         with pytest.raises(ScoredFileError, match="fpi predict"):
             aggregates.check_scored(bad)
+
+
+def test_cohort_frame_reads_only_what_discovery_needs_and_finds_the_same_cohorts(scored) -> None:
+    _, path = scored
+    full = pd.read_parquet(path)
+    compact = aggregates.cohort_frame(path)
+    used, _ = cohorts.candidate_columns(full)
+    assert list(compact.columns) == [*used, dashboard.PREDICTED]
+    assert not {"dialogue_id", "asr_text", "response_text", "failure_point", "p_asr"} & set(compact.columns)
+    assert all(isinstance(t, pd.CategoricalDtype) for t in compact.dtypes)
+    assert len(compact) == len(full)
+    on_file, on_frame = cohorts.discover_cohorts(compact), cohorts.discover_cohorts(full)
+    assert not on_frame.cohorts.empty
+    assert on_file.columns == on_frame.columns
+    pd.testing.assert_frame_equal(on_file.cohorts, on_frame.cohorts)
+    pd.testing.assert_frame_equal(on_file.redundant, on_frame.redundant)
+    pd.testing.assert_frame_equal(on_file.overall, on_frame.overall)
+
+
+def test_cohort_frame_needs_predictions(scored, tmp_path) -> None:
+    frame, _ = scored
+    unscored = tmp_path / "unscored.parquet"
+    write_traces(frame.drop(columns=[dashboard.PREDICTED]), unscored)
+    with pytest.raises(ScoredFileError, match="fpi predict"):
+        aggregates.cohort_frame(unscored)

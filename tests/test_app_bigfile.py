@@ -67,6 +67,25 @@ def test_open_a_scored_file_by_path_and_see_its_overview(at: AppTest, scored: Pa
         assert "Open a smaller file or the sample" in all_text(at.info)
 
 
+def test_cohorts_are_discovered_on_a_scored_file_without_loading_it(at: AppTest, scored: Path) -> None:
+    at.run()
+    open_big(at, scored)
+    at.switch_page("fpi/ui/cohorts_page.py").run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state["fpi_app_state"].data is None
+    assert "need the turns in memory" in all_text(at.info)
+    found = next(d for d in at.dataframe if d.key and d.key.startswith("w_cohort_found"))
+    assert len(found.value) > 0
+    at.session_state[found.key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    no_exception(at)
+    assert found.value.iloc[0]["cohort"] in [t.value for t in at.text]
+    assert len(at.get("plotly_chart")) >= 1
+    assert not [b for b in at.button if b.label == "Triage these turns"]
+    assert not [d for d in at.dataframe if d.key and d.key.startswith(("w_turns_table", "fairness_table"))]
+
+
 def test_a_file_without_predictions_is_refused_and_the_previous_file_stays(
         at: AppTest, files: AppFiles, scored: Path, tmp_path: Path) -> None:
     unscored = tmp_path / "unscored.parquet"

@@ -8,7 +8,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fpi import cohorts, fairness as model_fairness
+from fpi import aggregates, cohorts, fairness as model_fairness
+
+
+@st.cache_data(show_spinner="Reading the cohort columns…", max_entries=2)
+def big_cohort_frame(key: str, path: str) -> pd.DataFrame:
+    """A large scored file's cohort columns and predictions (categoricals, a few MB per million turns)."""
+    return aggregates.cohort_frame(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

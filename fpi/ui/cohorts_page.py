@@ -11,9 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from fpi import charts, cohorts, dashboard
+from fpi.errors import FpiError
 from fpi.fairness import FAIRNESS_COLUMNS
 from fpi.schema import LABEL_COLUMN
-from fpi.ui import cohort_services, components, nav
+from fpi.ui import cohort_services, components, nav, services
 from fpi.scoring import ScoredTraces
 from fpi.ui.state import AppState, Keys
 
@@ -25,13 +26,16 @@ NAMES = components.LABEL_NAMES
 def render() -> None:
     state, _ = components.page_setup()
     st.title("Cohorts")
+    if state.data is None and state.big_file is not None:
+        _big_file(state.big_file)
+        return
     if state.data is None:
         components.no_data(state, what="cohort analysis")
         return
     data = state.data
     frame = data.frame
     labelled = LABEL_COLUMN in frame.columns and bool(frame[LABEL_COLUMN].notna().any())
-    source, columns, level, min_support, max_conditions = _settings(data, labelled)
+    source, columns, level, min_support, max_conditions = _settings(data.key, frame, labelled)
     st.caption("Groups of turns (a device, a locale, a domain, or a combination of up to three) that fail at one "
                "stage significantly more often than the rest, and whether the model serves every locale and "
                "device equally well.")
@@ -42,22 +46,49 @@ def render() -> None:
         found = cohort_services.discovery(data.key, source, columns, level, min_support, max_conditions, frame)
         selected = _discovered(found, data.key, min_support)
         if selected is not None:
-            _selected(state, data, selected, source)
-    _rates(data, source)
+            _profile(data.key, frame, selected, source)
+            _selected_turns(state, data, selected, source)
+    _rates(data.key, frame, source)
     _fairness(data, labelled, level)
 
 
-def _settings(data: ScoredTraces, labelled: bool) -> tuple[str, tuple[str, ...], float, int, int]:
+def _big_file(path: str) -> None:
+    """Discovery on a large scored file: only its cohort columns and predictions are read, never its turns."""
+    try:
+        big = services.big_file(path)
+        frame = cohort_services.big_cohort_frame(big.key, big.path)
+    except FpiError as exc:
+        st.error(components.md_escape(exc))
+        return
+    # The file's key starts with its path; hashed, it tells files apart in the widget keys' first 16 characters.
+    key = hashlib.sha1(big.key.encode()).hexdigest()
+    source, columns, level, min_support, max_conditions = _settings(key, frame, False)
+    st.caption("Groups of turns (a device, a locale, a domain, or a combination of up to three) that the model "
+               "finds failing at one stage significantly more often than the rest.")
+    components.plain_line("Traces", big.path)
+    st.info(f"Only a large scored file is open ({big.turns:,} turns, not loaded): its cohort columns are read "
+            "for the search, but listing a cohort's turns, triage and fairness need the turns in memory.")
+    if not columns:
+        st.info("No column to form cohorts from: pick at least one in the sidebar.")
+    else:
+        found = cohort_services.discovery(key, source, columns, level, min_support, max_conditions, frame)
+        selected = _discovered(found, key, min_support, lists_turns=False)
+        if selected is not None:
+            _profile(key, frame, selected, source)
+    _rates(key, frame, source)
+
+
+def _settings(key: str, frame: pd.DataFrame, labelled: bool) -> tuple[str, tuple[str, ...], float, int, int]:
     with st.sidebar:
         st.header("Cohort search")
         options = list(SOURCES) if labelled else list(SOURCES)[:1]
         choice = st.radio("Failure point from", options, key=f"{Keys.COHORT_SOURCE}_{len(options)}",
                           help="The model's predicted failure point, or the human label where the traces have one.")
         source = SOURCES.get(choice or options[0], dashboard.PREDICTED)
-        candidates = cohort_services.candidate_columns(data.key, source, data.frame)
+        candidates = cohort_services.candidate_columns(key, source, frame)
         # Keyed by the data too: another file has other columns, and a stale choice must not carry over.
         chosen = st.multiselect("Columns", candidates, default=list(candidates),
-                                key=f"{Keys.COHORT_COLUMNS}_{data.key[:16]}_{source}",
+                                key=f"{Keys.COHORT_COLUMNS}_{key[:16]}_{source}",
                                 help="Text columns with at most 50 values; ids and free text are left out.")
         level = st.select_slider("False discovery rate", options=[0.001, 0.01, 0.05, 0.1, 0.2], value=0.05,
                                  key=Keys.COHORT_LEVEL,
@@ -69,7 +100,8 @@ def _settings(data: ScoredTraces, labelled: bool) -> tuple[str, tuple[str, ...],
     return source, tuple(c for c in candidates if c in (chosen or [])), float(level), min_support, max_conditions
 
 
-def _discovered(found: cohorts.Discovery, data_key: str, min_support: int) -> pd.Series | None:
+def _discovered(found: cohorts.Discovery, data_key: str, min_support: int, *,
+                lists_turns: bool = True) -> pd.Series | None:
     st.subheader("Cohorts that fail more often")
     st.caption(f"{found.tested:,} cohort × failure point combinations of at least {min_support:,} turns tested "
                f"against the turns outside them (one-sided Fisher exact test), false discovery rate "
@@ -99,20 +131,23 @@ def _discovered(found: cohorts.Discovery, data_key: str, min_support: int) -> pd
             "q_value": st.column_config.NumberColumn("q (BH)", format="%.1e"),
         },
     )
-    st.caption("Select a cohort to compare it with all turns and list its turns.")
+    st.caption("Select a cohort to compare it with all turns" + (" and list its turns." if lists_turns else "."))
     rows = [r for r in (event.selection.rows if event is not None else []) if r < len(table)]
     return table.iloc[rows[0]] if rows else None
 
 
-def _selected(state: AppState, data: ScoredTraces, row: pd.Series, source: str) -> None:
-    conditions = tuple(row["conditions"])
-    target = str(row["failure_point"])
+def _profile(key: str, frame: pd.DataFrame, row: pd.Series, source: str) -> None:
     st.subheader("Selected cohort")
     st.text(row["cohort"])
-    profile = cohort_services.profile(data.key, source, conditions, data.frame)
+    profile = cohort_services.profile(key, source, tuple(row["conditions"]), frame)
     st.plotly_chart(charts.cohort_profile_figure(profile, cohort=str(row["cohort"])), key="cohort_profile")
     st.caption("Share of the cohort's turns failing at each stage (red) beside all turns (grey); "
                "bars show 95% Wilson intervals.")
+
+
+def _selected_turns(state: AppState, data: ScoredTraces, row: pd.Series, source: str) -> None:
+    conditions = tuple(row["conditions"])
+    target = str(row["failure_point"])
     triage = getattr(nav, "TRIAGE", None)
     if st.button("Triage these turns", icon=":material/checklist:",
                  help="Open the triage queue restricted to this cohort." if triage else
@@ -133,14 +168,14 @@ def _selected(state: AppState, data: ScoredTraces, row: pd.Series, source: str) 
     components.turns_table(turns.head(TURNS_SHOWN), key=f"{Keys.TURNS_TABLE}_cohort_{digest}", total=len(turns))
 
 
-def _rates(data: ScoredTraces, source: str) -> None:
+def _rates(key: str, frame: pd.DataFrame, source: str) -> None:
     st.subheader("Failure rates by column")
-    candidates = cohort_services.candidate_columns(data.key, source, data.frame)
+    candidates = cohort_services.candidate_columns(key, source, frame)
     if not candidates:
         st.caption("The traces have no text column to break down by.")
         return
-    column = st.selectbox("Column", candidates, key=f"{Keys.COHORT_RATES_COLUMN}_{data.key[:16]}_{source}")
-    table = cohort_services.rates(data.key, source, column or candidates[0], data.frame)
+    column = st.selectbox("Column", candidates, key=f"{Keys.COHORT_RATES_COLUMN}_{key[:16]}_{source}")
+    table = cohort_services.rates(key, source, column or candidates[0], frame)
     config = {
         "cohort": st.column_config.TextColumn("value"),
         "turns": st.column_config.NumberColumn("turns", format="%d"),
