@@ -1,7 +1,7 @@
 """One exception hierarchy for fpi; turned into words only at the edges (CLI, UI)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 MAX_ROWS_SHOWN = 5

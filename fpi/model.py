@@ -16,7 +16,7 @@ import platform
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -135,7 +135,8 @@ class FailurePointModel:
         cfg = self.config
         report("building features", 0.02)
         self.spec = fit_feature_spec(frame)
-        features = build_features(frame, self.spec)
+        stats = UploadStats.of(frame)
+        features = build_features(frame, self.spec, upload=stats)
         codes = class_codes(frame[LABEL_COLUMN])
         train, valid, test = grouped_split(
             frame, fractions=(1 - cfg.valid_fraction - cfg.test_fraction, cfg.valid_fraction, cfg.test_fraction),
@@ -148,7 +149,7 @@ class FailurePointModel:
 
         report("training the model", 0.1)
         matrix = features.to_numpy(dtype=float)
-        extra_x, extra_y = self._missing_column_variants(frame, train)
+        extra_x, extra_y = self._missing_column_variants(frame, train, stats)
         train_x = np.vstack([matrix[train], extra_x])
         train_y = np.concatenate([codes[train], extra_y])
         self.booster = self._train_booster(
@@ -173,7 +174,7 @@ class FailurePointModel:
         metrics = evaluate_predictions(
             held_frame[LABEL_COLUMN].to_numpy(dtype=object),
             {
-                "model": self.predict_proba(frame)[held_out],
+                "model": self.predict_proba_from_features(features)[held_out],
                 "raw_confidence_lgbm": self._baseline_proba(features)[held_out],
                 "rule_cascade": self.rule.predict_proba(held_frame),
             },
@@ -189,7 +190,9 @@ class FailurePointModel:
         weights[present] = (np.median(counts[present]) / counts[present]) ** self.config.class_weight_power
         return weights
 
-    def _missing_column_variants(self, frame: pd.DataFrame, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _missing_column_variants(
+        self, frame: pd.DataFrame, train: np.ndarray, stats: UploadStats
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Extra training rows: some training dialogues again, with groups of optional columns removed.
 
         Real exports often lack text, timestamps, extras or cohort columns. Without
@@ -204,7 +207,6 @@ class FailurePointModel:
             return np.zeros((0, n_features)), np.zeros(0, dtype=int)
         variants = missing_column_variants(self.spec)
         bucket = dialogue_bucket(frame["dialogue_id"], seed=self.config.seed + 1)
-        stats = UploadStats.of(frame)
         xs, ys = [], []
         width = share / len(variants)
         for i, dropped in enumerate(variants):

@@ -29,3 +29,39 @@ def sim_heldout() -> pd.DataFrame:
 def tiny_model() -> FailurePointModel:
     """A model trained on a seed no test evaluates on; a minute of CPU at most."""
     return FailurePointModel(config=FAST).fit(simulate(6000, seed=7))
+
+
+# ---------------------------------------------------------------- the app under AppTest
+
+
+@pytest.fixture(scope="session")
+def files(tmp_path_factory: pytest.TempPathFactory):
+    """The shipped model and samples (or small stand-ins when they are missing)."""
+    from app_files import app_files
+
+    return app_files(tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture()
+def home(tmp_path):
+    return tmp_path / "home"
+
+
+@pytest.fixture()
+def at(files, home, monkeypatch: pytest.MonkeyPatch):
+    """A fresh AppTest of app.py with its own FPI_HOME, the test model and quick training."""
+    from streamlit.testing.v1 import AppTest
+
+    from app_files import QUICK
+    from fpi.config import REPO_ROOT
+    from fpi.retrain import RetrainConfig
+    from fpi.ui import services, triage_services
+
+    monkeypatch.setenv("FPI_HOME", str(home))
+    monkeypatch.delenv("FPI_DB_URL", raising=False)
+    monkeypatch.setenv("FPI_MODEL", str(files.model))
+    monkeypatch.setitem(services.SAMPLES, "labelled", files.labelled)
+    monkeypatch.setitem(services.SAMPLES, "unlabelled", files.unlabelled)
+    monkeypatch.setattr(services, "TRAIN_CONFIG", QUICK)
+    monkeypatch.setattr(triage_services, "RETRAIN_CONFIG", RetrainConfig(train=QUICK))
+    return AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90)

@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_files import QUICK, AppFiles, app_files
+from app_files import AppFiles
 from fpi.traces import load_traces, write_traces
-from fpi.ui import services
 from fpi.ui.text import md_escape
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,20 +22,6 @@ PAGES = {
 SCRIPT = "<script>alert(1)</script>"
 BOLD = "**bold**"
 
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> AppFiles:
-    return app_files(tmp_path_factory.mktemp("app"))
-
-
-@pytest.fixture()
-def at(files: AppFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("FPI_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("FPI_MODEL", str(files.model))
-    monkeypatch.setitem(services.SAMPLES, "labelled", files.labelled)
-    monkeypatch.setitem(services.SAMPLES, "unlabelled", files.unlabelled)
-    monkeypatch.setattr(services, "TRAIN_CONFIG", QUICK)
-    return AppTest.from_file(APP, default_timeout=90)
 
 
 def button(at: AppTest, label: str):

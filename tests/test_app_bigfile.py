@@ -12,7 +12,7 @@ from fpi.bulk import predict_file
 from fpi.model import FailurePointModel
 from fpi.traces import load_traces, write_traces
 from fpi.ui.text import md_escape
-from test_app import PAGES, all_text, at, button, files, metric, no_exception  # noqa: F401 (fixtures)
+from test_app import PAGES, all_text, button, metric, no_exception
 
 BIG_FILE_LABEL = "Path of a scored Parquet file on this server"
 

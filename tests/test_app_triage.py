@@ -3,14 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_files import QUICK, AppFiles, app_files
-from fpi.retrain import RetrainConfig
 from fpi.schema import LABELS
 from fpi.store import VerdictStore
-from fpi.ui import services, triage_services
 from fpi.ui.state import STATE_KEY
 from fpi.ui.text import md_escape
 
@@ -21,27 +17,6 @@ AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret":
         "client_id": "fpi", "client_secret": "not-a-real-secret",
         "server_metadata_url": "https://accounts.example.com/.well-known/openid-configuration"}
 
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> AppFiles:
-    return app_files(tmp_path_factory.mktemp("app"))
-
-
-@pytest.fixture()
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture()
-def at(files: AppFiles, home: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("FPI_HOME", str(home))
-    monkeypatch.delenv("FPI_DB_URL", raising=False)
-    monkeypatch.setenv("FPI_MODEL", str(files.model))
-    monkeypatch.setitem(services.SAMPLES, "labelled", files.labelled)
-    monkeypatch.setitem(services.SAMPLES, "unlabelled", files.unlabelled)
-    monkeypatch.setattr(services, "TRAIN_CONFIG", QUICK)
-    monkeypatch.setattr(triage_services, "RETRAIN_CONFIG", RetrainConfig(train=QUICK))
-    return AppTest.from_file(APP, default_timeout=90)
 
 
 def verdicts(home: Path):

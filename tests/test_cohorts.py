@@ -13,7 +13,7 @@ from scipy.stats import hypergeom
 from sklearn.metrics import f1_score
 from streamlit.testing.v1 import AppTest
 
-from app_files import AppFiles, app_files
+from app_files import AppFiles
 from fpi.cli import main
 from fpi.cohorts import (
     ANY_DEFECT, _count_lattice, candidate_columns, cohort_mask, cohort_profile, cohort_rates, discover_cohorts,
@@ -26,7 +26,6 @@ from fpi.schema import LABELS
 from fpi.simulate import CohortEffect, SimConfig, simulate
 from fpi.stats import benjamini_hochberg, hypergeom_sf, macro_f1, wilson_interval
 from fpi.traces import load_traces, write_traces
-from fpi.ui import services
 
 REPO = Path(__file__).resolve().parent.parent
 PLANTED = {"locale": "en-IN", "device_type": "car"}
@@ -309,19 +308,6 @@ def test_performance_per_cohort_has_seeded_intervals(planted: pd.DataFrame) -> N
 
 PAGE = "fpi/ui/cohorts_page.py"
 
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> AppFiles:
-    return app_files(tmp_path_factory.mktemp("cohorts_app"))
-
-
-@pytest.fixture()
-def at(files: AppFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("FPI_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("FPI_MODEL", str(files.model))
-    monkeypatch.setitem(services.SAMPLES, "labelled", files.labelled)
-    monkeypatch.setitem(services.SAMPLES, "unlabelled", files.unlabelled)
-    return AppTest.from_file(str(REPO / "app.py"), default_timeout=90)
 
 
 def _no_exception(at: AppTest) -> None:

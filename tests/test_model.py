@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +9,7 @@ import pytest
 
 from fpi.errors import ModelError, NotLabelledError
 from fpi.evaluate import evaluate_model
-from fpi.model import MODEL_FILE, META_FILE, FailurePointModel, TrainConfig
+from fpi.model import MODEL_FILE, META_FILE, FailurePointModel
 from fpi.schema import CONFIDENCE_COLUMNS, LABELS
 from fpi.splits import grouped_split
 

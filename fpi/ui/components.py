@@ -6,7 +6,7 @@ never through Markdown or HTML, so `<script>` or `**bold**` shows as typed.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import streamlit as st
@@ -123,3 +123,17 @@ def plain(caption: str, value: object) -> None:
 def plain_line(name: str, value: object) -> None:
     """'name: value' on one line, the value from the traces shown verbatim."""
     st.text(f"{name}: {_verbatim(value)}")
+
+
+def candidate_actions(version: str, *, activate: Callable[[], None], discard: Callable[[], None]) -> None:
+    """Activate a trained candidate or keep the current model (Model and Triage pages)."""
+    left, right, _ = st.columns([1, 1, 2])
+    if left.button(f"Activate {version}", type="primary", width="stretch"):
+        try:
+            activate()
+            st.rerun()
+        except FpiError as exc:
+            st.error(md_escape(exc))
+    if right.button("Keep the current model", width="stretch"):
+        discard()
+        st.rerun()

@@ -161,16 +161,8 @@ def _training(state: AppState, labelled: int) -> None:
     st.dataframe(metrics_table(candidate.comparison), hide_index=True,
                  column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
     st.plotly_chart(charts.candidate_comparison_figure(candidate.comparison), key="candidate_compare")
-    left, right, _ = st.columns([1, 1, 2])
-    if left.button(f"Activate {candidate.version}", type="primary", width="stretch"):
-        try:
-            services.activate(state, candidate.version)
-            st.rerun()
-        except FpiError as exc:
-            st.error(components.md_escape(exc))
-    if right.button("Keep the current model", width="stretch"):
-        state.candidate = None
-        st.rerun()
+    components.candidate_actions(candidate.version, activate=lambda: services.activate(state, candidate.version),
+                                 discard=lambda: setattr(state, "candidate", None))
 
 
 if __name__ == "__main__":

@@ -229,16 +229,8 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
                 per_class_table(candidate.comparison["systems"]["candidate"])[["label", "f1"]],
                 on="label", suffixes=(" active", " candidate"))
             st.dataframe(both, hide_index=True, column_config={"f1 active": PERCENT, "f1 candidate": PERCENT})
-        a, b, _ = st.columns([1, 1, 2])
-        if a.button(f"Activate {candidate.version}", type="primary", width="stretch"):
-            try:
-                ts.activate(state, candidate.version)
-                st.rerun()
-            except FpiError as exc:
-                st.error(components.md_escape(exc))
-        if b.button("Keep the current model", width="stretch"):
-            state.verdict_candidate = None
-            st.rerun()
+        components.candidate_actions(candidate.version, activate=lambda: ts.activate(state, candidate.version),
+                                     discard=lambda: setattr(state, "verdict_candidate", None))
     if services.registry().history():
         if st.button("Roll back to the previous model", help="Re-activate the model that was active before."):
             try:
