@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -276,3 +277,62 @@ def test_md_escape_escapes_every_markup_character(text: str) -> None:
     for i, char in enumerate(text):
         if char in "*_<>[]():":
             assert f"\\{char}" in escaped, (char, escaped)
+
+
+# ---------------------------------------------------------------- how far to trust the labels (Overview)
+
+
+def _recalibrated_pipeline(files: AppFiles, tmp_path: Path) -> Path:
+    """The unlabelled sample as another pipeline would log it: ASR confidences 2.5 logits higher, NLU 1.5 lower."""
+    frame = load_traces(files.unlabelled)
+    for column, shift in (("asr_confidence", 2.5), ("nlu_confidence", -1.5)):
+        p = frame[column].astype(float).clip(1e-6, 1 - 1e-6)
+        frame[column] = 1 / (1 + np.exp(-(np.log(p / (1 - p)) + shift)))
+    write_traces(frame, tmp_path / "other_pipeline.csv")
+    return tmp_path / "other_pipeline.csv"
+
+
+def test_no_trust_warning_on_the_bundled_samples(at: AppTest) -> None:
+    load_sample(at)
+    at.switch_page(PAGES["overview"]).run()
+    no_exception(at)
+    assert not at.warning, [w.value for w in at.warning]
+    assert "Model macro-F1 on your labels: **0." in all_text(at.caption)
+    at.switch_page(PAGES["data"]).run()
+    button(at, "Load unlabelled sample").click().run()
+    at.switch_page(PAGES["overview"]).run()
+    no_exception(at)
+    assert not at.warning, [w.value for w in at.warning]
+    assert "Your traces look like what the model was trained on" in all_text(at.caption)
+
+
+def test_trust_warning_on_a_recalibrated_pipeline(at: AppTest, files: AppFiles, tmp_path: Path) -> None:
+    at.run()
+    upload(at, "other_pipeline.csv", _recalibrated_pipeline(files, tmp_path).read_bytes())
+    at.switch_page(PAGES["overview"]).run()
+    no_exception(at)
+    warning = all_text(at.warning)
+    assert "Your traces differ from the model's training data" in warning
+    assert "ASR confidence is higher in your traces" in warning
+    links = [link.proto.page for link in at.get("page_link")]
+    assert "triage" in links, links
+
+
+def test_trust_warning_on_labels_the_model_gets_wrong_trains_on_them(at: AppTest, files: AppFiles,
+                                                                     tmp_path: Path) -> None:
+    frame = load_traces(files.labelled)
+    labels = frame["failure_point"].to_numpy(dtype=object)
+    frame["failure_point"] = np.random.default_rng(0).permutation(labels)  # labels the model cannot follow
+    write_traces(frame, tmp_path / "relabelled.csv")
+    at.run()
+    upload(at, "relabelled.csv", (tmp_path / "relabelled.csv").read_bytes())
+    at.switch_page(PAGES["overview"]).run()
+    no_exception(at)
+    assert "Model macro-F1 on your labels" in all_text(at.warning)
+    assert "below 0.70" in all_text(at.warning)
+    button(at, "Train a model on these traces").click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "is trained" in all_text(at.success)
+    links = [link.proto.page for link in at.get("page_link")]
+    assert "model" in links, links

@@ -5,9 +5,10 @@ import hashlib
 
 import streamlit as st
 
-from fpi import charts, dashboard
+from fpi import charts, dashboard, trust
 from fpi.errors import FpiError
-from fpi.ui import components, services
+from fpi.model import FailurePointModel
+from fpi.ui import components, nav, services
 from fpi.ui.state import AppState, Keys, clear_filters, current_filters, drill_by_cohort, drill_by_label
 
 TURNS_SHOWN = 2000
@@ -28,7 +29,8 @@ def render() -> None:
         view = services.big_overview(big.key, big.path, filters)
         components.plain_line("Traces", big.path)
         st.caption(f"Computed with DuckDB on {components.md_escape(big.name)}, {big.turns:,} turns "
-                   "(the file is not loaded into memory).")
+                   "(the file is not loaded into memory). How far to trust the labels is checked on files "
+                   "loaded on the Data page, not on one opened by path.")
         source = services.OverviewSource(key=big.key, turns=big.turns, columns=big.columns, big=big, data=None)
     elif state.data is None:
         components.no_data(state, what="overview")
@@ -40,6 +42,7 @@ def render() -> None:
         filters = current_filters(options)
         view = services.overview(data.key, filters, data.frame)
         components.plain_line("Traces", data.source)
+        _trust(state, model)
         source = services.OverviewSource(key=data.key, turns=len(data.frame), columns=frozenset(data.frame.columns),
                                          big=None, data=data)
 
@@ -73,6 +76,72 @@ def render() -> None:
     cohort_rows, column = _breakdown(source, filters)
 
     _matching_turns(state, source, filters, event, cohort_rows, column)
+
+
+def _trust(state: AppState, model: FailurePointModel | None) -> None:
+    """How far to trust the labels on this upload: F1 on its own labels, or how far it is from the training data."""
+    if model is None or state.data is None:
+        return
+    try:
+        report = services.trust_report(state.data.key, model.version, model, state.data)
+    except FpiError as exc:
+        st.caption(f"Could not check how far to trust the labels: {components.md_escape(exc)}")
+        return
+    if report.labels is not None:
+        _label_trust(state, report.labels)
+    elif report.shift is not None:
+        _shift(report.shift)
+    elif report.note:
+        st.caption(report.note)
+
+
+def _label_trust(state: AppState, result: trust.LabelTrust) -> None:
+    sampled = (f" (a sample of {result.evaluated_turns:,} of them)"
+               if result.evaluated_turns < result.labelled_turns else "")
+    headline = (f"Model macro-F1 on your labels: **{result.model_f1:.2f}** (raw-confidence baseline "
+                f"{result.baseline_f1:.2f}), on {result.labelled_turns:,} labelled turns{sampled}.")
+    if result.trained_on_upload:
+        st.caption(f"{headline} The active model was trained on these traces, so this is optimistic; the Model "
+                   "page shows its figure on dialogues it did not see.")
+        return
+    if not result.warn:
+        st.caption(f":material/verified: {headline} The labels on every page can be trusted about that far.")
+        return
+    why = []
+    if "below_floor" in result.reasons:
+        why.append(f"below {trust.F1_FLOOR:.2f}, so many of the labels on this page are wrong")
+    if "below_baseline" in result.reasons:
+        why.append("below a LightGBM that only reads the five confidences")
+    st.warning(f"{headline} That is {' and '.join(why)}. Train a model on your labelled turns: it learns how "
+               "your pipeline fails, and you can compare it with the current one before using it.",
+               icon=":material/warning:")
+    left, right = st.columns([1, 2], vertical_alignment="center")
+    if state.candidate is None:
+        if left.button("Train a model on these traces", type="primary"):
+            try:
+                services.train_candidate(state)
+            except FpiError as exc:
+                st.error(components.md_escape(exc))
+    if state.candidate is not None:
+        left.success(f"Candidate {state.candidate.version} is trained.", icon=":material/check:")
+        right.page_link(nav.MODEL, label="Compare it with the active model and activate it on the Model page",
+                        icon=":material/model_training:")
+
+
+def _shift(shift: trust.ShiftScore) -> None:
+    basis = ("a sample of the model's training data" if shift.reference_kind == "training sample"
+             else "the training data's five confidences (this model keeps no sample of its training data)")
+    score = (f"Shift score **{shift.auc:.2f}**: how well a classifier tells your traces from {basis} "
+             f"(0.5: not at all, 1.0: every time).")
+    if not shift.warn:
+        st.caption(f":material/verified: {score} Your traces look like what the model was trained on.")
+        return
+    differ = "".join(f"\n- {components.md_escape(f.text)}" for f in shift.top)
+    st.warning(f"Your traces differ from the model's training data. {score} Above {shift.threshold:.2f} the model's "
+               "labels may not carry over to your pipeline." + (f" What differs most:{differ}" if differ else "")
+               + "\n\nLabel a few hundred turns in the triage queue: the labels show how far to trust the "
+               "model, and train one that fits your pipeline.", icon=":material/warning:")
+    st.page_link(nav.TRIAGE, label="Label turns in the triage queue", icon=":material/checklist:")
 
 
 def _sidebar(options: dashboard.FilterOptions) -> None:

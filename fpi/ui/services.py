@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fpi import aggregates, dashboard
+from fpi import aggregates, dashboard, trust
 from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED, Config
 from fpi.errors import FpiError, ScoredFileError, TraceError
 from fpi.explain import TurnExplanation, beeswarm_data, global_importance
@@ -290,6 +290,13 @@ def beeswarm(data_key: str, model_version: str, label: str, _model: FailurePoint
 def evaluation(data_key: str, model_version: str, _model: FailurePointModel, _data: ScoredTraces
                ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     return current_data_report(_model, _data.frame)
+
+
+@st.cache_data(show_spinner="Checking how far the labels can be trusted…", max_entries=8)
+def trust_report(data_key: str, model_version: str, _model: FailurePointModel, _data: ScoredTraces
+                 ) -> trust.TrustReport:
+    """`fpi.trust.assess` on the loaded data: F1 on its labels, or its shift from the training data."""
+    return trust.assess(_model, _data.frame, _data.features)
 
 
 # ---------------------------------------------------------------- training
