@@ -303,7 +303,7 @@ def test_no_trust_warning_on_the_bundled_samples(at: AppTest) -> None:
     at.switch_page(PAGES["overview"]).run()
     no_exception(at)
     assert not at.warning, [w.value for w in at.warning]
-    assert "Your traces look like what the model was trained on" in all_text(at.caption)
+    assert "your traces look like what the model was trained on" in all_text(at.caption)
 
 
 def test_trust_warning_on_a_recalibrated_pipeline(at: AppTest, files: AppFiles, tmp_path: Path) -> None:

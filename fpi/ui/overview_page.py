@@ -130,18 +130,23 @@ def _label_trust(state: AppState, result: trust.LabelTrust) -> None:
 
 def _shift(shift: trust.ShiftScore) -> None:
     basis = ("a sample of the model's training data" if shift.reference_kind == "training sample"
-             else "the training data's five confidences (this model keeps no sample of its training data)")
-    score = (f"Shift score **{shift.auc:.2f}**: how well a classifier tells your traces from {basis} "
-             f"(0.5: not at all, 1.0: every time).")
+             else "the training data's five confidences (this model keeps no sample of its training data, only "
+                  "their distributions)")
+    method = (f"The shift score is the cross-validated AUC of a classifier telling {shift.upload_rows:,} of your "
+              f"turns from {basis}: 0.5 means it cannot tell them apart, 1.0 that it always can.")
     if not shift.warn:
-        st.caption(f":material/verified: {score} Your traces look like what the model was trained on.")
+        st.caption(f":material/verified: Shift score **{shift.auc:.2f}** (warns above {shift.threshold:.2f}): "
+                   "your traces look like what the model was trained on.", help=method)
         return
     differ = "".join(f"\n- {components.md_escape(f.text)}" for f in shift.top)
-    st.warning(f"Your traces differ from the model's training data. {score} Above {shift.threshold:.2f} the model's "
-               "labels may not carry over to your pipeline." + (f" What differs most:{differ}" if differ else "")
-               + "\n\nLabel a few hundred turns in the triage queue: the labels show how far to trust the "
-               "model, and train one that fits your pipeline.", icon=":material/warning:")
-    st.page_link(nav.TRIAGE, label="Label turns in the triage queue", icon=":material/checklist:")
+    st.warning(f"**Your traces differ from the model's training data** (shift score {shift.auc:.2f}, above "
+               f"{shift.threshold:.2f}), so the model's labels may not carry over to your pipeline."
+               + (f" What differs most:{differ}" if differ else "")
+               + "\n\nLabel a few hundred turns in the triage queue: they show how far to trust the model, "
+               "and train one that fits your pipeline.", icon=":material/warning:")
+    left, right = st.columns([1, 2], vertical_alignment="center")
+    left.page_link(nav.TRIAGE, label="Label turns in the triage queue", icon=":material/checklist:")
+    right.caption(method)
 
 
 def _sidebar(options: dashboard.FilterOptions) -> None:
