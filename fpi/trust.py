@@ -36,7 +36,7 @@ from fpi.traces import dataset_fingerprint
 __all__ = [
     "F1_FLOOR", "SHIFT_AUC_THRESHOLD", "FeatureShift", "LabelTrust", "ShiftScore", "TrustReport",
     "assess", "compared_features", "describe_shift", "label_trust", "label_verdict", "model_reference",
-    "shift_score", "synthetic_reference", "trained_on",
+    "model_threshold", "shift_score", "synthetic_reference", "trained_on",
 ]
 
 F1_FLOOR = 0.70
@@ -225,6 +225,22 @@ def model_reference(model: Any) -> pd.DataFrame | None:
     """Rows of the model's training features saved with it (`model.reference`), if it has them."""
     reference = getattr(model, "reference", None)
     return reference if isinstance(reference, pd.DataFrame) and len(reference) else None
+
+
+def model_threshold(model: Any) -> float:
+    """The shift score above which to warn: the model's own (`meta["shift_auc_threshold"]`), else the default.
+
+    A model trained on a family of simulated pipelines should carry its own, measured at training
+    time as the shift score of a held-out pipeline of the family against the rest: any single
+    pipeline is told apart from a mixture of many (AUC about 1 - 1/(2K) for K distinct pipelines),
+    so the default, right for a model of one pipeline, would warn on every upload.
+    """
+    value = (getattr(model, "meta", None) or {}).get("shift_auc_threshold")
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        return SHIFT_AUC_THRESHOLD
+    return threshold if 0.5 < threshold < 1.0 else SHIFT_AUC_THRESHOLD
 
 
 def compared_features(names: Sequence[str]) -> tuple[str, ...]:
@@ -459,7 +475,7 @@ def assess(
     reference = reference if reference is not None else model_reference(model)
     quantiles = model.spec.reference_quantiles if model.spec is not None else None
     shift = shift_score(features, dialogue_ids=scored["dialogue_id"], reference=reference, quantiles=quantiles,
-                        seed=seed)
+                        threshold=model_threshold(model), seed=seed)
     if shift is None:
         return TrustReport(labels=None, shift=None,
                            note=f"Too few turns to compare with the training data (at least {MIN_SHIFT_ROWS} needed).")

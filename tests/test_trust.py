@@ -245,3 +245,24 @@ def test_a_model_knows_the_traces_it_was_trained_on() -> None:
     assert trust.trained_on(model, scored)
     assert not trust.trained_on(model, simulate(30, seed=54))
     assert not trust.trained_on(SimpleNamespace(meta={}), upload)
+
+
+@pytest.mark.parametrize("meta, threshold", [
+    ({}, trust.SHIFT_AUC_THRESHOLD),
+    ({"shift_auc_threshold": 0.93}, 0.93),
+    ({"shift_auc_threshold": "0.9"}, 0.9),
+    ({"shift_auc_threshold": 1.5}, trust.SHIFT_AUC_THRESHOLD),
+    ({"shift_auc_threshold": None}, trust.SHIFT_AUC_THRESHOLD),
+])
+def test_a_model_may_carry_its_own_shift_threshold(meta: dict, threshold: float) -> None:
+    assert trust.model_threshold(SimpleNamespace(meta=meta)) == threshold
+
+
+def test_assess_warns_by_the_models_threshold(reference: pd.DataFrame) -> None:
+    upload = simulate(400, seed=55, labelled=False, config=SimConfig(asr_confidence_shift=1.5))
+    model = StubModel(np.zeros((len(upload), len(LABELS))))
+    default = trust.assess(model, upload, features(upload), reference=reference).shift
+    assert default.warn and default.auc < 0.99
+    model.meta = {"shift_auc_threshold": 0.99}
+    lenient = trust.assess(model, upload, features(upload), reference=reference).shift
+    assert lenient.auc == default.auc and lenient.threshold == 0.99 and not lenient.warn
