@@ -5,7 +5,8 @@ shifted fleet (more cars and TVs, other accents, an ASR whose confidences were
 recalibrated upward). Hold out 40% of the dialogues; an analyst reviews turns of
 the other 60% and answers with the true label. After 50, 100, 200 and 500
 verdicts a candidate is retrained from the default model and all verdicts so far
-(`fpi.retrain.continue_training`, the app's default strategy) and its macro-F1
+(`fpi.retrain.continue_training`, the app's default strategy until the data
+chose it: see `fpi.adapt` and bench/bench_transfer.py) and its macro-F1
 on the held-out dialogues printed. The turns come either in the triage queue's
 order (`fpi.triage.triage_queue`, re-ranked by the latest candidate after each
 round, as in the app once a candidate is activated) or at random. Each seed
@@ -55,7 +56,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=6,
                         help="repetitions: each draws another held-out split, LightGBM seed and random order")
     parser.add_argument("--strategy", choices=("continue", "scratch"), default="continue")
-    parser.add_argument("--order", choices=("uncertainty", "entropy", "defect_probability"), default="uncertainty")
+    parser.add_argument("--order", choices=("explore", "uncertainty", "entropy", "defect_probability"),
+                        default="uncertainty")
     parser.add_argument("--static-queue", action="store_true",
                         help="rank the queue once with the default model instead of after each retraining")
     parser.add_argument("--rounds", type=int, default=RetrainConfig().rounds)
@@ -106,7 +108,8 @@ def main() -> None:
                 else:
                     done = set(zip(hidden["dialogue_id"].iloc[reviewed], hidden["turn_index"].iloc[reviewed]))
                     ranker = default if args.static_queue else model
-                    queue = triage_queue(with_predictions(hidden, proba_of(ranker))[pool], order=args.order,
+                    queue = triage_queue(with_predictions(hidden, proba_of(ranker))[pool].reset_index(drop=True),
+                                         order=args.order,
                                          exclude_reviewed=done)
                     positions = np.flatnonzero(pool)[queue["row"].to_numpy()[:need]]
                 store.record_many({  # the simulated analyst answers with the true label

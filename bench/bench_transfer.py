@@ -63,14 +63,14 @@ def cross_validated(frame: pd.DataFrame, *, folds: int, threads: int) -> dict[st
 def adaptation_curve(
     frame: pd.DataFrame, shipped: FailurePointModel, *, order: str, seed: int, budgets: tuple[int, ...],
     config: RetrainConfig,
-) -> tuple[list[float], list[int]]:
-    """Held-out macro-F1 after each budget of verdicts, and how many labels the verdicts covered by then."""
+) -> tuple[list[float], list[int], list[str]]:
+    """Held-out macro-F1 after each budget, labels the verdicts covered by then, and the strategy chosen."""
     pool, held = grouped_split(frame, fractions=(0.7, 0.3), seed=SPLIT_SEED + seed)
     truth = frame[LABEL_COLUMN].to_numpy(dtype=object)
     hidden = frame.assign(**{LABEL_COLUMN: pd.array([None] * len(frame), dtype="str")})
     permutation = np.random.default_rng(seed).permutation(np.flatnonzero(pool))
     pool_rows = np.flatnonzero(pool)
-    model, reviewed, scores, covered = shipped, [], [], []
+    model, reviewed, scores, covered, chosen = shipped, [], [], [], []
     for n in budgets:
         need = n - len(reviewed)
         if need > 0:
@@ -88,10 +88,12 @@ def adaptation_curve(
             "turn_index": hidden["turn_index"].iloc[reviewed].astype(int).to_numpy(),
             "label": truth[reviewed],
         })
-        model = retrain_from_verdicts(hidden, verdicts, active=shipped, config=config).candidate
+        result = retrain_from_verdicts(hidden, verdicts, active=shipped, config=config)
+        model = result.candidate
+        chosen.append(result.strategy)
         scores.append(metrics_for(truth[held], model.predict_proba(hidden)[held])["macro_f1"])
         covered.append(len(set(truth[reviewed])))
-    return scores, covered
+    return scores, covered, chosen
 
 
 def per_class_line(name: str, metrics: dict) -> str:
@@ -138,14 +140,17 @@ def main() -> None:
           f"{args.seeds} seeds", flush=True)
     curves: dict[str, list[list[float]]] = {"queue": [], "random": []}
     coverage: dict[str, list[list[int]]] = {"queue": [], "random": []}
+    chosen: dict[str, list[list[str]]] = {"queue": [], "random": []}
     for seed in range(args.seeds):
         for order in curves:
-            scores, covered = adaptation_curve(frame, shipped, order=order, seed=seed, budgets=budgets, config=config)
+            scores, covered, strategies = adaptation_curve(frame, shipped, order=order, seed=seed, budgets=budgets,
+                                                           config=config)
             curves[order].append(scores)
             coverage[order].append(covered)
-        print(f"  seed {seed}: queue " + " / ".join(f"{s:.3f}" for s in curves["queue"][-1])
-              + ", random " + " / ".join(f"{s:.3f}" for s in curves["random"][-1])
-              + f" ({time.perf_counter() - started:.0f} s)", flush=True)
+            chosen[order].append(strategies)
+        print(f"  seed {seed}: " + "; ".join(
+            f"{order} " + " / ".join(f"{s:.3f} ({c})" for s, c in zip(curves[order][-1], chosen[order][-1]))
+            for order in curves) + f" ({time.perf_counter() - started:.0f} s)", flush=True)
     queue, random = np.array(curves["queue"]), np.array(curves["random"])
     diff = queue - random
     print(f"\n{'verdicts':>9}{'queue order':>17}{'random order':>17}{'queue - random':>17}{'queue >= random':>17}"

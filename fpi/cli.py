@@ -315,6 +315,102 @@ def cohorts(traces: Path, model_dir: Path | None, as_json: bool, level: float, m
                else format_fairness(checked, level=level))
 
 
+@main.command()
+@click.argument("traces", type=click.Path(dir_okay=False, path_type=Path))
+@MODEL_OPTION
+@click.option("--exclude", "exclude", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Verdicts file (dialogue_id, turn_index, label; or an `fpi verdicts export`): leave these turns out.")
+@click.option("-n", "n_turns", type=click.IntRange(min=1), default=100, show_default=True,
+              help="How many turns to write.")
+@click.option("--order", type=click.Choice(["explore", "uncertainty", "entropy", "defect_probability"]),
+              default="explore", show_default=True, help="Queue order (explore: every predicted label first).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file; .csv or .parquet.")
+@MAP_OPTION
+@_friendly
+def queue(traces: Path, model_dir: Path | None, exclude: Path | None, n_turns: int, order: str, output: Path,
+          mappings: tuple[str, ...]) -> None:
+    """Write the next N turns of TRACES to review, in triage-queue order, with the model's label and top reason.
+
+    Columns: dialogue_id, turn_index, predicted_failure_point, probability,
+    top_reason. The same queue as the app's Triage page.
+    """
+    import pandas as pd
+
+    from fpi.explain import explain_rows
+    from fpi.export import write_export
+    from fpi.model import FailurePointModel, with_predictions
+    from fpi.retrain import read_verdicts
+    from fpi.traces import load_traces
+    from fpi.triage import triage_queue
+
+    model = FailurePointModel.load(_model_path(model_dir))
+    frame = load_traces(traces, column_map=_parse_map(mappings))
+    features = model.features(frame)
+    scored = with_predictions(frame, model.predict_proba_from_features(features))
+    done = read_verdicts(exclude) if exclude is not None else None
+    keys = set() if done is None else set(zip(done["dialogue_id"], done["turn_index"].astype(int)))
+    picked = triage_queue(scored, order=order, exclude_reviewed=keys).head(n_turns)
+    rows = picked["row"].to_numpy()
+    reasons = [e.reasons[0].text if e.reasons else "" for e in explain_rows(model, features.iloc[rows], top=1)]
+    table = pd.DataFrame({
+        "dialogue_id": picked["dialogue_id"].to_numpy(), "turn_index": picked["turn_index"].to_numpy(),
+        "predicted_failure_point": picked["predicted_failure_point"].to_numpy(),
+        "probability": picked["confidence"].round(4).to_numpy(), "top_reason": reasons,
+    })
+    write_export(table, output)
+    left = "" if done is None else f", {len(keys):,} judged turns left out"
+    click.echo(f"wrote the next {len(table):,} of {len(frame):,} turns to review to {output} ({order} order{left})")
+
+
+@main.command()
+@click.argument("traces", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--verdicts", "verdicts_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Verdicts file: dialogue_id, turn_index, label (or the output of `fpi verdicts export`).")
+@MODEL_OPTION
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory to write the candidate to (replaced atomically if it exists).")
+@click.option("--strategy", type=click.Choice(["auto", "keep", "continue", "verdicts", "scratch", "prior"]),
+              default="auto", show_default=True,
+              help="auto: the strategy with the best cross-validated macro-F1 on the labelled turns.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the folds and LightGBM.")
+@MAP_OPTION
+@_friendly
+def retrain(traces: Path, verdicts_file: Path, model_dir: Path | None, output: Path, strategy: str, seed: int,
+            mappings: tuple[str, ...]) -> None:
+    """Build a candidate from TRACES' labels plus the verdicts, print it beside the starting model, save it.
+
+    The comparison is on held-out dialogues: every labelled turn is predicted by
+    a cross-validation fold model that never saw its dialogue, and the starting
+    model is scored on the same turns. The same code as the Triage page's
+    "Train a candidate".
+    """
+    from fpi.evaluate import format_report
+    from fpi.model import FailurePointModel, TrainConfig
+    from fpi.retrain import RetrainConfig, read_verdicts, retrain_from_verdicts
+    from fpi.traces import load_traces
+
+    start = FailurePointModel.load(_model_path(model_dir))
+    frame = load_traces(traces, column_map=_parse_map(mappings))
+    verdicts = read_verdicts(verdicts_file)
+    click.echo(f"read {len(frame):,} turns from {traces} and {len(verdicts):,} verdicts from {verdicts_file}",
+               err=True)
+    result = retrain_from_verdicts(frame, verdicts, active=start,
+                                   config=RetrainConfig(strategy=strategy, train=TrainConfig(seed=seed)))
+    tried = ", ".join(f"{name} {score:.3f}" for name, score in
+                      sorted(result.strategy_scores.items(), key=lambda kv: -kv[1]))
+    click.echo(f"strategy: {result.strategy} (cross-validated macro-F1, {result.folds} folds by dialogue: {tried})")
+    click.echo(f"held-out: {result.heldout_turns:,} labelled turns ({result.heldout_verdicts:,} verdicts), "
+               f"each predicted by a fold model that never saw its dialogue; starting model {start.version}:")
+    report = {"systems": {"starting model": result.comparison["systems"]["active"],
+                          "candidate": result.comparison["systems"]["candidate"]}}
+    click.echo(format_report(report))
+    result.candidate.save(output)
+    how = ("the starting model unchanged: no strategy did better on these labels" if result.strategy == "keep"
+           else f"trained on {result.training_turns:,} labelled turns")
+    click.echo(f"saved candidate {result.candidate.version} to {output} ({how})")
+
+
 @main.group()
 def verdicts() -> None:
     """Analysts' verdicts in the verdict store ($FPI_DB_URL, default: a SQLite file in $FPI_HOME)."""

@@ -144,7 +144,13 @@ def test_retraining_with_too_few_labels_says_so(at: AppTest) -> None:
     assert md_escape(expected) in at.warning[0].value
 
 
-def test_retrain_compare_and_activate(at: AppTest, home: Path) -> None:
+def test_retrain_compare_and_activate(at: AppTest, home: Path, monkeypatch) -> None:
+    from app_files import QUICK
+    from fpi.retrain import RetrainConfig
+    from fpi.ui import triage_services
+
+    # one strategy, so there is always a candidate to activate (auto may keep the active model)
+    monkeypatch.setattr(triage_services, "RETRAIN_CONFIG", RetrainConfig(strategy="continue", train=QUICK))
     sign_in(open_triage(at))
     button(at, "ER").click().run()
     button(at, "Train a candidate").click().run()

@@ -95,3 +95,63 @@ def test_the_shipped_samples_validate_and_the_shipped_model_scores_them() -> Non
     assert report.exit_code == 0, report.output
     f1 = {name: m["macro_f1"] for name, m in json.loads(report.output)["systems"].items()}
     assert f1["model"] > f1["raw_confidence_lgbm"] > f1["rule_cascade"], f1
+
+
+# ---------------------------------------------------------------- the triage loop: queue and retrain
+
+@pytest.fixture(scope="module")
+def loop_files(files) -> dict[str, Path]:
+    """An unlabelled copy of the labelled file, and verdicts (true labels) on every other turn."""
+    root = files["root"]
+    frame = load_traces(files["labelled"]).head(900)
+    write_traces(frame.assign(failure_point=pd.NA), root / "unlabelled.csv")
+    verdicts = frame.iloc[::2][["dialogue_id", "turn_index", "failure_point"]].rename(
+        columns={"failure_point": "label"})
+    verdicts.to_csv(root / "verdicts.csv", index=False)
+    return {"traces": root / "unlabelled.csv", "verdicts": root / "verdicts.csv", "model": files["model"]}
+
+
+def test_queue_writes_the_next_turns_with_label_probability_and_reason(loop_files, tmp_path) -> None:
+    out = tmp_path / "queue.csv"
+    result = CliRunner().invoke(main, ["queue", str(loop_files["traces"]), "--model", str(loop_files["model"]),
+                                       "-n", "25", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, dtype={"dialogue_id": str})
+    assert list(table.columns) == ["dialogue_id", "turn_index", "predicted_failure_point", "probability",
+                                   "top_reason"]
+    assert len(table) == 25 and table["top_reason"].str.contains("toward|away from").all()
+    assert table["predicted_failure_point"].nunique() >= 4  # the explore order covers the labels early
+    assert not table.duplicated(["dialogue_id", "turn_index"]).any()
+
+    excluded = tmp_path / "rest.csv"
+    result = CliRunner().invoke(main, ["queue", str(loop_files["traces"]), "--model", str(loop_files["model"]),
+                                       "--exclude", str(loop_files["verdicts"]), "-n", "1000", "-o", str(excluded)])
+    assert result.exit_code == 0, result.output
+    rest = pd.read_csv(excluded, dtype={"dialogue_id": str})
+    judged = pd.read_csv(loop_files["verdicts"], dtype={"dialogue_id": str})
+    assert len(rest) == 900 - len(judged)
+    assert not set(zip(rest["dialogue_id"], rest["turn_index"])) & set(zip(judged["dialogue_id"], judged["turn_index"]))
+
+
+def test_retrain_prints_the_candidate_beside_the_starting_model_and_saves_it(loop_files, tmp_path) -> None:
+    out = tmp_path / "candidate"
+    result = CliRunner().invoke(main, ["retrain", str(loop_files["traces"]), "--verdicts", str(loop_files["verdicts"]),
+                                       "--model", str(loop_files["model"]), "--strategy", "verdicts",
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "strategy: verdicts@" in result.output and "starting model" in result.output
+    assert "candidate" in result.output and "F1 per class" in result.output
+    from fpi.model import FailurePointModel
+
+    model = FailurePointModel.load(out)
+    assert model.meta["training_data"]["labelled_turns"] == 450
+
+
+def test_retrain_with_a_bad_verdicts_file_names_the_rows(loop_files, tmp_path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("dialogue_id,turn_index,label\nd000001,0,asr\nd000001,1,wrong\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["retrain", str(loop_files["traces"]), "--verdicts", str(bad),
+                                       "--model", str(loop_files["model"]), "-o", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert str(bad) in result.output and "column 'label', row 3 (1 in all): unknown label" in result.output
+    assert not (tmp_path / "x").exists()

@@ -72,6 +72,37 @@ def test_queue_orders(scored: pd.DataFrame, order: str, expected: list[str]) -> 
     assert list(scored["dialogue_id"].iloc[queue["row"]]) == expected
 
 
+def skewed_scores(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Scored turns of which 90% are predicted correct; the rarest label is predicted for 1%."""
+    rng = np.random.default_rng(seed)
+    shares = np.array([0.90, 0.01, 0.03, 0.02, 0.02, 0.02])
+    predicted = rng.choice(len(LABELS), size=n, p=shares)
+    proba = rng.dirichlet(np.ones(len(LABELS)), size=n) * 0.4
+    proba[np.arange(n), predicted] += 0.6
+    return scored_frame(proba.tolist(), device_type=rng.choice(["tv", "car", "phone"], size=n).tolist(),
+                        asr_confidence=rng.uniform(size=n).tolist())
+
+
+def test_explore_is_the_default_and_covers_every_predicted_label_early() -> None:
+    frame = skewed_scores()
+    queue = triage_queue(frame)
+    first = queue.head(30)
+    assert set(first["predicted_failure_point"]) == set(LABELS)  # by margin alone, 30 turns miss labels
+    assert first["predicted_failure_point"].value_counts()["correct"] == first[
+        "predicted_failure_point"].value_counts().max()  # the common label still comes up most
+    assert sorted(queue["row"]) == list(range(len(frame)))  # every turn once
+    assert queue["priority"].is_monotonic_decreasing
+    pd.testing.assert_frame_equal(queue, triage_queue(frame))  # deterministic
+
+
+def test_explore_moves_away_from_judged_turns() -> None:
+    frame = skewed_scores(200)
+    done = {(d, 0) for d in frame["dialogue_id"].iloc[:50]}
+    queue = triage_queue(frame, exclude_reviewed=done)
+    assert len(queue) == 150 and not set(zip(queue["dialogue_id"], queue["turn_index"])) & done
+    assert queue["row"].min() >= 50  # `row` still points into the whole frame
+
+
 def test_uncertainty_scores() -> None:
     scores = uncertainty_scores(np.array([TORN_ASR, [1 / 6] * 6]))
     assert scores["margin"].tolist() == pytest.approx([0.01, 0.0])
@@ -81,7 +112,7 @@ def test_uncertainty_scores() -> None:
 
 
 def test_ties_keep_the_traces_order() -> None:
-    queue = triage_queue(scored_frame([TORN_ASR] * 5))
+    queue = triage_queue(scored_frame([TORN_ASR] * 5), order="uncertainty")
     assert list(queue["dialogue_id"]) == [f"d{i}" for i in range(5)]
 
 
@@ -94,11 +125,11 @@ def test_ties_keep_the_traces_order() -> None:
     (None, {"device_type": "phone"}, []),
 ])
 def test_queue_filters(scored: pd.DataFrame, label, cohort, expected: list[str]) -> None:
-    assert list(triage_queue(scored, label=label, cohort=cohort)["dialogue_id"]) == expected
+    assert list(triage_queue(scored, order="uncertainty", label=label, cohort=cohort)["dialogue_id"]) == expected
 
 
 def test_reviewed_turns_are_left_out(scored: pd.DataFrame) -> None:
-    queue = triage_queue(scored, exclude_reviewed={("d1", 0), ("d3", 0), ("d1", 5)})
+    queue = triage_queue(scored, order="uncertainty", exclude_reviewed={("d1", 0), ("d3", 0), ("d1", 5)})
     assert list(queue["dialogue_id"]) == ["d2", "d0"]
 
 
@@ -118,7 +149,7 @@ def test_an_unscored_frame_is_refused(scored: pd.DataFrame) -> None:
 
 
 def test_next_item_and_progress_come_from_the_cached_queue(scored: pd.DataFrame) -> None:
-    queue = triage_queue(scored)
+    queue = triage_queue(scored, order="uncertainty")
     assert next_in_queue(queue, set())["dialogue_id"] == "d1"
     assert next_in_queue(queue, {("d1", 0)})["dialogue_id"] == "d2"
     assert next_in_queue(queue, {("d1", 0)}, skipped={("d2", 0)})["dialogue_id"] == "d3"
@@ -293,12 +324,14 @@ def test_retrained_candidate_is_compared_with_the_active_on_the_same_heldout_tur
     frame, truth = unlabelled
     rows = np.arange(0, len(frame), 3)  # every third turn judged: ~330 verdicts
     result = retrain_from_verdicts(frame, answers(frame, truth, rows), active=active,
-                                   config=RetrainConfig(train=TrainConfig(num_threads=1)))
+                                   config=RetrainConfig(strategy="continue", train=TrainConfig(num_threads=1)))
     systems = result.comparison["systems"]
     assert set(systems) == {"active", "candidate"}
-    assert systems["active"]["turns"] == systems["candidate"]["turns"] == result.heldout_turns > 0
+    # every labelled turn is held out once (cross-validation by dialogue), then the candidate learns from all
+    assert systems["active"]["turns"] == systems["candidate"]["turns"] == result.heldout_turns == len(rows)
     assert result.heldout_verdicts == result.heldout_turns  # only verdicts are labelled here
-    assert result.training_turns + result.heldout_turns == result.verdict_turns == len(rows)
+    assert result.training_turns == result.verdict_turns == len(rows)
+    assert result.strategy == "continue" and set(result.strategy_scores) == {"continue"} and result.folds == 5
     candidate = result.candidate
     assert candidate.booster.num_trees() == active.booster.num_trees() + 30 * len(LABELS)
     assert candidate.meta["retraining"]["base_model"] == active.version
@@ -335,8 +368,9 @@ def test_continuing_learns_what_the_verdicts_say(active, unlabelled) -> None:
 def test_scratch_strategy_trains_a_new_model(active, unlabelled) -> None:
     frame, truth = unlabelled
     result = retrain_from_verdicts(frame, answers(frame, truth, np.arange(len(frame))), active=active,
-                                   config=RetrainConfig(strategy="scratch", train=QUICK))
-    assert "retraining" not in result.candidate.meta
+                                   config=RetrainConfig(strategy="scratch", train=QUICK, folds=2))
+    assert result.candidate.meta["retraining"]["strategy"] == "scratch"
+    assert result.candidate.booster.num_trees() != active.booster.num_trees()
     assert result.comparison["systems"]["candidate"]["turns"] == result.heldout_turns
     with pytest.raises(ModelError, match="unknown retraining strategy 'magic'"):
         retrain_from_verdicts(frame, answers(frame, truth, np.arange(60)), active=active,

@@ -1,4 +1,4 @@
-"""Triage: judge the turns the model is least sure about, one at a time, then retrain from the verdicts.
+"""Triage: judge the turns the queue puts first (every label, diverse, unsure), one at a time, then retrain.
 
 Keys 1-6 give the six labels (Streamlit button shortcuts; ignored while typing
 in the note), S skips. Trace text is shown with `st.text` and dataframes only.
@@ -202,23 +202,27 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
     st.subheader("Retrain from verdicts")
     verdicts = store.count(dataset=dataset)
     st.caption(f"Verdicts on these traces: {verdicts:,}; turns labelled in the data: {data.summary.labelled:,}. "
-               "A candidate adds trees to the active model, fitted to the labelled turns with verdicts weighted "
-               "up (verdicts win over the data's labels), and is compared with the active model on the same "
-               "held-out dialogues. It is saved, not used, until you activate it.")
+               "Verdicts win over the data's labels. Several ways of adapting are tried (the active model as it is, "
+               "more trees on top of it, a small model of these labels alone, full training) and the one with "
+               "the best macro-F1 in cross-validation by dialogue is refit on every labelled turn; it is "
+               "compared with the active model on the same turns, each predicted by a fold model that never saw "
+               "its dialogue. It is saved, not used, until you activate it.")
     other = st.checkbox("Also use verdicts given on other uploads of the same dialogues",
                         key=Keys.TRIAGE_OTHER_UPLOADS,
                         help="Matched by dialogue_id and turn_index; only if the ids mean the same dialogues.")
     if st.button("Train a candidate", type="primary"):
         try:
-            ts.retrain(state, model, data, dataset, other_uploads=other)
+            why_not = ts.retrain(state, model, data, dataset, other_uploads=other)
+            if why_not:
+                st.info(components.md_escape(why_not))
         except FpiError as exc:
             st.warning(components.md_escape(exc))
     candidate = state.verdict_candidate
     if candidate is not None:
-        st.caption(f"Candidate {candidate.version} (continued from {candidate.base_version}, "
+        st.caption(f"Candidate {candidate.version} ({candidate.strategy}, starting from {candidate.base_version}, "
                    f"{candidate.training_turns:,} labelled turns of which {candidate.verdict_turns:,} verdicts) "
                    f"beside the active model {model.version}, on the same {candidate.heldout_turns:,} held-out "
-                   f"turns ({candidate.heldout_verdicts:,} of them verdicts):")
+                   f"turns ({candidate.heldout_verdicts:,} of them verdicts), cross-validated by dialogue:")
         st.dataframe(metrics_table(candidate.comparison), hide_index=True,
                      column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
         left, right = st.columns(2, gap="medium")

@@ -105,22 +105,30 @@ def _base_model(model: FailurePointModel) -> FailurePointModel:
 
 
 def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, dataset: str, *,
-            other_uploads: bool) -> None:
+            other_uploads: bool) -> str | None:
     """Train a candidate from the data's labels plus verdicts, save it, and keep its comparison in the state.
 
+    Returns why there is no candidate when cross-validation prefers the model as it is (else None).
     Raises `NotLabelledError` (too few labels) and other `FpiError`s for the page to show.
     """
     store = verdict_store()
     verdicts = store.latest_by_turn(prefer_dataset=dataset) if other_uploads else store.latest(dataset=dataset)
     base = _base_model(model)
-    with st.spinner("Training a candidate from the labels and verdicts…"):
+    with st.spinner("Choosing how to adapt (cross-validation on the labelled turns) and training a candidate…"):
         result = retrain_from_verdicts(data.raw, verdicts, active=model, base=base, config=RETRAIN_CONFIG)
+        if result.strategy == "keep":
+            state.verdict_candidate = None
+            return (f"No candidate: on {result.heldout_turns:,} labelled turns, cross-validated by dialogue, "
+                            f"no way of retraining beat the model {base.version} "
+                            f"(macro-F1 {result.strategy_scores.get('keep', float('nan')):.3f}). "
+                            "Give more verdicts, then try again.")
         entry = services.registry().save_candidate(result.candidate)
     state.verdict_candidate = VerdictCandidate(
         version=entry.version, comparison=result.comparison, heldout_turns=result.heldout_turns,
         heldout_verdicts=result.heldout_verdicts, training_turns=result.training_turns,
         verdict_turns=result.verdict_turns, strategy=result.strategy, base_version=base.version,
     )
+    return None
 
 
 def activate(state: AppState, version: str) -> None:

@@ -1,0 +1,410 @@
+"""Adapting a model to a new pipeline from a few labelled turns: candidate strategies, chosen by the data.
+
+A candidate is built from the upload (every turn, labelled or not: features such
+as `rank_*` are computed over the whole upload) and its labelled turns (the
+upload's own labels and analysts' verdicts). Strategies:
+
+- `keep`: the starting model unchanged (right when it already reads this pipeline well);
+- `continue`: the starting model plus a few boosting rounds fitted to the labels
+  (LightGBM `init_model`: the starting model's raw scores are the prior the new
+  trees correct; the saved model holds both);
+- `verdicts`: a small LightGBM trained on the labelled turns alone, over features
+  specified from this upload (its own categorical levels and stage-prefixed
+  extras), rounds chosen by cross-validation;
+- `scratch`: `FailurePointModel.fit` on the labelled turns (the full training
+  recipe, best once there are thousands of labels);
+- `prior`: `FailurePointModel.fit(..., prior=start)` where `fpi.model` supports it.
+
+`select_strategy` scores every strategy by grouped (by dialogue) K-fold
+cross-validation on the labelled turns: each turn is predicted by a model that
+never saw its dialogue. The best macro-F1 wins (ties go to the simpler
+strategy, earlier in the list), and the winner is refit on every labelled turn.
+The out-of-fold predictions are also the fair comparison with the active model.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from fpi.baselines import RuleCascade
+from fpi.errors import ModelError, NotLabelledError
+from fpi.evaluate import metrics_for
+from fpi.features import build_features, fit_feature_spec
+from fpi.model import (
+    FORMAT_VERSION, FailurePointModel, TrainConfig, _fit_temperature, class_codes, softmax,
+)
+from fpi.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS
+from fpi.splits import dialogue_bucket
+
+__all__ = [
+    "ADAPT_STRATEGIES", "LABEL_SOURCE", "RetrainConfig", "Selection", "continue_training", "cv_folds",
+    "select_strategy", "supports_prior",
+]
+
+LABEL_SOURCE = "label_source"
+"""Column `fpi.retrain.labels_with_verdicts` adds: "verdict", "data" or empty."""
+
+ADAPT_STRATEGIES: tuple[str, ...] = ("keep", "continue", "verdicts", "scratch", "prior")
+"""In order of preference on a tie: the simpler first."""
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """How a candidate is made from labels and verdicts (defaults chosen with bench/bench_transfer.py)."""
+
+    strategy: str = "auto"
+    """"auto": every strategy of `candidates`, the best by grouped cross-validation; or one strategy's name."""
+    candidates: tuple[str, ...] = ("keep", "continue", "verdicts", "scratch", "prior")
+    """auto: the strategies tried (`prior` only where `FailurePointModel.fit` takes a prior)."""
+    folds: int = 5
+    """Cross-validation folds over the labelled dialogues."""
+    rounds: int = 30
+    """continue: boosting rounds added to the starting model."""
+    learning_rate: float = 0.05
+    """continue: small steps, so a few hundred verdicts nudge the model instead of rewriting it."""
+    min_data_in_leaf: int = 25
+    """continue: a leaf needs 25 labelled turns (bench_loop, shifted simulator traces)."""
+    verdict_weight: float = 10.0
+    """continue and verdicts: weight of a verdict relative to a turn labelled in the data."""
+    class_weight_power: float = 0.0
+    """continue: no class weights (the starting model already has its class balance)."""
+    verdict_rounds: tuple[int, ...] = (30, 60, 120, 240)
+    """verdicts: the numbers of rounds tried; cross-validation picks one (each is a candidate)."""
+    verdict_learning_rate: float = 0.05
+    verdict_num_leaves: int = 7
+    verdict_min_data_in_leaf: int = 5
+    """verdicts: small trees with small leaves, for a few hundred labelled turns."""
+    verdict_class_weight_power: float = 0.5
+    """verdicts: lift rare labels (macro-F1 counts each label alike) without flattening the rest."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """scratch/prior: how to train; all: the seed and threads."""
+
+
+def supports_prior() -> bool:
+    """Whether `FailurePointModel.fit` accepts a `prior` model to boost from."""
+    return "prior" in inspect.signature(FailurePointModel.fit).parameters
+
+
+def cv_folds(frame: pd.DataFrame, labelled: np.ndarray, *, folds: int, seed: int) -> np.ndarray:
+    """Fold number per turn (-1 for unlabelled turns), whole dialogues per fold, folds of similar size.
+
+    Dialogues are dealt to folds in a seeded order of their ids, round robin, so
+    every fold gets some even when only a few dozen dialogues are labelled.
+    """
+    ids = frame["dialogue_id"].astype("str")
+    labelled_ids = np.unique(ids[labelled].to_numpy())
+    if len(labelled_ids) < 2:
+        raise NotLabelledError(
+            f"the labelled turns fall in {len(labelled_ids)} dialogue; cross-validation needs labels in at least 2 "
+            "dialogues (give verdicts in more dialogues)")
+    k = min(folds, len(labelled_ids))
+    order = np.argsort(dialogue_bucket(pd.Series(labelled_ids), seed=seed), kind="stable")
+    fold_of = dict(zip(labelled_ids[order], np.arange(len(order)) % k))
+    return np.where(labelled, ids.map(fold_of).fillna(-1).to_numpy(dtype=float), -1).astype(int)
+
+
+# ---------------------------------------------------------------- the strategies
+
+
+@dataclass
+class _Upload:
+    """One upload, the labels to learn from and the features built once per spec."""
+
+    frame: pd.DataFrame
+    codes: np.ndarray
+    weights: np.ndarray
+    """Per-turn weight of a label (verdicts weigh `verdict_weight`)."""
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def features(self, model: FailurePointModel) -> pd.DataFrame:
+        key = f"model:{id(model)}"
+        if key not in self.cache:
+            self.cache[key] = model.features(self.frame)
+        return self.cache[key]
+
+    def upload_features(self) -> tuple[Any, pd.DataFrame]:
+        if "upload" not in self.cache:
+            spec = fit_feature_spec(self.frame)  # label-free: levels, extras and references of this upload
+            self.cache["upload"] = (spec, build_features(self.frame, spec))
+        return self.cache["upload"]
+
+    def with_labels(self, train: np.ndarray) -> pd.DataFrame:
+        """The frame with labels on the `train` turns only."""
+        labels = np.where(train, np.asarray(LABELS, dtype=object)[np.maximum(self.codes, 0)], None)
+        return self.frame.assign(**{LABEL_COLUMN: pd.array(labels, dtype="str")}).drop(
+            columns=[LABEL_SOURCE], errors="ignore")
+
+
+Builder = Callable[[_Upload, np.ndarray, FailurePointModel, RetrainConfig], dict[str, Any]]
+"""Trains on the `train` turns; returns {variant name: (raw scores for every turn, make final model)}."""
+
+
+def _lgb_params(config: RetrainConfig, *, num_leaves: int, min_data_in_leaf: int, learning_rate: float,
+                base: TrainConfig) -> dict[str, Any]:
+    return {
+        "objective": "multiclass", "num_class": len(LABELS), "learning_rate": learning_rate,
+        "num_leaves": num_leaves, "min_data_in_leaf": min_data_in_leaf, "feature_fraction": base.feature_fraction,
+        "lambda_l2": base.lambda_l2, "max_bin": base.max_bin, "seed": config.train.seed, "deterministic": True,
+        "force_row_wise": True, "num_threads": config.train.num_threads, "verbosity": -1, "max_cat_to_onehot": 8,
+        "cat_smooth": 10, "min_data_per_group": 5,
+    }
+
+
+def _class_weights(codes: np.ndarray, power: float) -> np.ndarray:
+    counts = np.bincount(codes[codes >= 0], minlength=len(LABELS)).astype(float)
+    present = counts > 0
+    per_class = np.ones(len(LABELS))
+    per_class[present] = (np.median(counts[present]) / counts[present]) ** power
+    return per_class[np.maximum(codes, 0)]
+
+
+def continue_training(
+    active: FailurePointModel,
+    frame: pd.DataFrame,
+    *,
+    train: np.ndarray,
+    config: RetrainConfig | None = None,
+    features: pd.DataFrame | None = None,
+) -> FailurePointModel:
+    """A copy of `active` with `config.rounds` more trees fitted to the labelled `train` turns of `frame`.
+
+    The features are the active model's (same spec), computed over the whole
+    frame (pass `features` to reuse them). The temperature and the baselines are
+    the active model's. Verdict rows (`label_source` "verdict") weigh `config.verdict_weight`.
+    """
+    config = config or RetrainConfig()
+    booster, spec = active.booster, active.spec
+    if booster is None or spec is None:
+        raise ModelError("the active model is not loaded; there is nothing to continue from")
+    started = time.perf_counter()
+    features = active.features(frame) if features is None else features
+    codes = class_codes(frame[LABEL_COLUMN])
+    train = np.asarray(train, dtype=bool) & (codes >= 0)
+    if not train.any():
+        raise NotLabelledError("no labelled turns to continue training on")
+    from_verdict = _from_verdict(frame)
+    weights = _class_weights(codes[train], config.class_weight_power)
+    weights = np.where(from_verdict[train], weights * config.verdict_weight, weights)
+    params = _lgb_params(config, num_leaves=active.config.num_leaves, min_data_in_leaf=config.min_data_in_leaf,
+                         learning_rate=config.learning_rate, base=active.config)
+    params["seed"] = active.config.seed
+    dataset = lgb.Dataset(
+        features.to_numpy(dtype=float)[train], label=codes[train], weight=weights, feature_name=list(features.columns),
+        categorical_feature=[c for c in spec.categorical if c in spec.features], free_raw_data=False,
+    )
+    grown = lgb.train(params, dataset, num_boost_round=config.rounds, init_model=booster)
+    candidate = FailurePointModel(config=active.config)
+    candidate.booster = lgb.Booster(model_str=grown.model_to_string())
+    candidate.baseline_booster, candidate.spec, candidate.rule = active.baseline_booster, spec, active.rule
+    candidate.temperature = active.temperature
+    meta = {k: v for k, v in active.meta.items() if k not in ("model_sha256", "baseline_sha256")}
+    candidate.meta = _meta(meta, candidate, frame, train, from_verdict, time.perf_counter() - started, {
+        "strategy": "continue", "base_model": active.version, "added_rounds": config.rounds,
+        "learning_rate": config.learning_rate, "min_data_in_leaf": config.min_data_in_leaf,
+        "verdict_weight": config.verdict_weight,
+        "base_training_data": (active.meta.get("training_data") or {}).get("fingerprint"),
+    })
+    return candidate
+
+
+def _from_verdict(frame: pd.DataFrame) -> np.ndarray:
+    if LABEL_SOURCE not in frame.columns:
+        return np.zeros(len(frame), bool)
+    return (frame[LABEL_SOURCE] == "verdict").to_numpy(dtype=bool, na_value=False)
+
+
+def _keep(upload: _Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig) -> dict[str, Any]:
+    if "keep" not in upload.cache:
+        upload.cache["keep"] = start.raw_scores(upload.features(start)) / start.temperature
+    return {"keep": (upload.cache["keep"], lambda: start)}
+
+
+def _continue(upload: _Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig) -> dict[str, Any]:
+    frame = upload.with_labels(train).assign(**{LABEL_SOURCE: upload.frame.get(LABEL_SOURCE)})
+    model = continue_training(start, frame, train=train, config=config, features=upload.features(start))
+    raw = model.raw_scores(upload.features(start)) / model.temperature
+    return {"continue": (raw, lambda: model)}
+
+
+def _verdicts(upload: _Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig) -> dict[str, Any]:
+    spec, features = upload.upload_features()
+    matrix = features.to_numpy(dtype=float)
+    codes = upload.codes
+    weights = _class_weights(codes[train], config.verdict_class_weight_power) * upload.weights[train]
+    params = _lgb_params(config, num_leaves=config.verdict_num_leaves,
+                         min_data_in_leaf=config.verdict_min_data_in_leaf,
+                         learning_rate=config.verdict_learning_rate, base=config.train)
+    categorical = [c for c in spec.categorical if c in spec.features]
+    dataset = lgb.Dataset(matrix[train], label=codes[train], weight=weights, feature_name=list(features.columns),
+                          categorical_feature=categorical, free_raw_data=False)
+    booster = lgb.train(params, dataset, num_boost_round=max(config.verdict_rounds))
+    out = {}
+    for rounds in config.verdict_rounds:
+        raw = np.asarray(booster.predict(matrix, raw_score=True, num_iteration=rounds))
+
+        def make(rounds: int = rounds) -> FailurePointModel:
+            model = FailurePointModel(config=config.train)
+            model.booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds))
+            model.spec = spec
+            raw_conf = features[list(CONFIDENCE_COLUMNS)].to_numpy(dtype=float)
+            model.baseline_booster = lgb.train(
+                {**params, "num_leaves": 7}, lgb.Dataset(raw_conf[train], label=codes[train], weight=weights,
+                                                         feature_name=list(CONFIDENCE_COLUMNS)),
+                num_boost_round=rounds)
+            model.rule = RuleCascade.fit(upload.frame.loc[train], np.asarray(LABELS, dtype=object)[codes[train]])
+            return model
+
+        out[f"verdicts@{rounds}"] = (raw, make)
+    return out
+
+
+def _scratch(upload: _Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig,
+             *, prior: bool = False) -> dict[str, Any]:
+    frame = upload.with_labels(train)
+    model = FailurePointModel(config=config.train)
+    try:
+        if prior:
+            model.fit(frame, prior=start)  # type: ignore[call-arg]  # where fpi.model supports it
+        else:
+            model.fit(frame)
+    except NotLabelledError:
+        return {}  # too few labels for its own early-stopping split: not a candidate
+    raw = model.raw_scores(model.features(upload.frame)) / model.temperature
+    return {"prior" if prior else "scratch": (raw, lambda: model)}
+
+
+def _prior(upload: _Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig) -> dict[str, Any]:
+    return _scratch(upload, train, start, config, prior=True) if supports_prior() else {}
+
+
+BUILDERS: dict[str, Builder] = {
+    "keep": _keep, "continue": _continue, "verdicts": _verdicts, "scratch": _scratch, "prior": _prior,
+}
+
+
+# ---------------------------------------------------------------- the choice
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What cross-validation said, and the chosen candidate refit on every labelled turn."""
+
+    candidate: FailurePointModel
+    strategy: str
+    """The winning variant, e.g. "verdicts@120"."""
+    scores: dict[str, float]
+    """Out-of-fold macro-F1 of every variant tried."""
+    oof_proba: np.ndarray
+    """The winner's out-of-fold probabilities, rows of the labelled turns (the others are NaN)."""
+    folds: int
+
+
+def select_strategy(
+    frame: pd.DataFrame,
+    *,
+    start: FailurePointModel,
+    config: RetrainConfig | None = None,
+) -> Selection:
+    """Cross-validate every strategy on the labelled turns of `frame`, refit the best on all of them.
+
+    `frame` is the whole upload with `failure_point` (and, optionally,
+    `label_source`) as `fpi.retrain.labels_with_verdicts` returns it.
+    """
+    config = config or RetrainConfig()
+    names = config.candidates if config.strategy == "auto" else (config.strategy,)
+    unknown = [n for n in names if n not in BUILDERS]
+    if unknown:
+        raise ModelError(f"unknown retraining strategy {unknown[0]!r}; expected auto or one of "
+                         f"{', '.join(ADAPT_STRATEGIES)}")
+    started = time.perf_counter()
+    codes = class_codes(frame[LABEL_COLUMN])
+    labelled = codes >= 0
+    weights = np.where(_from_verdict(frame), config.verdict_weight, 1.0)
+    upload = _Upload(frame=frame, codes=codes, weights=weights)
+    fold = cv_folds(frame, labelled, folds=config.folds, seed=config.train.seed)
+    n_folds = int(fold.max()) + 1
+    oof: dict[str, np.ndarray] = {}
+    for k in range(n_folds):
+        train = labelled & (fold != k)
+        test = fold == k
+        for name in names:
+            for variant, (raw, _) in BUILDERS[name](upload, train, start, config).items():
+                oof.setdefault(variant, np.full((len(frame), len(LABELS)), np.nan))[test] = raw[test]
+    truth = frame[LABEL_COLUMN].to_numpy(dtype=object)[labelled]
+    scores = {variant: metrics_for(truth, softmax(raw[labelled]))["macro_f1"] for variant, raw in oof.items()
+              if not np.isnan(raw[labelled]).any()}  # a strategy that could not train in every fold is out
+    if not scores:
+        raise NotLabelledError("no retraining strategy could learn from these labelled turns; give more verdicts")
+    order = {variant: i for i, variant in enumerate(oof)}
+    best = max(scores, key=lambda v: (round(scores[v], 6), -order[v]))
+    final = BUILDERS[best.split("@")[0]](upload, labelled, start, config)[best][1]()
+    raw_oof = oof[best]
+    if best.startswith("verdicts@"):
+        # Out-of-fold raw scores are honest held-out scores: calibrate on them.
+        final.temperature = _fit_temperature(raw_oof[labelled], codes[labelled])
+        final.meta = _meta(_fresh_meta(final), final, frame, labelled, _from_verdict(frame),
+                           time.perf_counter() - started, {
+                               "strategy": best, "base_model": start.version, "cv_macro_f1": scores,
+                               "rounds": int(best.split("@")[1]), "num_leaves": config.verdict_num_leaves,
+                               "min_data_in_leaf": config.verdict_min_data_in_leaf,
+                               "learning_rate": config.verdict_learning_rate,
+                           })
+    elif best != "keep":
+        final.meta.setdefault("retraining", {}).update({"strategy": best, "base_model": start.version,
+                                                        "cv_macro_f1": scores})
+    proba = np.full_like(raw_oof, np.nan)
+    proba[labelled] = softmax(raw_oof[labelled] / (final.temperature if best.startswith("verdicts@") else 1.0))
+    return Selection(candidate=final, strategy=best, scores=scores, oof_proba=proba, folds=n_folds)
+
+
+def _fresh_meta(model: FailurePointModel) -> dict[str, Any]:
+    """The parts of meta.json a model needs to load (`FailurePointModel.load` checks them)."""
+    import platform
+
+    import sklearn
+
+    from fpi.model import _fpi_version
+
+    assert model.spec is not None
+    return {
+        "format_version": FORMAT_VERSION, "contract_version": CONTRACT_VERSION, "classes": list(LABELS),
+        "feature_spec": model.spec.to_json(),
+        "rule_cascade_thresholds": dict(model.rule.thresholds) if model.rule else {},
+        "train_config": model.config.__dict__,
+        "versions": {"fpi": _fpi_version(), "lightgbm": lgb.__version__, "pandas": pd.__version__,
+                     "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+                     "python": platform.python_version()},
+    }
+
+
+def _meta(meta: dict[str, Any], model: FailurePointModel, frame: pd.DataFrame, train: np.ndarray,
+          from_verdict: np.ndarray, seconds: float, retraining: dict[str, Any]) -> dict[str, Any]:
+    from fpi.traces import dataset_fingerprint
+
+    counts = frame.loc[train, LABEL_COLUMN].value_counts()
+    booster = model.booster
+    assert booster is not None
+    meta.update({
+        "temperature": model.temperature,
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "training_seconds": round(seconds, 2),
+        "trees": int(booster.num_trees()),
+        "iterations": int(booster.current_iteration()),
+        "training_data": {
+            "fingerprint": dataset_fingerprint(frame.drop(columns=[LABEL_SOURCE], errors="ignore")),
+            "turns": int(len(frame)),
+            "dialogues": int(frame["dialogue_id"].nunique()),
+            "labelled_turns": int(train.sum()),
+            "label_counts": {label: int(counts.get(label, 0)) for label in LABELS},
+            "verdict_turns": int((train & from_verdict).sum()),
+        },
+        "retraining": retraining,
+    })
+    return meta

@@ -1,0 +1,122 @@
+"""Adaptation from verdicts: reading verdict files, folds by dialogue, and the strategy the data chooses."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fpi.adapt import RetrainConfig, cv_folds, select_strategy
+from fpi.errors import NotLabelledError, TraceError
+from fpi.model import FailurePointModel
+from fpi.retrain import labels_with_verdicts, read_verdicts, retrain_from_verdicts
+from fpi.schema import LABEL_COLUMN
+from fpi.simulate import simulate
+
+SMALL = RetrainConfig(candidates=("keep", "verdicts"), verdict_rounds=(20, 60), folds=3)
+
+
+@pytest.fixture(scope="module")
+def upload() -> tuple[pd.DataFrame, np.ndarray]:
+    """Unlabelled traces and their true labels."""
+    frame = simulate(160, seed=41)
+    truth = frame[LABEL_COLUMN].to_numpy(dtype=object)
+    return frame.assign(**{LABEL_COLUMN: pd.array([None] * len(frame), dtype="str")}), truth
+
+
+def verdicts_for(frame: pd.DataFrame, labels: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"dialogue_id": frame["dialogue_id"].iloc[rows].astype(str).to_numpy(),
+                         "turn_index": frame["turn_index"].iloc[rows].astype(int).to_numpy(),
+                         "label": labels[rows]})
+
+
+# ---------------------------------------------------------------- verdict files
+
+def test_read_a_plain_verdicts_csv(tmp_path: Path) -> None:
+    path = tmp_path / "v.csv"
+    path.write_text("dialogue_id,turn_index,label\nd1,0,asr\n'-d2,3,correct\n", encoding="utf-8")
+    table = read_verdicts(path)
+    assert table.values.tolist() == [["d1", 0, "asr"], ["-d2", 3, "correct"]]  # the export's quote undone
+
+
+def test_read_the_verdicts_export_keeps_the_newest_per_turn(tmp_path: Path) -> None:
+    path = tmp_path / "all.csv"
+    pd.DataFrame({"id": [1, 2, 3], "dialogue_id": ["a", "a", "b"], "turn_index": [0, 0, 1],
+                  "label": ["er", "nlu", "result"], "analyst": ["x", "y", "x"],
+                  "created_at": ["2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"],
+                  }).to_csv(path, index=False)
+    assert read_verdicts(path).values.tolist() == [["b", 1, "result"], ["a", 0, "er"]]
+
+
+def test_read_the_traces_export_skips_turns_without_a_verdict(tmp_path: Path) -> None:
+    path = tmp_path / "export.parquet"
+    pd.DataFrame({"dialogue_id": ["a", "a"], "turn_index": [0, 1], "asr_confidence": [0.5, 0.9],
+                  "verdict_label": [None, "asr"]}).to_parquet(path)
+    assert read_verdicts(path).values.tolist() == [["a", 1, "asr"]]
+
+
+@pytest.mark.parametrize(("content", "match"), [
+    ("dialogue_id,label\nd1,asr\n", r"column 'turn_index': missing required column"),
+    ("dialogue_id,turn_index\nd1,0\n", r"column 'label': missing required column"),
+    ("dialogue_id,turn_index,label\nd1,0,asr\nd1,1,ASR?\nd2,0,oops\n",
+     r"column 'label', rows 3, 4 \(2 in all\): unknown label \(found: 'ASR\?', 'oops'\)"),
+    ("dialogue_id,turn_index,label\nd1,x,asr\nd1,-1,asr\nd1,1.5,asr\n",
+     r"column 'turn_index', rows 2, 3, 4 \(3 in all\): not a whole number"),
+    ("dialogue_id,turn_index,label\n,0,asr\n", r"column 'dialogue_id', row 2 \(1 in all\): empty value"),
+])
+def test_a_bad_verdicts_file_names_file_column_and_rows(tmp_path: Path, content: str, match: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(TraceError, match=match) as raised:
+        read_verdicts(path)
+    assert str(path) in raised.value.report()
+
+
+def test_a_missing_verdicts_file(tmp_path: Path) -> None:
+    with pytest.raises(TraceError, match="no such file"):
+        read_verdicts(tmp_path / "nope.csv")
+
+
+# ---------------------------------------------------------------- folds and the choice
+
+def test_folds_keep_dialogues_whole_and_skip_unlabelled_turns(upload) -> None:
+    frame, _ = upload
+    labelled = np.zeros(len(frame), bool)
+    labelled[::3] = True
+    fold = cv_folds(frame, labelled, folds=5, seed=0)
+    assert (fold[~labelled] == -1).all() and set(fold[labelled]) == set(range(5))
+    per_dialogue = pd.Series(fold[labelled]).groupby(frame["dialogue_id"].to_numpy()[labelled]).nunique()
+    assert (per_dialogue == 1).all()
+    with pytest.raises(NotLabelledError, match="at least 2"):
+        cv_folds(frame, (frame["dialogue_id"] == frame["dialogue_id"].iloc[0]).to_numpy(), folds=5, seed=0)
+
+
+def test_the_starting_model_is_kept_when_it_already_fits(upload, tiny_model: FailurePointModel) -> None:
+    frame, truth = upload
+    combined = labels_with_verdicts(frame, verdicts_for(frame, truth, np.arange(0, len(frame), 2)))
+    chosen = select_strategy(combined, start=tiny_model, config=SMALL)
+    assert set(chosen.scores) == {"keep", "verdicts@20", "verdicts@60"}
+    assert chosen.strategy == "keep" and chosen.candidate is tiny_model
+    assert chosen.scores["keep"] == max(chosen.scores.values())
+
+
+def test_labels_the_model_contradicts_make_a_new_model(upload, tiny_model: FailurePointModel, tmp_path) -> None:
+    frame, truth = upload
+    # labels that mean something else here (correct and asr swapped): the start model cannot know that
+    swap = {"correct": "asr", "asr": "correct"}
+    labels = np.array([swap.get(label, label) for label in truth], dtype=object)
+    rows = np.arange(0, len(frame), 2)
+    result = retrain_from_verdicts(frame, verdicts_for(frame, labels, rows), active=tiny_model, config=SMALL)
+    assert result.strategy.startswith("verdicts@")
+    assert result.strategy_scores[result.strategy] > result.strategy_scores["keep"]
+    systems = result.comparison["systems"]
+    assert systems["candidate"]["macro_f1"] > systems["active"]["macro_f1"]
+    assert systems["candidate"]["turns"] == result.heldout_turns == len(rows)
+    held = np.setdiff1d(np.arange(len(frame)), rows)  # turns without a verdict: the candidate never saw them
+    was_correct = truth[held] == "correct"
+    assert (result.candidate.predict(frame)[held][was_correct] == "asr").mean() > 0.8
+    # saved and loaded without pickle, the same predictions
+    loaded = FailurePointModel.load(result.candidate.save(tmp_path / "candidate"))
+    np.testing.assert_allclose(loaded.predict_proba(frame), result.candidate.predict_proba(frame))
+    assert loaded.meta["retraining"]["strategy"] == result.strategy
