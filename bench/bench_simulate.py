@@ -5,6 +5,7 @@ Prints figures; asserts nothing. Target: simulate(250_000) well under 30 s and
 
     python bench/bench_simulate.py                  # 250,000 dialogues
     python bench/bench_simulate.py --dialogues 50000 --no-cli
+    python bench/bench_simulate.py --pipelines 12     # also a fleet of 12 randomised pipelines
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fpi.simulate import simulate
+from fpi.simulate import simulate, simulate_fleet
 from fpi.traces import write_traces
 
 
@@ -28,6 +29,7 @@ def main() -> None:
     parser.add_argument("--dialogues", type=int, default=250_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end `fpi simulate` run")
+    parser.add_argument("--pipelines", type=int, default=0, help="also time simulate_fleet with this many pipelines")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -36,6 +38,10 @@ def main() -> None:
     turns = len(frame)
     print(f"{args.dialogues:,} dialogues -> {turns:,} turns ({turns / args.dialogues:.2f} per dialogue)")
     _row("simulate()", turns, elapsed)
+    if args.pipelines:
+        started = time.perf_counter()
+        fleet = simulate_fleet(args.dialogues, seed=args.seed, n_pipelines=args.pipelines)
+        _row(f"simulate_fleet({args.pipelines})", len(fleet), time.perf_counter() - started)
 
     with tempfile.TemporaryDirectory() as tmp:
         for suffix in (".csv", ".parquet"):

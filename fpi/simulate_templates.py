@@ -323,21 +323,33 @@ def _objects(items: list[str] | list[str | None]) -> np.ndarray:
 
 
 class WordTables:
-    """Index arrays over INTENTS, their templates, the catalogs and the responses."""
+    """Index arrays over the intents, their templates, the catalogs and the responses.
 
-    def __init__(self) -> None:
-        n = len(INTENTS)
-        self.intent_domain = np.array([DOMAINS.index(i.domain) for i in INTENTS])
-        self.intent_pool = np.array([POOLS.index(i.pool) if i.pool else -1 for i in INTENTS])
-        self.intent_resolved = np.array([i.resolved for i in INTENTS])
+    The default tables are the narrow vocabulary every existing figure was made
+    with; `BROAD_WORDS` extends the same intents, in the same order, with more
+    phrasings, catalog items, background speech and replies.
+    """
+
+    def __init__(self, intents: tuple[Intent, ...] = (), catalogs: dict[str, tuple[Entity, ...]] | None = None,
+                 fragments: tuple[str, ...] = FALSE_WAKE_FRAGMENTS,
+                 not_found: dict[str, tuple[str, ...]] | None = None) -> None:
+        intents = intents or INTENTS
+        catalogs = catalogs or CATALOGS
+        not_found = not_found or NOT_FOUND
+        n = len(intents)
+        if tuple(i.name for i in intents) != INTENT_NAMES or tuple(catalogs) != POOLS:
+            raise ValueError("a vocabulary must keep the intents and catalogs of INTENTS and CATALOGS, in order")
+        self.intent_domain = np.array([DOMAINS.index(i.domain) for i in intents])
+        self.intent_pool = np.array([POOLS.index(i.pool) if i.pool else -1 for i in intents])
+        self.intent_resolved = np.array([i.resolved for i in intents])
         self.unsupported = INTENT_NAMES.index(UNSUPPORTED_INTENT)
         self.books, self.video = INTENT_NAMES.index("PlayAudiobook"), INTENT_NAMES.index("PlayVideo")
-        width = max(len(i.confusable) for i in INTENTS)
-        self.confusable = np.array([[INTENT_NAMES.index(c) for c in (i.confusable * width)[:width]] for i in INTENTS])
-        self.n_confusable = np.array([len(i.confusable) for i in INTENTS])
+        width = max(len(i.confusable) for i in intents)
+        self.confusable = np.array([[INTENT_NAMES.index(c) for c in (i.confusable * width)[:width]] for i in intents])
+        self.n_confusable = np.array([len(i.confusable) for i in intents])
         # Runner-up candidates of a chosen intent: what it is mistaken for and what is mistaken for it.
         near = [sorted({INTENT_NAMES.index(c) for c in i.confusable}
-                       | {k for k, other in enumerate(INTENTS) if i.name in other.confusable}) for i in INTENTS]
+                       | {k for k, other in enumerate(intents) if i.name in other.confusable}) for i in intents]
         wide = max(len(x) for x in near)
         self.neighbours = np.array([(x * wide)[:wide] for x in near])
         self.n_neighbours = np.array([len(x) for x in near])
@@ -351,7 +363,7 @@ class WordTables:
         self.slot_start, self.slot_count = np.zeros(n, np.int64), np.zeros(n, np.int64)
         self.explicit_start, self.explicit_count = np.zeros(n, np.int64), np.zeros(n, np.int64)
         self.noslot_start, self.noslot_count = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        for k, intent in enumerate(INTENTS):
+        for k, intent in enumerate(intents):
             plain = [t for t in intent.templates if "{e}" in t]
             bare = [t for t in intent.templates if "{e}" not in t]
             self.tpl_start[k] = self.slot_start[k] = len(text)
@@ -377,8 +389,8 @@ class WordTables:
         shared_names = {e.name for e in SHARED_TITLES}
         mis, sim = [], []
         for p, pool in enumerate(POOLS):
-            self.pool_start[p], self.pool_size[p] = len(names), len(CATALOGS[pool])
-            for entity in CATALOGS[pool]:
+            self.pool_start[p], self.pool_size[p] = len(names), len(catalogs[pool])
+            for entity in catalogs[pool]:
                 names.append(entity.name)
                 mis.append((entity.misheard * 2)[:2])
                 sim.append((entity.similar * 2)[:2])
@@ -394,18 +406,18 @@ class WordTables:
             table.extend(items)
             return len(table) - len(items), len(items)
 
-        with_e = [group([r for r in i.responses if "{e}" in r] or list(i.responses)) for i in INTENTS]
-        without = [group([r for r in i.responses if "{e}" not in r] or list(DIDNT_CATCH)) for i in INTENTS]
+        with_e = [group([r for r in i.responses if "{e}" in r] or list(i.responses)) for i in intents]
+        without = [group([r for r in i.responses if "{e}" not in r] or list(DIDNT_CATCH)) for i in intents]
         self.resp_slot = np.array(with_e)
         self.resp_noslot = np.array(without)
-        self.resp_not_found = np.array([group(NOT_FOUND[d]) for d in DOMAINS])
+        self.resp_not_found = np.array([group(not_found[d]) for d in DOMAINS])
         self.resp_failed = np.array(group(FAILED_RESPONSES))
         self.resp_offline = np.array(group(OFFLINE_RESPONSES))
         self.resp_didnt_catch = np.array(group(DIDNT_CATCH))
         self.resp_false_wake = np.array(group(FALSE_WAKE_REPLIES))
         self.resp_unavailable = np.array(group(UNAVAILABLE_RESPONSES))
         self.resp_text = _objects(table)
-        self.fragments = _objects(list(FALSE_WAKE_FRAGMENTS))
+        self.fragments = _objects(list(fragments))
         self.prefixes = _objects(list(PREFIX_REPHRASE))
         self.repeat_prefixes = _objects(list(PREFIX_REPEAT_AFTER_CORRECT))
         self.domain_names = _objects(list(DOMAINS))
@@ -413,3 +425,153 @@ class WordTables:
 
 
 WORDS = WordTables()
+
+
+# ---------------------------------------------------------------------------
+# A broader vocabulary for randomised pipelines (`PipelineProfile.vocabulary`):
+# the same intents and catalogs, in the same order, with more ways to say and
+# answer each, so a model trained on many pipelines learns cues that do not
+# hang on a handful of phrasings.
+
+MORE_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "PlayMusic": ("could you play {e}", "play {e} for me", "let's hear {e}", "start playing {e}", "play me some {e}",
+                  "i'd like to listen to {e}", "put some {e} on", "play songs by {e}", "turn on {e}", "listen to {e}"),
+    "PlayVideo": ("could you put on {e}", "start {e}", "let's watch {e}", "play the next episode of {e}",
+                  "i'd like to see {e}", "find {e}", "open {e}", "stream {e}"),
+    "PlayAudiobook": ("read {e} to me", "keep reading {e}", "go on with {e}", "start the book {e}", "listen to {e}",
+                      "carry on with {e}"),
+    "TurnOn": ("power on the {e}", "start the {e}", "could you switch the {e} on", "activate the {e}",
+               "put the {e} on", "{e} on please"),
+    "TurnOff": ("power off the {e}", "switch the {e} off", "shut off the {e}", "stop the {e}", "deactivate the {e}",
+                "turn {e} off now"),
+    "Open": ("open up the {e}", "lift the {e}", "could you open the {e} please", "{e} open"),
+    "Close": ("shut the {e} please", "close up the {e}", "pull down the {e}", "{e} closed"),
+    "SetTemperature": ("turn the heating to {e}", "i want it at {e}", "warm it up to {e}", "thermostat to {e}",
+                       "cool it down to {e}"),
+    "GetWeather": ("weather in {e}", "what's it like outside in {e}", "tell me the weather for {e}",
+                   "is it cold in {e}", "will it snow in {e} tomorrow", "how's the weather", "is it going to be sunny",
+                   "what's it like outside", "weather please", "what's the weather tomorrow"),
+    "SetTimer": ("{e} timer please", "can you time {e}", "countdown {e}", "remind me in {e}",
+                 "start a {e} countdown"),
+    "CancelTimer": ("cancel the {e} one", "never mind the timer", "delete the timer", "clear my timers"),
+    "AddToList": ("add {e}", "remember to buy {e}", "put {e} on my shopping list", "write down {e}",
+                  "we're out of {e}"),
+    "Buy": ("get me {e}", "order some {e}", "can you buy {e}", "buy more {e}", "add {e} to my cart"),
+    "Unsupported": ("what's the meaning of life", "call a taxi", "translate this into klingon", "pay my rent",
+                    "send a fax", "paint the fence", "teach me to juggle", "water the plants"),
+}
+MORE_RESPONSES: dict[str, tuple[str, ...]] = {
+    "PlayMusic": ("Now playing {e}.", "{e}, coming up.", "Sure, here's {e}."),
+    "PlayVideo": ("Now showing {e}.", "Here it is: {e}."),
+    "PlayAudiobook": ("Continuing {e}.", "Here's chapter one of {e}."),
+    "TurnOn": ("Done.", "The {e} is on.", "Sure."),
+    "TurnOff": ("Done.", "The {e} is off."),
+    "Open": ("Done.", "The {e} is opening."),
+    "Close": ("Done.", "The {e} is closing."),
+    "SetTemperature": ("Thermostat set to {e}.", "Done, {e}."),
+    "GetWeather": ("It's 12 degrees and overcast.", "Currently {e} has light rain.", "Expect sun in {e} today.",
+                   "Tomorrow looks dry, high of 19."),
+    "SetTimer": ("Done. {e}.", "Counting down {e}."),
+    "CancelTimer": ("Done.", "The {e} timer is off."),
+    "AddToList": ("{e} is on your list.", "Got it, {e}."),
+    "Buy": ("{e} is in your basket. Want to check out?", "I can order {e} for $5.99. Go ahead?"),
+    "Unsupported": ("I can't do that.", "That's not something I can help with.", "I'm not able to do that yet."),
+}
+MORE_ENTITIES: dict[str, tuple[str, ...]] = {
+    "music": ("the rolling stones", "miles davis", "frank sinatra", "classical piano", "dua lipa", "summer hits",
+              "abba", "bruno mars", "workout mix", "beethoven"),
+    "video": ("the mandalorian", "finding nemo", "the great british bake off", "succession", "jurassic park",
+              "toy story", "the simpsons", "wednesday"),
+    "books": ("the hunger games", "the great gatsby", "a brief history of time", "the silent patient",
+              "nineteen eighty four", "the kite runner", "gone girl", "the road"),
+    "device": ("desk lamp", "garden lights", "air purifier", "heater", "nightlight", "kettle", "tv backlight"),
+    "door": ("curtains", "side gate", "shutters", "skylight"),
+    "city": ("chicago", "dublin", "berlin", "tokyo", "nairobi", "auckland", "vancouver", "madrid", "denver"),
+    "item": ("olive oil", "laundry detergent", "trash bags", "orange juice", "cat litter", "sparkling water",
+             "tomatoes", "bread", "light bulbs", "sunscreen"),
+    "duration": ("two hours", "forty five minutes", "ninety seconds", "eight minutes"),
+    "temperature": ("twenty two degrees", "seventy two", "sixty five degrees", "eighteen degrees"),
+}
+# How a catalog writes out one of several items with the same name: versions, years, places.
+ENTITY_DETAILS: dict[str, tuple[str, ...]] = {
+    "music": (" (live)", " (remastered)", " (acoustic)", " (radio edit)", " (deluxe)"),
+    "video": (" (1999)", " (2021)", " (extended)", " (dubbed)", " (season 1)"),
+    "books": (" (abridged)", " (unabridged)", " (sample)", " (dramatised)"),
+    "device": (" (upstairs)", " (downstairs)", " 2"),
+    "door": (" (north)", " (side)"),
+    "city": (", us", ", uk", ", canada", ", australia", ", india"),
+    "item": (" (large)", " (pack of 6)", " (organic)", " (store brand)"),
+    "duration": ("",),
+    "temperature": ("",),
+}
+# Television, radio and people talking near the device: what a false wake hears.
+BACKGROUND_SPEECH: tuple[str, ...] = (
+    "we interrupt this program", "stay tuned for more after the break", "tonight on the late show",
+    "and now the weather for the weekend", "what a finish", "he shoots he scores", "back to you in the studio",
+    "i told you not to do that", "where are my keys", "did you feed the cat", "dinner's ready", "who's at the door",
+    "put your shoes on", "i'll be there in five minutes", "that's not what i meant", "have you seen my phone",
+    "can you turn that down a bit", "let's watch something else", "open the window it's hot",
+    "i need to buy milk tomorrow", "what time is the game", "call your grandmother", "set the table please",
+    "hurry up we're late", "coming up after the news", "in other news today", "the forecast says rain",
+    "this episode is brought to you by", "ladies and gentlemen", "alex can you come here", "a lexus for sale",
+    "election results tonight", "la la la", "play it cool", "turn left at the lights", "stop that right now",
+    "is the oven on", "i'll play after dinner", "not now honey", "what did the doctor say", "the next train to",
+    "yeah yeah", "okay fine", "whatever you want", "thank you so much", "see you tomorrow",
+)
+NOT_FOUND_MORE: tuple[str, ...] = ("No results for {e}.", "I don't see {e} anywhere.", "{e} isn't in the catalog.")
+# Replies with the same meaning as the apologetic ones, from pipelines that do not apologise.
+PLAIN_REPLIES: dict[str, tuple[str, ...]] = {
+    "not_found": ("No results for {e}.", "Nothing called {e} found.", "{e} isn't available.", "I found nothing for {e}."),
+    "failed": ("That didn't work.", "Something went wrong.", "The service isn't responding.", "Error. Try later."),
+    "offline": ("The {e} isn't responding.", "The {e} is unreachable."),
+    "didnt_catch": ("Say that again?", "What was that?", "Pardon?", "I didn't get that."),
+    "false_wake": ("Hmm?", "I'm not sure what you mean.", "I don't know that.", "OK."),
+}
+# Common short words: what a garbled hypothesis is made of besides the words that were said.
+GARBLE_WORDS: tuple[str, ...] = (
+    "the", "a", "of", "to", "and", "in", "is", "it", "that", "for", "on", "with", "at", "by", "this", "be", "or",
+    "from", "are", "was", "but", "not", "all", "can", "her", "his", "they", "we", "you", "one", "two", "so", "up",
+    "out", "if", "about", "who", "get", "go", "me", "when", "make", "like", "time", "no", "just", "him", "know",
+    "take", "into", "year", "your", "good", "some", "could", "them", "see", "other", "then", "now", "look", "only",
+    "come", "over", "think", "also", "back", "after", "use", "how", "our", "work", "well", "way", "even", "new",
+    "want", "any", "these", "give", "day", "most", "us", "bay", "low", "red", "sell", "hold", "tree", "sheep",
+)
+WAKE_WORDS: tuple[str, ...] = ("computer", "hey device", "ok assistant", "echo", "hey jarvis", "alexa")
+_SOUNDS: tuple[tuple[str, str], ...] = (
+    ("th", "f"), ("v", "b"), ("ee", "i"), ("er", "a"), ("ck", "g"), ("ph", "f"), ("oo", "u"), ("ie", "y"),
+    ("ai", "ay"), ("ea", "e"), ("p", "b"), ("m", "n"), ("c", "g"), ("r", "w"), ("ing", "in"), ("nd", "n"),
+)
+
+
+def _soundalikes(name: str) -> str:
+    """Two generic mishearings of a name: sound swaps, a split or a merged word."""
+    swapped = [name.replace(a, b, 1) for a, b in _SOUNDS if a in name][:2]
+    words = name.split(" ")
+    split = " ".join(words[:-1] + [words[-1][: len(words[-1]) // 2], words[-1][len(words[-1]) // 2:]])
+    options = [*swapped, split, name + "s"]
+    return "|".join([o for o in options if o != name][:2])
+
+
+def _broad_catalogs() -> dict[str, tuple[Entity, ...]]:
+    out = {}
+    for pool, entities in CATALOGS.items():
+        extra = []
+        for name in MORE_ENTITIES[pool]:
+            detail = ENTITY_DETAILS[pool]
+            similar = name if detail == ("",) else f"{name}{detail[0]}|{name}{detail[-1]}"
+            extra.append(_e(name, _soundalikes(name), f"{similar}|{similar}" if "|" not in similar else similar))
+        out[pool] = entities + tuple(extra)
+    return out
+
+
+def _broad_intents() -> tuple[Intent, ...]:
+    from dataclasses import replace
+
+    return tuple(replace(i, templates=i.templates + MORE_TEMPLATES[i.name],
+                         responses=i.responses + MORE_RESPONSES[i.name]) for i in INTENTS)
+
+
+BROAD_WORDS = WordTables(
+    _broad_intents(), _broad_catalogs(), fragments=FALSE_WAKE_FRAGMENTS + BACKGROUND_SPEECH,
+    not_found={d: r + NOT_FOUND_MORE for d, r in NOT_FOUND.items()},
+)

@@ -10,7 +10,8 @@ from rapidfuzz import fuzz
 from rapidfuzz.process import cpdist
 
 from fpi.schema import CONFIDENCE_COLUMNS, CONTRACT_COLUMNS, LABELS
-from fpi.simulate import CohortEffect, SimConfig, simulate
+from fpi.simulate import (Calibration, CohortEffect, PipelineProfile, SimConfig, fleet_configs, random_profile,
+                          simulate, simulate_fleet)
 from fpi.simulate_templates import SHARED_TITLES
 
 EXTRAS = ["asr_nbest_margin", "nlu_alt_margin", "nlu_alt_domain", "result_latency_ms", "app_version"]
@@ -271,3 +272,115 @@ def test_error_scale_zero_is_a_perfect_pipeline() -> None:
 def test_bad_options_are_rejected_with_the_value(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         simulate(10, seed=0, **kwargs)
+
+
+# ---------------------------------------------------------------- pipeline profiles and the fleet
+
+def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Probability a positive scores below a negative (low confidence flags the error)."""
+    from scipy.stats import mannwhitneyu
+
+    pos, neg = scores[positive & ~np.isnan(scores)], scores[~positive & ~np.isnan(scores)]
+    return float(mannwhitneyu(neg, pos).statistic / (len(pos) * len(neg)))
+
+
+def test_a_renamed_default_profile_changes_nothing() -> None:
+    """Every quirk is off at its default: the profile machinery itself must not move a value."""
+    quirky_path = SimConfig(pipeline=PipelineProfile(name="same-as-default"))
+    pd.testing.assert_frame_equal(simulate(800, seed=12, config=quirky_path), simulate(800, seed=12))
+
+
+def test_random_profiles_are_deterministic_per_seed() -> None:
+    assert random_profile(np.random.default_rng(5)) == random_profile(np.random.default_rng(5))
+    assert random_profile(np.random.default_rng(5)) != random_profile(np.random.default_rng(6))
+    assert fleet_configs(5, seed=3) == fleet_configs(5, seed=3)
+    a, b = simulate_fleet(600, seed=3, n_pipelines=4), simulate_fleet(600, seed=3, n_pipelines=4)
+    pd.testing.assert_frame_equal(a, b)
+    assert not simulate_fleet(600, seed=4, n_pipelines=4).equals(a)
+
+
+def test_fleet_is_on_contract_with_one_prefix_per_pipeline() -> None:
+    from fpi.traces import validate_traces
+
+    fleet = simulate_fleet(900, seed=2, n_pipelines=5)
+    assert fleet["pipeline"].nunique() == 5 and fleet["dialogue_id"].nunique() == 900
+    assert (fleet["dialogue_id"].str.split("-").str[0] == fleet["pipeline"]).all()
+    pd.testing.assert_frame_equal(validate_traces(fleet), fleet)
+    assert fleet["failure_point"].isin(LABELS).all()
+    default = fleet[fleet["pipeline"] == "p00"].drop(columns="pipeline").reset_index(drop=True)
+    assert default["asr_nbest_margin"].notna().any()  # the default pipeline is one of the fleet
+
+
+def test_saturated_wake_scores_hide_false_wakes() -> None:
+    profile = PipelineProfile(wake_saturated=True, wake_floor=0.6, wake_sharpness=20.0, false_wakes=3.0)
+    frame = simulate(3000, seed=13, config=SimConfig(pipeline=profile), with_latent=True)
+    fw = (frame["sim_true_label"] == "false_wake").to_numpy()
+    wake = frame["wake_confidence"].to_numpy()
+    assert fw.sum() > 100
+    assert wake.min() >= 0.6 and wake.max() <= 1.0
+    assert np.median(wake[fw]) > 0.95  # only triggered turns are logged
+    assert abs(wake[fw].mean() - wake[~fw].mean()) < 0.01
+    default = simulate(3000, seed=13, config=SimConfig(pipeline=PipelineProfile(false_wakes=3.0)), with_latent=True)
+    informative = (default["sim_true_label"] == "false_wake").to_numpy()
+    assert _auc(default["wake_confidence"].to_numpy(), informative) > 0.75 > _auc(wake, fw) + 0.15
+
+
+@pytest.mark.parametrize(("informativeness", "low", "high"), [(1.0, 0.8, 1.0), (0.05, 0.4, 0.62)])
+def test_calibration_informativeness_controls_what_a_score_says(informativeness: float, low: float,
+                                                                high: float) -> None:
+    profile = PipelineProfile(asr=Calibration(scale=2.0, shift=-1.0, informativeness=informativeness, decimals=2))
+    frame = simulate(3000, seed=14, config=SimConfig(pipeline=profile), with_latent=True)
+    asr = frame["asr_confidence"].to_numpy()
+    assert np.allclose(asr, np.round(asr, 2))
+    assert low < _auc(asr, (frame["sim_true_label"] == "asr").to_numpy()) < high
+
+
+def test_false_wakes_can_carry_requests_and_come_mid_dialogue() -> None:
+    profile = PipelineProfile(false_wakes=3.0, false_wake_commands=1.0, false_wake_midstream=0.3,
+                              false_wake_then_request=0.8, empty_hypotheses=0.0)
+    frame = simulate(3000, seed=15, config=SimConfig(pipeline=profile), with_latent=True)
+    fw = frame[frame["sim_true_label"] == "false_wake"]
+    assert fw["nlu_intent"].notna().all() and fw["asr_text"].notna().all()
+    with_entity = fw[fw["er_entity"].notna()]
+    assert len(with_entity) > 30
+    assert with_entity.apply(lambda r: r["er_entity"] in r["asr_text"], axis=1).all()  # heard and resolved
+    followed = _next(frame, "turn_index").notna()
+    assert followed[fw.index].mean() > 0.3  # the user goes on after background speech
+
+
+def test_er_errors_can_match_the_text() -> None:
+    profile = PipelineProfile(er_errors=3.0, er_same_text=1.0, vocabulary="broad")
+    frame = simulate(4000, seed=16, config=SimConfig(pipeline=profile), with_latent=True)
+    er = frame[(frame["sim_true_label"] == "er") & frame["er_entity"].notna() & frame["asr_text"].notna()]
+    assert len(er) > 50
+    name_heard = er.apply(lambda r: r["er_entity"].split(" (")[0].split(",")[0] in r["asr_text"], axis=1)
+    assert name_heard.mean() > 0.6  # unlike the default pipeline (test_er_errors_show_in_the_text)
+
+
+def test_profile_quirks_in_text_replies_and_columns() -> None:
+    profile = PipelineProfile(vocabulary="broad", apologies=0.0, wake_word_in_text=1.0, garble=0.9,
+                              asr_errors=3.0, dropped_columns=("asr_nbest_margin", "timestamp"))
+    frame = simulate(2000, seed=17, config=SimConfig(pipeline=profile))
+    assert "asr_nbest_margin" not in frame.columns and "timestamp" not in frame.columns
+    replies = frame["response_text"].dropna()
+    assert not replies.str.match(r"(?i)sorry,").any()
+    assert frame["asr_text"].dropna().str.split(" ").str[0].nunique() <= 2  # one wake word (two-word ones too)
+    default = simulate(2000, seed=17)
+    assert replies.str.match(r"(?i)sorry,").sum() == 0 < default["response_text"].dropna().str.match("Sorry,").sum()
+
+
+def test_a_model_trained_on_some_pipelines_carries_over_to_another() -> None:
+    """Leave one pipeline family out: trained on drawn pipelines, scored on one it never saw."""
+    from fpi.evaluate import metrics_for
+    from fpi.model import FailurePointModel, TrainConfig
+
+    fleet = simulate_fleet(2000, seed=21, n_pipelines=5, with_default=False)
+    held = fleet["pipeline"] == "p04"
+    model = FailurePointModel(config=TrainConfig(max_rounds=150, early_stopping_rounds=20))
+    model.fit(fleet.loc[~held].reset_index(drop=True))
+    unseen = fleet.loc[held].reset_index(drop=True)
+    truth = unseen["failure_point"].to_numpy(dtype=object)
+    score = metrics_for(truth, model.predict_proba(unseen))["macro_f1"]
+    shares = unseen["failure_point"].value_counts(normalize=True).reindex(list(LABELS), fill_value=0.0).to_numpy()
+    chance = metrics_for(truth, np.tile(shares, (len(unseen), 1)))["macro_f1"]  # always the commonest label
+    assert score > 0.4 and score > chance + 0.25, (score, chance)

@@ -1,0 +1,93 @@
+"""Zero-shot carry-over: train on a simulated fleet of pipelines, score a labelled file never trained on.
+
+Simulates `--pipelines` randomly drawn pipelines (`fpi.simulate.simulate_fleet`),
+trains `FailurePointModel` (default TrainConfig) on them, and prints macro-F1 and
+per-class F1 on every labelled turn of TRACES. Then leave-one-pipeline-out on the
+simulator alone: for a few held-out pipelines, a model trained on the others,
+scored on the one it never saw. `--default` trains on the default simulator
+instead (today's single pipeline), for comparison. Prints figures; asserts nothing.
+
+    python bench/bench_zeroshot.py TRACES                       # 30,000 dialogues, 12 pipelines
+    python bench/bench_zeroshot.py TRACES --dialogues 40000 --pipelines 16 --seed 3
+    python bench/bench_zeroshot.py TRACES --default             # the single default pipeline
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fpi.evaluate import metrics_for
+from fpi.model import FailurePointModel, TrainConfig
+from fpi.schema import LABEL_COLUMN, LABELS
+from fpi.simulate import simulate, simulate_fleet
+from fpi.traces import load_traces
+
+
+def _line(name: str, metrics: dict) -> str:
+    per_class = "  ".join(f"{label} {metrics['per_class'][label]['f1']:.2f}" for label in LABELS)
+    return f"{name:<34} macro-F1 {metrics['macro_f1']:.3f}   {per_class}"
+
+
+def _score(model: FailurePointModel, frame: pd.DataFrame) -> dict:
+    mask = frame[LABEL_COLUMN].notna().to_numpy()
+    return metrics_for(frame[LABEL_COLUMN].to_numpy(dtype=object)[mask], model.predict_proba(frame)[mask])
+
+
+def _leave_one_out(fleet: pd.DataFrame, *, held_out: int, config: TrainConfig) -> list[tuple[str, dict]]:
+    """Train without one pipeline, score that pipeline; for the first `held_out` pipelines."""
+    rows = []
+    for name in sorted(fleet["pipeline"].unique())[:held_out]:
+        inside = (fleet["pipeline"] == name).to_numpy()
+        model = FailurePointModel(config=config).fit(fleet.loc[~inside].reset_index(drop=True))
+        rows.append((name, _score(model, fleet.loc[inside].reset_index(drop=True))))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("traces", type=Path, help="a labelled trace file from a pipeline never trained on")
+    parser.add_argument("--dialogues", type=int, default=30_000)
+    parser.add_argument("--pipelines", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--held-out", type=int, default=3, help="pipelines left out one at a time (0: skip)")
+    parser.add_argument("--default", action="store_true", help="train on the default simulator instead")
+    parser.add_argument("--save", type=Path, help="save the trained model here (e.g. under /tmp)")
+    args = parser.parse_args()
+
+    target = load_traces(args.traces)
+    started = time.perf_counter()
+    if args.default:
+        train = simulate(args.dialogues, seed=args.seed)
+        what = f"default simulator, {args.dialogues:,} dialogues"
+    else:
+        train = simulate_fleet(args.dialogues, seed=args.seed, n_pipelines=args.pipelines)
+        what = f"fleet of {args.pipelines} pipelines, {args.dialogues:,} dialogues"
+    print(f"{what}: {len(train):,} turns, simulated in {time.perf_counter() - started:.1f} s")
+    print("labels:", train[LABEL_COLUMN].value_counts(normalize=True).round(3).to_dict())
+
+    started = time.perf_counter()
+    model = FailurePointModel().fit(train)
+    print(f"trained in {time.perf_counter() - started:.0f} s")
+    if args.save:
+        model.save(args.save)
+    held = model.meta.get("metrics", {}).get("systems", {}).get("model", {})
+    if held:
+        print(_line("simulator, held-out dialogues", held))
+    zero_shot = _score(model, target)
+    print(_line(f"zero-shot on {args.traces.name}", zero_shot))
+    print(f"  ({zero_shot['turns']:,} labelled turns; recall: "
+          + ", ".join(f"{k} {v['recall']:.2f}" for k, v in zero_shot["per_class"].items()) + ")")
+
+    if not args.default and args.held_out > 0:
+        rows = _leave_one_out(train, held_out=args.held_out, config=TrainConfig())
+        for name, metrics in rows:
+            print(_line(f"leave out {name}", metrics))
+        print(f"leave-one-pipeline-out mean macro-F1 {np.mean([m['macro_f1'] for _, m in rows]):.3f}")
+
+
+if __name__ == "__main__":
+    main()
