@@ -256,7 +256,7 @@ def explain(traces: Path, model_dir: Path | None, dialogue_id: str, top: int, ma
         raise click.BadParameter(f"no dialogue {dialogue_id!r} in {traces}", param_hint="--dialogue")
     # Features use the whole upload (ranks are upload-relative), then only this dialogue is explained.
     features = model.features(frame).loc[rows]
-    for (_, turn), explanation in zip(frame.loc[rows].iterrows(), explain_rows(model, features, top=top)):
+    for (_, turn), explanation in zip(frame.loc[rows].iterrows(), explain_rows(model, features, top=top, frame=frame)):
         text = turn.get("asr_text")
         said = "" if text is None or text != text else f'  "{text}"'
         truth = turn.get("failure_point")

@@ -21,6 +21,7 @@ import pandas as pd
 from fpi.features import GROUP_CONTEXT, GROUP_COHORT, feature_group
 from fpi.model import softmax
 from fpi.schema import LABELS, STAGES
+from fpi.text_stack import FIELDS_BY_KEY, TEXT_FIELDS, field_texts, text_feature_names
 
 GROUPS: tuple[str, ...] = (*STAGES, "cascade", GROUP_CONTEXT, GROUP_COHORT, "other")
 
@@ -64,9 +65,15 @@ def group_contributions(values: np.ndarray, feature_names: Sequence[str]) -> pd.
 
 
 def explain_rows(
-    model: Any, features: pd.DataFrame, *, label: str | None = None, top: int = 5
+    model: Any, features: pd.DataFrame, *, label: str | None = None, top: int = 5,
+    frame: pd.DataFrame | None = None,
 ) -> list[TurnExplanation]:
-    """Explanations for every row of a feature matrix (rows are independent of each other)."""
+    """Explanations for every row of a feature matrix (rows are independent of each other).
+
+    Give `frame`, the traces the features were built from (same index), and the
+    text models' reasons name their most telling words.
+    """
+    texts = row_texts(model, frame, features.index) if frame is not None else {}
     shap = contributions(model, features)
     raw = shap.sum(axis=2)
     proba = softmax(raw / model.temperature)
@@ -91,21 +98,67 @@ def explain_rows(
                 values=value_series,
                 groups=group_contributions(contrib[None, :], names).iloc[0],
                 reasons=top_reasons(contrib_series, value_series, label=LABELS[k], top=top,
-                                    levels=model.spec.levels if model.spec else None),
+                                    levels=model.spec.levels if model.spec else None,
+                                    words=_telling_words(model, texts, i, LABELS[k])),
             )
         )
     return explanations
 
 
+def row_texts(model: Any, frame: pd.DataFrame, index: pd.Index) -> dict[str, list[str]]:
+    """Each text field's text for the given rows of `frame` (neighbours read from the whole frame)."""
+    stack = getattr(model.spec, "text", None) if model.spec is not None else None
+    if stack is None:
+        return {}
+    rows = frame.loc[frame.index.intersection(index)]
+    dialogues = frame[frame["dialogue_id"].isin(rows["dialogue_id"]).to_numpy(dtype=bool)]  # neighbours too
+    where = dialogues.index.get_indexer(index)
+    out = {}
+    for field in TEXT_FIELDS:
+        if field.key in stack.models:
+            texts = field_texts(dialogues, field)
+            out[field.key] = [texts[j] if j >= 0 else "" for j in where]
+    return out
+
+
+def _telling_words(model: Any, texts: Mapping[str, list[str]], i: int, label: str) -> dict[str, list[str]]:
+    stack = model.spec.text if texts else None
+    if stack is None:
+        return {}
+    return {key: stack.models[key].telling_terms(values[i], label) for key, values in texts.items()}
+
+
+def reason_columns(name: str) -> list[str]:
+    """The feature columns behind a reason: one, or a text model's six."""
+    if name.startswith("text_") and name[5:] in FIELDS_BY_KEY:
+        return text_feature_names(name[5:])
+    return [name]
+
+
+def merge_text_features(contrib: pd.Series, values: pd.Series, label: str) -> tuple[pd.Series, pd.Series]:
+    """One `text_<field>` entry per text model: its six probabilities' contributions summed, and the
+    probability it gives `label` as the value. Six numbers of one model are one piece of evidence."""
+    contrib, values = contrib.copy(), values.copy()
+    for field in TEXT_FIELDS:
+        names = [n for n in text_feature_names(field.key) if n in contrib.index]
+        if not names:
+            continue
+        contrib[f"text_{field.key}"] = contrib[names].sum()
+        values[f"text_{field.key}"] = values.get(f"text_{field.key}_{label}", np.nan)
+        contrib, values = contrib.drop(names), values.drop(names)
+    return contrib, values
+
+
 def top_reasons(
     contrib: pd.Series, values: pd.Series, *, label: str, top: int = 5,
-    levels: Mapping[str, Sequence[str]] | None = None,
+    levels: Mapping[str, Sequence[str]] | None = None, words: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[Reason, ...]:
     """The largest contributions as short sentences, strongest first."""
+    contrib, values = merge_text_features(contrib, values, label)
     order = contrib.abs().sort_values(ascending=False).index[:top]
     return tuple(
         Reason(name, float(values[name]), float(contrib[name]),
-               reason_text(name, values, float(contrib[name]), label, levels=levels))
+               reason_text(name, values, float(contrib[name]), label, levels=levels, words=words))
         for name in order
         if abs(contrib[name]) > 1e-9
     )
@@ -113,12 +166,25 @@ def top_reasons(
 
 def reason_text(
     name: str, values: pd.Series, contribution: float, label: str,
-    *, levels: Mapping[str, Sequence[str]] | None = None,
+    *, levels: Mapping[str, Sequence[str]] | None = None, words: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """e.g. "asr_confidence = 0.21 (lower than 92% of turns) -> toward asr (+1.40)"."""
     value = float(values[name])
     target = f"toward {label}" if contribution > 0 else f"away from {label}"
-    return f"{describe_feature(name, value, values, levels=levels)} -> {target} ({contribution:+.2f})"
+    if name.startswith("text_") and name[5:] in FIELDS_BY_KEY:
+        described = describe_text(name[5:], value, label, (words or {}).get(name[5:], ()))
+    else:
+        described = describe_feature(name, value, values, levels=levels)
+    return f"{described} -> {target} ({contribution:+.2f})"
+
+
+def describe_text(key: str, probability: float, label: str, words: Sequence[str]) -> str:
+    """e.g. "the next turn's text ('no', 'i said') reads as asr with p 0.71"."""
+    field = FIELDS_BY_KEY[key]
+    if np.isnan(probability):
+        return f"{field.description}: none"
+    quoted = f" ({', '.join(repr(w) for w in words)})" if words else ""
+    return f"{field.description}{quoted} reads as {label} with p {probability:.2f}"
 
 
 def describe_feature(
@@ -241,7 +307,8 @@ class ExplanationCache:
         self.misses = 0
 
     def explain(
-        self, model: Any, features: pd.DataFrame, rows: Sequence[int], *, data_key: str, label: str | None = None
+        self, model: Any, features: pd.DataFrame, rows: Sequence[int], *, data_key: str, label: str | None = None,
+        frame: pd.DataFrame | None = None,
     ) -> list[TurnExplanation]:
         """Explanations for the given positional rows of `features`, computing only the missing ones."""
         keys = [(model.version, data_key, int(r), label) for r in rows]
@@ -249,7 +316,7 @@ class ExplanationCache:
         self.misses += len(missing)
         self.hits += len(rows) - len(missing)
         if missing:
-            fresh = explain_rows(model, features.iloc[list(missing)], label=label)
+            fresh = explain_rows(model, features.iloc[list(missing)], label=label, frame=frame)
             for r, explanation in zip(missing, fresh):
                 self._items[(model.version, data_key, int(r), label)] = explanation
         result = []

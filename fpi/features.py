@@ -13,8 +13,8 @@ differently from the training data.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
 from fpi.schema import CONFIDENCE_COLUMNS, STAGES, is_stage_signal
+
+if TYPE_CHECKING:
+    from fpi.text_stack import TextStack
 
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("device_type", "locale", "nlu_domain", "nlu_intent")
 MAX_LEVELS = 200
@@ -54,9 +57,13 @@ class FeatureSpec:
     stage_signals: tuple[str, ...]
     reference_quantiles: Mapping[str, tuple[float, ...]]
     cascade_thresholds: Mapping[str, float]
+    text: TextStack | None = field(default=None, compare=False, repr=False)
+    """The text models whose out-of-fold probabilities are `text_*` features; saved beside the
+    spec as arrays (`fpi.model`), not in its JSON."""
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(replace(self, text=None))
+        data.pop("text")
         data["levels"] = {k: list(v) for k, v in self.levels.items()}
         data["reference_quantiles"] = {k: list(v) for k, v in self.reference_quantiles.items()}
         return data
@@ -144,6 +151,8 @@ def build_features(frame: pd.DataFrame, spec: FeatureSpec, *, upload: UploadStat
     table = _feature_table(frame, spec.stage_signals, spec.reference_quantiles, spec.cascade_thresholds, stats)
     for column in spec.categorical:
         table[column] = _codes(frame, column, spec.levels.get(column, ()))
+    if spec.text is not None:
+        table = pd.concat([table, pd.DataFrame(spec.text.features(frame), index=frame.index)], axis=1)
     return table.reindex(columns=list(spec.features))
 
 
@@ -167,6 +176,10 @@ def feature_group(name: str) -> str:
         return GROUP_CONTEXT
     if name.startswith("cascade_"):
         return "cascade"
+    if name.startswith("text_"):
+        from fpi.text_stack import field_of_feature
+
+        return field_of_feature(name).group
     for stage in STAGES:
         if name.startswith((f"{stage}_", f"rank_{stage}_", f"missing_{stage}_", f"drop_{stage}")):
             return stage
@@ -238,8 +251,12 @@ def _feature_table(
         score = _pairwise(entity, asr_text, fuzz.partial_ratio)
         score[[e == "" for e in entity]] = np.nan
         out["entity_in_text"] = score
+        coverage = np.array([_coverage(e, t) for e, t in zip(entity, asr_text)], dtype=float).reshape(-1, 2)
+        out["entity_words_heard"], out["request_words_in_entity"] = coverage[:, 0], coverage[:, 1]
     else:
         out["entity_in_text"] = np.full(n, np.nan)
+        out["entity_words_heard"] = np.full(n, np.nan)
+        out["request_words_in_entity"] = np.full(n, np.nan)
     if "response_text" in frame.columns:
         out["response_word_count"] = _word_counts(response)
         matches = pc.match_substring_regex(pa.array(response, type=pa.string()), APOLOGY, ignore_case=True)
@@ -308,6 +325,19 @@ def _feature_table(
     for column in CATEGORICAL_COLUMNS:
         table[column] = np.nan
     return table
+
+
+def _coverage(entity: str, text: str) -> tuple[float, float]:
+    """(share of the entity's words the request has, share of the request's words in the entity).
+
+    A wrong catalog item often shares one word with the request ("shadow" ->
+    "velvet shadow"); fuzzy similarity calls that a match, word coverage does not.
+    """
+    if not entity or not text:
+        return (np.nan, np.nan)
+    said, resolved = set(text.lower().split()), set(entity.lower().split())
+    common = len(said & resolved)
+    return (common / len(resolved), common / len(said))
 
 
 def _text(frame: pd.DataFrame, column: str) -> list[str]:

@@ -7,7 +7,8 @@ import pytest
 from fpi.model import FailurePointModel, TrainConfig
 from fpi.simulate import simulate
 
-FAST = TrainConfig(learning_rate=0.15, max_rounds=150, early_stopping_rounds=20, seed=0)
+FAST = TrainConfig(learning_rate=0.15, max_rounds=150, early_stopping_rounds=20, seed=0, cv_max_turns=5_000)
+"""One fold for early stopping: the cross-validated schedule is tested on small data of its own."""
 
 
 @pytest.fixture(scope="session")

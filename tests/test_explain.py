@@ -11,6 +11,7 @@ from fpi.explain import (
     GROUPS,
     ExplanationCache,
     beeswarm_data,
+    reason_columns,
     contributions,
     explain_rows,
     global_importance,
@@ -69,10 +70,11 @@ def test_the_top_reason_points_the_right_way(tiny_model, sim_heldout, heldout_fe
     lowered = checked = 0
     for row, explanation in zip(defects, explanations):
         top = explanation.reasons[0]
-        if top.contribution <= 0 or np.isnan(typical_correct[top.feature]):
+        columns = reason_columns(top.feature)
+        if top.contribution <= 0 or typical_correct[columns].isna().any():
             continue
         moved = heldout_features.iloc[[row]].copy()
-        moved[top.feature] = typical_correct[top.feature]
+        moved[columns] = typical_correct[columns].to_numpy()
         k = LABELS.index(explanation.predicted)
         before = explanation.probability
         after = float(np.exp(tiny_model.raw_scores(moved)[0] / tiny_model.temperature)[k]

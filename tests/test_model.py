@@ -11,6 +11,7 @@ from fpi.errors import ModelError, NotLabelledError
 from fpi.evaluate import evaluate_model
 from fpi.model import MODEL_FILE, META_FILE, FailurePointModel
 from fpi.schema import CONFIDENCE_COLUMNS, LABELS
+from fpi.simulate import simulate
 from fpi.splits import grouped_split
 
 
@@ -118,3 +119,18 @@ def test_an_export_with_only_the_required_columns_is_still_read_well(tiny_model,
     systems = evaluate_model(tiny_model, bare)["systems"]
     assert systems["model"]["macro_f1"] >= systems["raw_confidence_lgbm"]["macro_f1"] - 0.03, systems
     assert systems["model"]["macro_f1"] > systems["rule_cascade"]["macro_f1"] + 0.1
+
+
+def test_small_data_trains_on_every_label_and_reports_cross_validated_metrics(sim_heldout):
+    """No labelled turn is spent on early stopping: rounds and metrics come from grouped folds."""
+    from fpi.model import TrainConfig
+
+    small = simulate(700, seed=31)
+    model = FailurePointModel(config=TrainConfig(test_fraction=0.0, max_rounds=200, seed=0)).fit(small)
+    data, schedule = model.meta["training_data"], model.meta["schedule"]
+    assert data["split_turns"]["train"] == data["labelled_turns"] == len(small)
+    assert "cross-validation" in schedule["chosen_by"] and 1 <= schedule["rounds"] < 200
+    assert model.meta["metrics"]["evaluated_on"] == "5-fold cross-validation"
+    claimed = model.meta["metrics"]["systems"]["model"]["macro_f1"]
+    measured = evaluate_model(model, sim_heldout)["systems"]["model"]["macro_f1"]
+    assert abs(claimed - measured) < 0.08, (claimed, measured)  # out-of-fold figures are honest

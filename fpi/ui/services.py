@@ -271,7 +271,8 @@ class OverviewSource:
 def explain(state: AppState, model: FailurePointModel, rows: list[int]) -> list[TurnExplanation]:
     """Explanations of the given rows, computed once per (model, data, turn) in this session."""
     assert state.data is not None
-    return state.explanations.explain(model, state.data.features, rows, data_key=state.data.key)
+    return state.explanations.explain(model, state.data.features, rows, data_key=state.data.key,
+                                      frame=state.data.frame)
 
 
 @st.cache_data(show_spinner="Computing SHAP values on a sample…", max_entries=8)
