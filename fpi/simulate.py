@@ -22,6 +22,7 @@ The words live in `fpi.simulate_templates`.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -32,7 +33,7 @@ import pandas as pd
 
 from fpi.schema import LABELS, STAGES
 from fpi.simulate_templates import (BROAD_WORDS, DOMAINS, ENTITY_DETAILS, GARBLE_WORDS, INTENT_NAMES, PLAIN_REPLIES,
-                                    POOLS, WAKE_WORDS, WordTables, WORDS as W)
+                                    POOLS, WAKE_WORDS, WordTables, WORDS as W, invented_words)
 
 MAX_TURNS = 6
 TIMESTAMP_UNIT = "us"  # the unit `fpi.traces.load_traces` gives timestamps
@@ -156,7 +157,9 @@ class PipelineProfile:
     """Moves every dialogue's acoustic noise this share of the way to the loudest."""
     # What the text looks like.
     vocabulary: str = "narrow"
-    """"narrow": the original phrasings; "broad": more phrasings, catalog items, background speech, replies."""
+    """"narrow": the original phrasings; "broad": more phrasings, catalog items, background speech, replies;
+    "invented": broad, with half of each named catalog replaced by names made up from `catalog_seed`."""
+    catalog_seed: int = 0
     garble: float = 0.0
     """Share of ASR errors that garble the words generically, beyond the catalog's known mishearings."""
     wake_word_in_text: float = 0.0
@@ -264,11 +267,21 @@ def simulate(
     _check(n_dialogues, label_noise, config)
     rng = np.random.default_rng(seed)
     # A pipeline's own quirks draw from a second stream, so the default pipeline keeps its frames.
-    ctx = _Context(config.pipeline, BROAD_WORDS if config.pipeline.vocabulary == "broad" else W,
-                   np.random.default_rng([seed, 7919]))
+    ctx = _Context(config.pipeline, _words(config.pipeline), np.random.default_rng([seed, 7919]))
     dlg = _dialogues(rng, n_dialogues, config)
     turns = _run(rng, dlg, config, ctx)
     return _frame(rng, dlg, turns, config, ctx, label_noise=label_noise, labelled=labelled, with_latent=with_latent)
+
+
+def _words(profile: PipelineProfile) -> WordTables:
+    if profile.vocabulary == "invented":
+        return _invented(profile.catalog_seed)
+    return BROAD_WORDS if profile.vocabulary == "broad" else W
+
+
+@functools.lru_cache(maxsize=64)
+def _invented(seed: int) -> WordTables:
+    return invented_words(seed)
 
 
 @dataclass(frozen=True)
@@ -322,7 +335,8 @@ def random_profile(rng: np.random.Generator, *, name: str = "random") -> Pipelin
         asr_recovery=float(rng.uniform(0.3, 1.5)),
         empty_hypotheses=float(rng.uniform(0.0, 1.5)),
         extra_noise=float(rng.uniform(0.0, 0.5)),
-        vocabulary="broad" if rng.random() < 0.8 else "narrow",
+        vocabulary=["narrow", "broad", "invented", "invented"][int(rng.integers(4))],
+        catalog_seed=int(rng.integers(2**31)),
         garble=float(rng.uniform(0.0, 0.9)),
         wake_word_in_text=float(rng.uniform(0.3, 1.0)) if rng.random() < 0.35 else 0.0,
         false_wake_commands=float(rng.uniform(0.0, 0.8)),

@@ -6,7 +6,7 @@ seeded random integers, so reordering changes the output of a given seed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -565,8 +565,6 @@ def _broad_catalogs() -> dict[str, tuple[Entity, ...]]:
 
 
 def _broad_intents() -> tuple[Intent, ...]:
-    from dataclasses import replace
-
     return tuple(replace(i, templates=i.templates + MORE_TEMPLATES[i.name],
                          responses=i.responses + MORE_RESPONSES[i.name]) for i in INTENTS)
 
@@ -575,3 +573,74 @@ BROAD_WORDS = WordTables(
     _broad_intents(), _broad_catalogs(), fragments=FALSE_WAKE_FRAGMENTS + BACKGROUND_SPEECH,
     not_found={d: r + NOT_FOUND_MORE for d, r in NOT_FOUND.items()},
 )
+
+
+# Words a pipeline's own catalog is named from (`invented_words`): every randomised pipeline gets
+# titles, artists, places and products nobody else has, so no model can lean on one catalog's names.
+NAME_WORDS: tuple[str, ...] = (
+    "silver", "river", "garden", "morning", "shadow", "golden", "winter", "summer", "ocean", "stone", "paper",
+    "midnight", "broken", "hollow", "velvet", "iron", "crystal", "wild", "quiet", "northern", "lonely", "electric",
+    "falling", "burning", "secret", "little", "endless", "distant", "bright", "crimson", "blue", "green", "black",
+    "white", "orange", "purple", "copper", "glass", "honey", "thunder", "rain", "storm", "star", "moon", "sun", "fire",
+    "city", "harbour", "valley", "forest", "island", "desert", "mountain", "bridge", "tower", "castle", "road",
+    "station", "garden", "kingdom", "empire", "circle", "mirror", "window", "door", "letter", "song", "dream",
+    "story", "journey", "heart", "echo", "signal", "machine", "engine", "rocket", "planet", "galaxy", "comet",
+    "horizon", "memory", "promise", "season", "harvest", "lantern", "anchor", "feather", "arrow", "compass",
+    "marble", "canyon", "meadow", "orchard", "prairie", "tide", "wave", "coral", "pearl", "amber", "ivory",
+    "maple", "cedar", "willow", "birch", "oak", "pine", "rose", "lily", "violet", "daisy", "tulip", "fox", "wolf",
+    "bear", "raven", "falcon", "tiger", "lion", "otter", "badger", "heron", "sparrow", "dragon", "giant", "king",
+    "queen", "prince", "captain", "doctor", "teacher", "stranger", "sister", "brother", "mother", "father",
+    "friend", "ghost", "hunter", "dancer", "singer", "painter", "sailor", "pilot", "tailor", "baker", "farmer",
+)
+PLACE_ENDINGS: tuple[str, ...] = ("ton", "ford", "field", "bury", "wick", "port", "ville", "dale", "mouth", "stead")
+PRODUCT_WORDS: tuple[str, ...] = (
+    "soap", "rice", "beans", "flour", "sugar", "pasta", "cereal", "yoghurt", "cheese", "butter", "crackers",
+    "tissues", "napkins", "sponges", "foil", "wipes", "shampoo", "lotion", "candles", "tea", "juice", "soup",
+)
+
+
+def invented_words(seed: int) -> WordTables:
+    """The broad vocabulary with part of each named catalog replaced by names invented from `seed`."""
+    rng = np.random.default_rng([seed, 4099])
+
+    def pick(words: tuple[str, ...]) -> str:
+        return words[int(rng.integers(len(words)))]
+
+    def title() -> str:
+        n = int(rng.choice([1, 2, 2, 3]))
+        words = [pick(NAME_WORDS) for _ in range(n)]
+        return ("the " if rng.random() < 0.4 else "") + " ".join(words)
+
+    makers = {
+        "music": title, "video": title, "books": title,
+        "city": lambda: pick(NAME_WORDS) + pick(PLACE_ENDINGS),
+        "item": lambda: f"{pick(NAME_WORDS)} {pick(PRODUCT_WORDS)}" if rng.random() < 0.5 else pick(PRODUCT_WORDS),
+    }
+    catalogs = _broad_catalogs()
+    for pool, make in makers.items():
+        names = list(dict.fromkeys(make() for _ in range(40)))[:14]
+        invented = []
+        for name in names:
+            detail = ENTITY_DETAILS[pool]
+            invented.append(_e(name, _soundalikes(name), f"{name}{detail[0]}|{name}{detail[-1]}"))
+        keep = [catalogs[pool][k] for k in sorted(rng.permutation(len(catalogs[pool]))[: len(catalogs[pool]) // 2])]
+        shared = [e for e in catalogs[pool] if e in SHARED_TITLES]
+        catalogs[pool] = tuple(dict.fromkeys([*keep, *shared, *invented]))
+    chatter = tuple(" ".join(pick(NAME_WORDS) if rng.random() < 0.4 else pick(GARBLE_WORDS)
+                             for _ in range(int(rng.integers(2, 8)))) for _ in range(40))
+    # This pipeline's own way of answering: some of the usual replies, with its own opener and closer.
+    opener, closer = pick(REPLY_OPENERS), pick(REPLY_CLOSERS)
+
+    def styled(replies: tuple[str, ...], start: str) -> tuple[str, ...]:
+        kept = [r for r in replies if rng.random() < 0.6] or [pick(replies)]
+        return tuple(start + r + closer if "{e}" in r or rng.random() < 0.5 else r for r in kept)
+
+    intents = tuple(replace(i, responses=styled(i.responses, "" if i.name == UNSUPPORTED_INTENT else opener))
+                    for i in _broad_intents())
+    not_found = {d: tuple(dict.fromkeys(styled(r + NOT_FOUND_MORE, ""))) for d, r in NOT_FOUND.items()}
+    return WordTables(intents, catalogs, fragments=FALSE_WAKE_FRAGMENTS + BACKGROUND_SPEECH + chatter,
+                      not_found=not_found)
+
+
+REPLY_OPENERS: tuple[str, ...] = ("", "", "OK, ", "Alright, ", "Sure. ", "Got it. ", "Right. ")
+REPLY_CLOSERS: tuple[str, ...] = ("", "", " Enjoy!", " Anything else?", " Let me know if you need more.")

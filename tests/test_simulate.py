@@ -369,6 +369,18 @@ def test_profile_quirks_in_text_replies_and_columns() -> None:
     assert replies.str.match(r"(?i)sorry,").sum() == 0 < default["response_text"].dropna().str.match("Sorry,").sum()
 
 
+def test_invented_catalogs_differ_per_pipeline_and_repeat_per_seed() -> None:
+    def entities(catalog_seed: int) -> set[str]:
+        profile = PipelineProfile(vocabulary="invented", catalog_seed=catalog_seed)
+        return set(simulate(1500, seed=18, config=SimConfig(pipeline=profile))["er_entity"].dropna())
+
+    assert entities(1) == entities(1)
+    shared = entities(1) & entities(2)
+    assert len(shared) < 0.8 * min(len(entities(1)), len(entities(2)))
+    assert entities(1) - set(simulate(1500, seed=18, config=SimConfig(pipeline=PipelineProfile(vocabulary="broad")))
+                             ["er_entity"].dropna())  # names no fixed catalog has
+
+
 def test_a_model_trained_on_some_pipelines_carries_over_to_another() -> None:
     """Leave one pipeline family out: trained on drawn pipelines, scored on one it never saw."""
     from fpi.evaluate import metrics_for
