@@ -8,7 +8,7 @@ cross-validation on the labelled turns; the best is refit on all of them.
 
 The comparison with the active model uses the same cross-validation: every
 labelled turn is predicted by a fold model that never saw its dialogue, and the
-active model is scored on exactly those turns. (The winner is picked on the
+active model is scored on those turns. (The winner is picked on the
 same folds, so its figure is slightly optimistic when several strategies are
 close; `keep` is always among them, so a candidate the data does not support
 is the starting model itself.)
@@ -185,13 +185,12 @@ def retrain_from_verdicts(
             "Give more verdicts in the queue, or load traces with a filled failure_point column")
     selection = select_strategy(combined, start=base or active, config=config)
     truth = combined[LABEL_COLUMN].to_numpy(dtype=object)[labelled]
-    comparison = evaluate_predictions(truth, {
-        "active": active.predict_proba(combined)[labelled],
-        "candidate": selection.oof_proba[labelled],
-    })
+    comparison = evaluate_predictions(truth, {"active": active.predict_proba(combined)[labelled]})
+    comparison["systems"]["candidate"] = selection.metrics
     candidate = selection.candidate
     if candidate is not (base or active):
-        candidate.meta["metrics"] = evaluate_predictions(truth, {"model": selection.oof_proba[labelled]})
+        candidate.meta["metrics"] = {"labels": list(LABELS), "systems": {"model": selection.metrics},
+                                     "evaluated_on": f"{selection.folds}-fold cross-validation"}
     return RetrainResult(candidate=candidate, comparison=comparison, heldout_turns=n_labelled,
                          heldout_verdicts=n_verdicts, training_turns=n_labelled, verdict_turns=n_verdicts,
                          strategy=selection.strategy, strategy_scores=selection.scores, folds=selection.folds)

@@ -6,12 +6,14 @@ and `p_<label>`, as `FailurePointModel.score` returns it).
 The default order, `explore`, is for a model that may not know the pipeline
 yet: on a new pipeline the turns a miscalibrated model is unsure about are not
 the informative ones, and a queue of them can miss whole labels. So it takes
-the predicted labels in turn (one turn predicted `correct`, one `false_wake`,
-... round robin), and within a label alternates between the turn the model is
-least sure of (top-two margin) and the turn least like every turn already
-picked or judged (farthest point over probabilities, upload-relative ranks of
-the confidences and the device/locale cohort). The first few hundred verdicts
-then cover every label, cohort and kind of turn. `uncertainty` (top-two margin
+the predicted labels in turn (each label's share of the picks growing with the
+square root of its size, so rare ones come up early), and within a label picks
+representative turns unlike every turn already picked or judged (farthest point
+among a pseudo-random shortlist, over probabilities, upload-relative ranks of
+the confidences and the device/locale cohort); after the first 300 verdicts,
+every third pick of a label is the one the model is least sure of (top-two
+margin). The first few hundred verdicts then cover every label, cohort and
+kind of turn. `uncertainty` (top-two margin
 only), `entropy` (the same over all six labels) and `defect_probability`
 (1 - p_correct: the likeliest defects first, to find failures rather than to
 teach) stay selectable.
@@ -54,6 +56,9 @@ CONTEXT_COLUMNS: tuple[str, ...] = (
 
 Key = tuple[str, int]
 
+EXPLORE_FIRST = 300
+"""explore: the first this many verdicts (judged turns included) are all exploring picks; a model
+that does not know the pipeline yet is unsure about the wrong turns (bench/bench_transfer.py)."""
 EXPLORE_TURNS = 2000
 """explore: how many turns are placed by the round robin (the rest follow by margin)."""
 EXPLORE_CANDIDATES = 20_000
@@ -177,14 +182,17 @@ def turn_embedding(scored: pd.DataFrame) -> np.ndarray:
 
 def explore_order(scored: pd.DataFrame, *, candidates: np.ndarray, reviewed: np.ndarray = np.zeros(0, int),
                   turns: int = EXPLORE_TURNS, pool: int = EXPLORE_CANDIDATES, uncertain_every: int = 3,
-                  shortlist: int = 8, power: float = 0.5) -> np.ndarray:
+                  shortlist: int = 8, power: float = 0.5, explore_first: int = EXPLORE_FIRST) -> np.ndarray:
     """`candidates` (rows of `scored`) in `explore` order; `reviewed` rows count as picked.
 
     Strata are the predicted labels. Each pick goes to the stratum furthest
     behind its share of the picks, shares being proportional to (stratum
     size) ** `power` (0.5: rare predicted labels come up more often than their
-    size alone would give, common ones still most). Within a stratum, every
-    `uncertain_every`-th pick is the smallest top-two margin; the others take
+    size alone would give, common ones still most). Until `explore_first`
+    turns are judged or picked, all picks explore: the model that ranks them
+    may not know this pipeline yet, and its doubts are not the informative
+    ones. Later, within a stratum, every `uncertain_every`-th pick is the
+    smallest top-two margin; the others take
     the next `shortlist` turns of a seeded hash order of the dialogues (a fixed
     pseudo-random sample, so representative rather than outlying) and keep the
     one farthest from every turn picked or reviewed (`turn_embedding`). After
@@ -223,7 +231,8 @@ def explore_order(scored: pd.DataFrame, *, candidates: np.ndarray, reviewed: np.
     while len(picks_in) < min(turns, len(in_play)):
         deficit = np.where(left > 0, share * (len(picks_in) + 1) - taken, -np.inf)
         i = int(np.argmax(deficit))
-        if int(taken[i]) % uncertain_every == uncertain_every - 1:
+        exploring = len(reviewed) + len(picks_in) < explore_first
+        if not exploring and int(taken[i]) % uncertain_every == uncertain_every - 1:
             order, cursor = by_margin[i], cursor_margin
             while not available[order[cursor[i]]]:
                 cursor[i] += 1

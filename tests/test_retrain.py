@@ -103,8 +103,9 @@ def test_the_starting_model_is_kept_when_it_already_fits(upload, tiny_model: Fai
 
 def test_labels_the_model_contradicts_make_a_new_model(upload, tiny_model: FailurePointModel, tmp_path) -> None:
     frame, truth = upload
-    # labels that mean something else here (correct and asr swapped): the start model cannot know that
-    swap = {"correct": "asr", "asr": "correct"}
+    # labels that mean something else here (pairs swapped): the start model cannot know that
+    swap = {"correct": "asr", "asr": "correct", "nlu": "er", "er": "nlu", "result": "false_wake",
+            "false_wake": "result"}
     labels = np.array([swap.get(label, label) for label in truth], dtype=object)
     rows = np.arange(0, len(frame), 2)
     result = retrain_from_verdicts(frame, verdicts_for(frame, labels, rows), active=tiny_model, config=SMALL)

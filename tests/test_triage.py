@@ -23,7 +23,9 @@ from fpi.schema import LABEL_COLUMN, LABELS
 from fpi.simulate import simulate
 from fpi.store import VerdictStore
 from fpi.traces import dataset_fingerprint, load_traces, write_traces
-from fpi.triage import dialogue_context, next_in_queue, queue_progress, triage_queue, uncertainty_scores
+from fpi.triage import (
+    dialogue_context, explore_order, next_in_queue, queue_progress, triage_queue, uncertainty_scores,
+)
 
 QUICK = TrainConfig(learning_rate=0.3, max_rounds=20, early_stopping_rounds=5, seed=0, num_threads=1)
 
@@ -324,7 +326,7 @@ def test_retrained_candidate_is_compared_with_the_active_on_the_same_heldout_tur
     frame, truth = unlabelled
     rows = np.arange(0, len(frame), 3)  # every third turn judged: ~330 verdicts
     result = retrain_from_verdicts(frame, answers(frame, truth, rows), active=active,
-                                   config=RetrainConfig(strategy="continue", train=TrainConfig(num_threads=1)))
+                                   config=RetrainConfig(strategy="continue", folds=5, train=TrainConfig(num_threads=1)))
     systems = result.comparison["systems"]
     assert set(systems) == {"active", "candidate"}
     # every labelled turn is held out once (cross-validation by dialogue), then the candidate learns from all
@@ -375,3 +377,14 @@ def test_scratch_strategy_trains_a_new_model(active, unlabelled) -> None:
     with pytest.raises(ModelError, match="unknown retraining strategy 'magic'"):
         retrain_from_verdicts(frame, answers(frame, truth, np.arange(60)), active=active,
                               config=RetrainConfig(strategy="magic"))
+
+
+def test_explore_turns_to_the_models_doubts_only_after_the_first_verdicts() -> None:
+    frame = skewed_scores()
+    margin = uncertainty_scores(frame[[f"p_{label}" for label in LABELS]].to_numpy())["margin"].to_numpy()
+    correct = np.flatnonzero(frame["predicted_failure_point"] == "correct")
+    least_sure = set(correct[np.argsort(margin[correct])[:5]])
+    everything = np.arange(len(frame))
+    early = explore_order(frame, candidates=everything)[:40]
+    later = explore_order(frame, candidates=everything, explore_first=0)[:40]
+    assert len(least_sure & set(later)) >= 3 and len(least_sure & set(early)) <= 1
