@@ -86,16 +86,24 @@ def validate(file: Path, mappings: tuple[str, ...]) -> None:
 @click.option("--label-noise", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of labels flipped to another label, as annotators would.")
 @click.option("--unlabelled", is_flag=True, help="Leave failure_point empty (an unlabelled export).")
+@click.option("--pipelines", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many pipelines: 1 is the default pipeline; more adds randomly drawn ones (their own "
+                   "calibration, catalogs, wording, error mix), named in a `pipeline` column.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output file; .csv or .parquet.")
 @_friendly
-def simulate(n_dialogues: int, seed: int, label_noise: float, unlabelled: bool, output: Path) -> None:
+def simulate(n_dialogues: int, seed: int, label_noise: float, unlabelled: bool, pipelines: int, output: Path) -> None:
     """Generate realistic pipeline traces from a causal model of the assistant."""
     from fpi.simulate import simulate as run_simulation
+    from fpi.simulate import simulate_fleet
     from fpi.traces import write_traces
 
     started = time.perf_counter()
-    frame = run_simulation(n_dialogues, seed=seed, label_noise=label_noise, labelled=not unlabelled)
+    if pipelines > 1:
+        frame = simulate_fleet(n_dialogues, seed=seed, n_pipelines=pipelines, label_noise=label_noise,
+                               labelled=not unlabelled)
+    else:
+        frame = run_simulation(n_dialogues, seed=seed, label_noise=label_noise, labelled=not unlabelled)
     write_traces(frame, output)
     elapsed = time.perf_counter() - started
     click.echo(f"wrote {len(frame):,} turns in {n_dialogues:,} dialogues to {output} ({elapsed:.1f} s)")
@@ -129,12 +137,15 @@ MODEL_OPTION = click.option(
 @click.option("--holdout", type=click.FloatRange(0, 0.5, max_open=True), default=0.15, show_default=True,
               help="Share of dialogues held out for the stored metrics; 0 trains on every label and stores "
                    "cross-validated metrics instead.")
+@click.option("--upload-column", default=None, metavar="COLUMN",
+              help="A column naming the upload each turn came from (e.g. `pipeline` in a simulated fleet): "
+                   "upload-relative features are computed within each.")
 @ENGINE_OPTION
 @SCHEDULER_OPTION
 @MAP_OPTION
 @_friendly
-def train(traces: Path, output: Path, seed: int, holdout: float, engine: str, scheduler: str | None,
-          mappings: tuple[str, ...]) -> None:
+def train(traces: Path, output: Path, seed: int, holdout: float, upload_column: str | None, engine: str,
+          scheduler: str | None, mappings: tuple[str, ...]) -> None:
     """Train a failure-point model on the labelled turns of TRACES.
 
     Holds out --holdout of the dialogues for the metrics stored in the model's
@@ -151,6 +162,9 @@ def train(traces: Path, output: Path, seed: int, holdout: float, engine: str, sc
 
     frame = load_traces(traces, column_map=_parse_map(mappings))
     click.echo(f"read {len(frame):,} turns from {traces}", err=True)
+    if upload_column is not None and upload_column not in frame.columns:
+        raise click.BadParameter(f"{traces} has no column {upload_column!r}", param_hint="--upload-column")
+    config = TrainConfig(seed=seed, test_fraction=holdout, upload_column=upload_column)
     last = [""]
 
     def progress(message: str, done: float) -> None:
@@ -162,11 +176,11 @@ def train(traces: Path, output: Path, seed: int, holdout: float, engine: str, sc
         from fpi.distributed import DaskTrainer, dask_client
 
         with dask_client(scheduler) as client:
-            model = FailurePointModel(config=TrainConfig(seed=seed, test_fraction=holdout), trainer=DaskTrainer(client))
+            model = FailurePointModel(config=config, trainer=DaskTrainer(client))
             model.fit(frame, progress=progress)
         model.trainer = None
     else:
-        model = FailurePointModel(config=TrainConfig(seed=seed, test_fraction=holdout)).fit(frame, progress=progress)
+        model = FailurePointModel(config=config).fit(frame, progress=progress)
     model.save(output)
     meta = model.meta
     click.echo(f"saved model {model.version} to {output} ({meta['trees']} trees, {meta['training_seconds']} s)")

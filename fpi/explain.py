@@ -223,6 +223,8 @@ def describe_feature(
         "next_same_intent": lambda v: "next turn has the same intent" if v else "next turn has another intent",
         "next_same_entity": lambda v: "next turn asks for the same entity" if v else "next turn asks for another entity",
         "entity_in_text": lambda v: f"the resolved entity matches the ASR text {v:.0%}",
+        "entity_words_heard": lambda v: f"{v:.0%} of the resolved entity's words were in the request",
+        "entity_covers_request": lambda v: f"{v:.0%} of the request's words are in the resolved entity",
         "response_apology": lambda v: "the response apologises or refuses" if v else "the response does not apologise",
         "dialogue_length": lambda v: f"the dialogue has {v:.0f} turns",
         "turn_position": lambda v: f"turn {v:.0f} of the dialogue (0-based)",

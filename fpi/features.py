@@ -156,6 +156,19 @@ def build_features(frame: pd.DataFrame, spec: FeatureSpec, *, upload: UploadStat
     return table.reindex(columns=list(spec.features))
 
 
+def build_features_by_upload(frame: pd.DataFrame, spec: FeatureSpec, column: str | None) -> pd.DataFrame:
+    """`build_features` with each value of `column` treated as its own upload (ranks within it).
+
+    Training data pooled from several pipelines must be ranked pipeline by
+    pipeline, as each customer's upload will be; ranking the pool would teach
+    the model ranks that no single upload has.
+    """
+    if column is None or column not in frame.columns or frame[column].nunique(dropna=False) < 2:
+        return build_features(frame, spec)
+    parts = [build_features(part, spec) for _, part in frame.groupby(column, sort=False, dropna=False)]
+    return pd.concat(parts).loc[frame.index]
+
+
 def missing_column_variants(spec: FeatureSpec) -> tuple[tuple[str, ...], ...]:
     """Groups of optional columns a real export may not have, one variant per group, then all."""
     text = ("asr_text", "response_text", "er_entity")
@@ -252,11 +265,11 @@ def _feature_table(
         score[[e == "" for e in entity]] = np.nan
         out["entity_in_text"] = score
         coverage = np.array([_coverage(e, t) for e, t in zip(entity, asr_text)], dtype=float).reshape(-1, 2)
-        out["entity_words_heard"], out["request_words_in_entity"] = coverage[:, 0], coverage[:, 1]
+        out["entity_words_heard"], out["entity_covers_request"] = coverage[:, 0], coverage[:, 1]
     else:
         out["entity_in_text"] = np.full(n, np.nan)
         out["entity_words_heard"] = np.full(n, np.nan)
-        out["request_words_in_entity"] = np.full(n, np.nan)
+        out["entity_covers_request"] = np.full(n, np.nan)
     if "response_text" in frame.columns:
         out["response_word_count"] = _word_counts(response)
         matches = pc.match_substring_regex(pa.array(response, type=pa.string()), APOLOGY, ignore_case=True)

@@ -29,7 +29,9 @@ from scipy.optimize import minimize_scalar
 
 from fpi.baselines import RuleCascade
 from fpi.errors import ModelError, NotLabelledError
-from fpi.features import FeatureSpec, UploadStats, build_features, fit_feature_spec, missing_column_variants
+from fpi.features import (
+    FeatureSpec, build_features, build_features_by_upload, fit_feature_spec, missing_column_variants,
+)
 from fpi.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS
 from fpi.splits import dialogue_bucket, grouped_split
 from fpi.text_stack import FIELDS_BY_KEY as FIELDS, TextStack, field_of_feature, fit_text_stack
@@ -75,6 +77,9 @@ class TrainConfig:
     cv_learning_rate: float = 0.05
     """Learning rate under cross-validation: on a few thousand turns smaller steps generalise
     better (traces from a real small speech pipeline, 5-fold: 0.05 -> 0.72 macro-F1, 0.15 -> 0.70)."""
+    upload_column: str | None = None
+    """A column naming the upload (e.g. the simulated `pipeline`) each turn came from: upload-relative
+    features are computed within each, as they will be on a customer's one upload."""
     text_models: bool = True
     """Stack TF-IDF text models of the request, response and neighbouring turns (`fpi.text_stack`)."""
     class_weight_power: float = 0.5
@@ -174,8 +179,7 @@ class FailurePointModel:
         if len(np.unique(folds[train])) < 2:
             raise NotLabelledError("too few labelled dialogues to cross-validate; label turns in more dialogues")
         spec = fit_feature_spec(frame)
-        stats = UploadStats.of(frame)
-        features = build_features(frame, spec, upload=stats)
+        features = build_features_by_upload(frame, spec, cfg.upload_column)
         if cfg.text_models:
             report("fitting the text models", 0.05)
             stack, oof_text = fit_text_stack(frame, np.where(train, codes, -1), folds=folds, seed=cfg.seed)
@@ -190,7 +194,7 @@ class FailurePointModel:
 
         report("training the model", 0.2)
         matrix = features.to_numpy(dtype=float)
-        extra_x, extra_y, extra_rows = self._missing_column_variants(frame, train, stats, features)
+        extra_x, extra_y, extra_rows = self._missing_column_variants(frame, train, features)
         self.booster, oof_raw, rounds = self._train_scheduled(
             np.vstack([matrix, extra_x]), np.concatenate([codes, extra_y]), np.concatenate([folds, folds[extra_rows]]),
             weights, names=list(features.columns), categorical=[c for c in spec.categorical if c in spec.features],
@@ -239,7 +243,7 @@ class FailurePointModel:
         return weights
 
     def _missing_column_variants(
-        self, frame: pd.DataFrame, train: np.ndarray, stats: UploadStats, features: pd.DataFrame,
+        self, frame: pd.DataFrame, train: np.ndarray, features: pd.DataFrame,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Extra training rows: some training dialogues again, with groups of optional columns removed.
 
@@ -259,6 +263,7 @@ class FailurePointModel:
         base_spec = replace(self.spec, features=tuple(c for c in self.spec.features if not c.startswith("text_")),
                             text=None)
         text_columns = [c for c in features.columns if c.startswith("text_")]
+        rank_columns = [c for c in features.columns if c.startswith("rank_")]
         variants = missing_column_variants(self.spec)
         bucket = dialogue_bucket(frame["dialogue_id"], seed=self.config.seed + 1)
         xs, ys, sources = [], [], []
@@ -270,10 +275,12 @@ class FailurePointModel:
                 continue
             part = frame.iloc[rows].drop(columns=[c for c in dropped if c in frame.columns])
             keep = train[rows]
-            table = build_features(part.reset_index(drop=True), base_spec, upload=stats)
+            table = build_features(part.reset_index(drop=True), base_spec)
             for column in text_columns:
                 lost = field_of_feature(column).column in dropped
                 table[column] = np.nan if lost else features[column].to_numpy()[rows]
+            for column in rank_columns:  # ranks within the whole upload, as the source rows have them
+                table[column] = features[column].to_numpy()[rows]
             xs.append(table.reindex(columns=list(self.spec.features)).to_numpy(dtype=float)[keep])
             ys.append(class_codes(part[LABEL_COLUMN])[keep])
             sources.append(rows[keep])

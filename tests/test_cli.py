@@ -155,3 +155,20 @@ def test_retrain_with_a_bad_verdicts_file_names_the_rows(loop_files, tmp_path) -
     assert result.exit_code == 1
     assert str(bad) in result.output and "column 'label', row 3 (1 in all): unknown label" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_a_simulated_fleet_trains_with_ranks_within_each_pipeline(tmp_path) -> None:
+    traces, out = tmp_path / "fleet.csv", tmp_path / "fleet-model"
+    result = CliRunner().invoke(main, ["simulate", "--dialogues", "600", "--pipelines", "3", "--seed", "4",
+                                       "-o", str(traces)])
+    assert result.exit_code == 0, result.output
+    assert load_traces(traces)["pipeline"].nunique() == 3
+    result = CliRunner().invoke(main, ["train", str(traces), "-o", str(out), "--holdout", "0",
+                                       "--upload-column", "pipeline"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["train_config"]["upload_column"] == "pipeline"
+    assert meta["metrics"]["evaluated_on"] == "5-fold cross-validation"
+    assert "5-fold cross-validation:" in result.output
+    result = CliRunner().invoke(main, ["train", str(traces), "-o", str(out), "--upload-column", "nope"])
+    assert result.exit_code != 0 and "nope" in result.output

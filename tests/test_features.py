@@ -140,3 +140,17 @@ def test_features_of_chunks_with_whole_upload_stats_equal_the_whole(sim_small):
     stats = UploadStats.of(parts[0]).merge(UploadStats.of(parts[1]))
     pieced = pd.concat([build_features(part, spec, upload=stats) for part in parts]).loc[whole.index]
     pd.testing.assert_frame_equal(whole, pieced)
+
+
+def test_pooled_uploads_are_ranked_each_within_itself(sim_small, sim_other):
+    from fpi.features import build_features_by_upload
+
+    spec = fit_feature_spec(sim_small)
+    shifted = sim_other.assign(dialogue_id="x" + sim_other["dialogue_id"],
+                               asr_confidence=sim_other["asr_confidence"] ** 4)  # another pipeline's calibration
+    pool = pd.concat([sim_small.assign(pipeline="a"), shifted.assign(pipeline="b")], ignore_index=True)
+    by_upload = build_features_by_upload(pool, spec, "pipeline")
+    alone = build_features(pool[pool["pipeline"] == "b"], spec)
+    pd.testing.assert_frame_equal(by_upload[pool["pipeline"] == "b"], alone)
+    pooled = build_features(pool, spec)
+    assert not np.allclose(pooled.loc[alone.index, "rank_asr_confidence"], alone["rank_asr_confidence"])
