@@ -533,7 +533,8 @@ def _run(rng: np.random.Generator, dlg: dict, config: SimConfig, ctx: _Context) 
         u = rng.random((m, 4))
         defect = (label != 0) & ~fw
         unsup = cur_int == W.unsupported
-        p_barge = np.where(fw, p.false_wake_barge_in, np.where(defect, np.minimum(0.36 * p.barge_in, 0.95), _BARGE[np.maximum(cur_int, 0)]))
+        p_barge = np.where(fw, p.false_wake_barge_in,
+                           np.where(defect, np.minimum(0.36 * p.barge_in, 0.95), _BARGE[np.maximum(cur_int, 0)]))
         barge = u[:, 0] < p_barge
         p_again = np.where(defect, np.minimum(np.where(barge, 0.62, 0.48) * p.rephrase, 0.95),
                            np.where(unsup, 0.25, 0.035))
@@ -646,7 +647,8 @@ def _stages(rng: np.random.Generator, dev: np.ndarray, loc: np.ndarray, noise: n
     oi = np.maximum(out_int, 0)
     out_pool = w.intent_pool[oi]
     er_runs = (out_int >= 0) & w.intent_resolved[oi] & np.where(fw, np.where(command, c_ent >= 0, u[:, 8] < 0.5), slot)
-    p_er = _POOL_ER[w.intent_pool[i]] * _factor(p.er_by_catalog, w.intent_pool[i]) * scale * mult[:, 3] * easier * np.where(asr_err, 1.4, 1.0)
+    p_er = (_POOL_ER[w.intent_pool[i]] * _factor(p.er_by_catalog, w.intent_pool[i]) * scale * mult[:, 3] * easier
+            * np.where(asr_err, 1.4, 1.0))
     er_err = ok & er_runs & ~recovered & (u[:, 9] < p_er)  # a recovery was ER matching correctly
     # er_code: 0 the right entity, 1 a similar item, 2 nothing found, 3 some other catalog item
     er_code = np.where(er_err, np.where(u[:, 10] < 0.7, 1, 2), 0)
@@ -668,7 +670,8 @@ def _stages(rng: np.random.Generator, dev: np.ndarray, loc: np.ndarray, noise: n
     ok &= ~er_err
 
     # Result: wrong version or answer (looks normal), a timeout, or an offline device.
-    res_err = ok & (u[:, 12] < _RES_BASE[i] * _factor(p.result_by_intent, i) * scale * mult[:, 4] * np.where(reph, 0.8, 1.0))
+    res_err = ok & (u[:, 12] < _RES_BASE[i] * _factor(p.result_by_intent, i) * scale * mult[:, 4]
+                    * np.where(reph, 0.8, 1.0))
     res_kind = np.where(res_err, np.where(u[:, 13] < 0.58, 1, np.where((u[:, 13] < 0.82) | ~_OFFLINE[i], 2, 3)), 0)
 
     label = np.select([fw, asr_fail, nlu_err, er_err, res_err], [_FW, _ASR, _NLU, _ER, _RES], 0)
