@@ -137,6 +137,11 @@ MODEL_OPTION = click.option(
 @click.option("--holdout", type=click.FloatRange(0, 0.5, max_open=True), default=0.15, show_default=True,
               help="Share of dialogues held out for the stored metrics; 0 trains on every label and stores "
                    "cross-validated metrics instead.")
+@click.option("--scale-free", is_flag=True,
+              help="Leave out raw confidences and extras (keep their ranks within the upload): for a model meant "
+                   "to carry over to pipelines it never saw, like the shipped one.")
+@click.option("--no-text-models", is_flag=True,
+              help="Do not stack TF-IDF text models (their words are the training pipelines' words).")
 @click.option("--upload-column", default=None, metavar="COLUMN",
               help="A column naming the upload each turn came from (e.g. `pipeline` in a simulated fleet): "
                    "upload-relative features are computed within each.")
@@ -144,8 +149,8 @@ MODEL_OPTION = click.option(
 @SCHEDULER_OPTION
 @MAP_OPTION
 @_friendly
-def train(traces: Path, output: Path, seed: int, holdout: float, upload_column: str | None, engine: str,
-          scheduler: str | None, mappings: tuple[str, ...]) -> None:
+def train(traces: Path, output: Path, seed: int, holdout: float, scale_free: bool, no_text_models: bool,
+          upload_column: str | None, engine: str, scheduler: str | None, mappings: tuple[str, ...]) -> None:
     """Train a failure-point model on the labelled turns of TRACES.
 
     Holds out --holdout of the dialogues for the metrics stored in the model's
@@ -164,7 +169,8 @@ def train(traces: Path, output: Path, seed: int, holdout: float, upload_column: 
     click.echo(f"read {len(frame):,} turns from {traces}", err=True)
     if upload_column is not None and upload_column not in frame.columns:
         raise click.BadParameter(f"{traces} has no column {upload_column!r}", param_hint="--upload-column")
-    config = TrainConfig(seed=seed, test_fraction=holdout, upload_column=upload_column)
+    config = TrainConfig(seed=seed, test_fraction=holdout, upload_column=upload_column, scale_free=scale_free,
+                         text_models=not no_text_models)
     last = [""]
 
     def progress(message: str, done: float) -> None:

@@ -156,6 +156,16 @@ def build_features(frame: pd.DataFrame, spec: FeatureSpec, *, upload: UploadStat
     return table.reindex(columns=list(spec.features))
 
 
+def pipeline_scaled(name: str, spec: FeatureSpec) -> bool:
+    """A feature read on one pipeline's own scale (a raw confidence or extra, or built from them),
+    which another pipeline's calibration changes; ranks, text and behaviour mean the same anywhere."""
+    if name in CONFIDENCE_COLUMNS or name in spec.stage_signals:
+        return True
+    if name.startswith(("next_", "prev_")) and name.split("_", 1)[1] in CONFIDENCE_COLUMNS:
+        return True
+    return name.startswith(("cascade_", "drop_"))
+
+
 def build_features_by_upload(frame: pd.DataFrame, spec: FeatureSpec, column: str | None) -> pd.DataFrame:
     """`build_features` with each value of `column` treated as its own upload (ranks within it).
 
@@ -187,8 +197,10 @@ def feature_group(name: str) -> str:
         return GROUP_CONTEXT
     if name in ("barge_in",):
         return GROUP_CONTEXT
-    if name.startswith("cascade_"):
+    if name.startswith(("cascade_", "rank_cascade_")):
         return "cascade"
+    if name.startswith("rank_drop_"):
+        return name[len("rank_drop_"):]
     if name.startswith("text_"):
         from fpi.text_stack import field_of_feature
 
@@ -226,6 +238,14 @@ def _feature_table(
         out[f"missing_{column}"] = np.isnan(conf[column]).astype(float)
     for column in CONFIDENCE_COLUMNS:
         out[f"rank_{column}"] = _upload_rank(conf[column], upload.counts[column], quantiles[column])
+
+    # The cascade again on upload ranks: the same shape of evidence, in any pipeline's scale.
+    ranks = np.column_stack([out[f"rank_{c}"] for c in CONFIDENCE_COLUMNS]) if n else np.zeros((0, len(STAGES)))
+    rank_min = np.minimum.accumulate(np.where(np.isnan(ranks), np.inf, ranks), axis=1)
+    rank_min[np.isinf(rank_min)] = np.nan
+    for i, stage in enumerate(STAGES[1:], start=1):
+        out[f"rank_cascade_min_to_{stage}"] = rank_min[:, i]
+        out[f"rank_drop_{stage}"] = ranks[:, i - 1] - ranks[:, i]
 
     # Cascade along wake -> asr -> nlu -> er -> result.
     matrix = np.column_stack([conf[c] for c in CONFIDENCE_COLUMNS]) if n else np.zeros((0, len(STAGES)))
@@ -295,6 +315,8 @@ def _feature_table(
     for column in ("asr_confidence", "nlu_confidence", "er_confidence", "result_confidence", "wake_confidence"):
         out[f"next_{column}"] = _neighbour(conf[column], has_next, +1)
         out[f"prev_{column}"] = _neighbour(conf[column], has_prev, -1)
+        out[f"next_rank_{column}"] = _neighbour(out[f"rank_{column}"], has_next, +1)
+        out[f"prev_rank_{column}"] = _neighbour(out[f"rank_{column}"], has_prev, -1)
 
     if has_asr:
         next_text = _neighbour_list(asr_text, has_next, +1)

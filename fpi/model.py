@@ -31,6 +31,7 @@ from fpi.baselines import RuleCascade
 from fpi.errors import ModelError, NotLabelledError
 from fpi.features import (
     FeatureSpec, build_features, build_features_by_upload, fit_feature_spec, missing_column_variants,
+    pipeline_scaled,
 )
 from fpi.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS
 from fpi.splits import dialogue_bucket, grouped_split
@@ -42,6 +43,7 @@ TEXT_TERMS_FILE = "text_terms.json"
 TEXT_ARRAYS_FILE = "text_models.npz"
 REFERENCE_FILE = "reference.npz"
 REFERENCE_ROWS = 2000
+REFERENCE_PER_UPLOAD = 500
 META_FILE = "meta.json"
 FORMAT_VERSION = 1
 MIN_LABELLED_TURNS = 50
@@ -77,6 +79,10 @@ class TrainConfig:
     cv_learning_rate: float = 0.05
     """Learning rate under cross-validation: on a few thousand turns smaller steps generalise
     better (traces from a real small speech pipeline, 5-fold: 0.05 -> 0.72 macro-F1, 0.15 -> 0.70)."""
+    scale_free: bool = False
+    """Leave out features read on the training pipelines' own scale (raw confidences and extras,
+    and what is built from them), keeping their ranks within the upload: for a model meant to
+    carry over to pipelines it never saw (the shipped one)."""
     upload_column: str | None = None
     """A column naming the upload (e.g. the simulated `pipeline`) each turn came from: upload-relative
     features are computed within each, as they will be on a customer's one upload."""
@@ -142,6 +148,8 @@ class FailurePointModel:
         self.path: Path | None = None
         self.reference: pd.DataFrame | None = None
         """Up to `REFERENCE_ROWS` training feature rows: what an upload is compared with (`fpi.trust`)."""
+        self.reference_uploads: np.ndarray | None = None
+        """The upload (`TrainConfig.upload_column`) of each reference row, when training pooled several."""
 
     # -- training ---------------------------------------------------------------
 
@@ -179,6 +187,8 @@ class FailurePointModel:
         if len(np.unique(folds[train])) < 2:
             raise NotLabelledError("too few labelled dialogues to cross-validate; label turns in more dialogues")
         spec = fit_feature_spec(frame)
+        if cfg.scale_free:
+            spec = replace(spec, features=tuple(f for f in spec.features if not pipeline_scaled(f, spec)))
         features = build_features_by_upload(frame, spec, cfg.upload_column)
         if cfg.text_models:
             report("fitting the text models", 0.05)
@@ -187,10 +197,7 @@ class FailurePointModel:
             spec = replace(spec, features=tuple(features.columns), text=stack)
         self.spec = spec
         weights = self._class_weights(codes[train])
-        sample = np.flatnonzero(train)
-        if len(sample) > REFERENCE_ROWS:
-            sample = np.sort(np.random.default_rng(cfg.seed).choice(sample, REFERENCE_ROWS, replace=False))
-        self.reference = features.iloc[sample].reset_index(drop=True)
+        self.reference, self.reference_uploads = _reference_sample(frame, features, train, cfg)
 
         report("training the model", 0.2)
         matrix = features.to_numpy(dtype=float)
@@ -204,7 +211,7 @@ class FailurePointModel:
         self.temperature = _fit_temperature(oof_raw[train], codes[train])
 
         report("training the baselines", 0.8)
-        raw = features[list(CONFIDENCE_COLUMNS)].to_numpy(dtype=float)
+        raw = _confidences(frame)
         self.baseline_booster, baseline_oof, _ = self._train_scheduled(
             raw, codes, folds, weights, names=list(CONFIDENCE_COLUMNS), categorical=[], progress=None)
         labels = frame[LABEL_COLUMN].to_numpy(dtype=object)
@@ -214,7 +221,7 @@ class FailurePointModel:
         if test.any():
             held, systems = test, {
                 "model": self.predict_proba_from_features(features)[test],
-                "raw_confidence_lgbm": self._baseline_proba(features)[test],
+                "raw_confidence_lgbm": self._baseline_proba(frame)[test],
                 "rule_cascade": self.rule.predict_proba(frame.loc[test]),
             }
         else:  # out of fold: each turn scored by the models that did not see its dialogue
@@ -436,18 +443,17 @@ class FailurePointModel:
         proba = self.predict_proba(frame)
         return with_predictions(frame, proba)
 
-    def _baseline_proba(self, features: pd.DataFrame) -> np.ndarray:
+    def _baseline_proba(self, frame: pd.DataFrame) -> np.ndarray:
         if self.baseline_booster is None:
             raise ModelError("this model has no raw-confidence baseline")
-        return np.asarray(self.baseline_booster.predict(features[list(CONFIDENCE_COLUMNS)].to_numpy(dtype=float)))
+        return np.asarray(self.baseline_booster.predict(_confidences(frame)))
 
     def baseline_probas(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Probabilities of both baselines, for side-by-side evaluation."""
         if self.rule is None:
             raise ModelError("this model has no rule-cascade baseline")
-        features = self.features(frame)
         return {
-            "raw_confidence_lgbm": self._baseline_proba(features),
+            "raw_confidence_lgbm": self._baseline_proba(frame),
             "rule_cascade": self.rule.predict_proba(frame),
         }
 
@@ -527,8 +533,9 @@ class FailurePointModel:
                 meta["text_terms_sha256"] = sha256_file(staging / TEXT_TERMS_FILE)
                 meta["text_models_sha256"] = sha256_file(staging / TEXT_ARRAYS_FILE)
             if self.reference is not None:
+                uploads = {} if self.reference_uploads is None else {"uploads": self.reference_uploads.astype(str)}
                 np.savez_compressed(staging / REFERENCE_FILE, columns=np.array(list(self.reference.columns)),
-                                    values=self.reference.to_numpy(dtype=np.float32))
+                                    values=self.reference.to_numpy(dtype=np.float32), **uploads)
                 meta["reference_sha256"] = sha256_file(staging / REFERENCE_FILE)
             _write_json(staging / META_FILE, meta)
             _swap_in(staging, target)
@@ -572,6 +579,7 @@ class FailurePointModel:
             arrays = _load_npz(path / REFERENCE_FILE, meta["reference_sha256"], path)
             model.reference = pd.DataFrame(np.asarray(arrays["values"], dtype=float),
                                            columns=[str(c) for c in arrays["columns"]])
+            model.reference_uploads = arrays["uploads"].astype(str) if "uploads" in arrays else None
         if model.booster.feature_name() != list(model.spec.features):
             raise ModelError("the model's features do not match its meta.json", path=str(path))
         if meta.get("rule_cascade_thresholds"):
@@ -579,6 +587,32 @@ class FailurePointModel:
         model.temperature = float(meta.get("temperature", 1.0))
         model.meta, model.path = meta, path
         return model
+
+
+def _confidences(frame: pd.DataFrame) -> np.ndarray:
+    """The five raw confidences: what the raw-confidence baseline reads."""
+    return np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan) for c in CONFIDENCE_COLUMNS])
+
+
+def _reference_sample(
+    frame: pd.DataFrame, features: pd.DataFrame, train: np.ndarray, config: TrainConfig,
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Training feature rows to compare uploads with: `REFERENCE_ROWS` at random, or
+    `REFERENCE_PER_UPLOAD` per upload when the training data pooled several (an upload is then
+    compared with the closest of them)."""
+    rng = np.random.default_rng(config.seed)
+    rows = np.flatnonzero(train)
+    if config.upload_column is None or config.upload_column not in frame.columns:
+        if len(rows) > REFERENCE_ROWS:
+            rows = np.sort(rng.choice(rows, REFERENCE_ROWS, replace=False))
+        return features.iloc[rows].reset_index(drop=True), None
+    uploads = frame[config.upload_column].astype(str).to_numpy()
+    picked = []
+    for name in pd.unique(uploads[rows]):
+        mine = rows[uploads[rows] == name]
+        picked.append(np.sort(rng.choice(mine, min(REFERENCE_PER_UPLOAD, len(mine)), replace=False)))
+    rows = np.concatenate(picked)
+    return features.iloc[rows].reset_index(drop=True), uploads[rows]
 
 
 def with_predictions(frame: pd.DataFrame, proba: np.ndarray) -> pd.DataFrame:

@@ -18,7 +18,7 @@ the labels; the pipeline's own signals and the dialogues' behaviour are.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import lightgbm as lgb
@@ -34,7 +34,7 @@ from fpi.scoring import PREDICTION_COLUMNS
 from fpi.traces import dataset_fingerprint
 
 __all__ = [
-    "F1_FLOOR", "SHIFT_AUC_THRESHOLD", "FeatureShift", "LabelTrust", "ShiftScore", "TrustReport",
+    "F1_FLOOR", "SHIFT_AUC_THRESHOLD", "closest_upload_shift", "FeatureShift", "LabelTrust", "ShiftScore", "TrustReport",
     "assess", "compared_features", "describe_shift", "label_trust", "label_verdict", "model_reference",
     "model_threshold", "shift_score", "synthetic_reference", "trained_on",
 ]
@@ -326,6 +326,29 @@ def shift_score(
     )
 
 
+def closest_upload_shift(
+    features: pd.DataFrame, dialogue_ids: pd.Series, reference: pd.DataFrame, uploads: np.ndarray, *,
+    threshold: float = SHIFT_AUC_THRESHOLD, seed: int = 0,
+) -> ShiftScore | None:
+    """The shift score against the closest of the uploads a model was trained on.
+
+    A model trained on a family of pipelines has seen each of them, not their average: any one
+    pipeline, the family's own included, is told apart from the pool almost perfectly. What
+    matters is whether some pipeline it learnt from looks like this upload.
+    """
+    scores = []
+    for name in pd.unique(uploads):
+        part = reference[uploads == name]
+        if len(part) >= MIN_SHIFT_ROWS:
+            score = shift_score(features, dialogue_ids=dialogue_ids, reference=part, threshold=threshold, seed=seed)
+            if score is not None:
+                scores.append((score.auc, str(name), score))
+    if not scores:
+        return shift_score(features, dialogue_ids=dialogue_ids, reference=reference, threshold=threshold, seed=seed)
+    auc, name, best = min(scores, key=lambda item: item[0])
+    return replace(best, reference_kind=f"closest of {len(scores)} training pipelines ({name})")
+
+
 def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, names: list[str], *, seed: int) -> np.ndarray:
     folds = StratifiedGroupKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
     oof = np.zeros(len(y))
@@ -472,10 +495,15 @@ def assess(
     labels = label_trust(model, scored, trained_on_upload=trained_on_upload, seed=seed)
     if labels is not None:
         return TrustReport(labels=labels, shift=None)
+    uploads = getattr(model, "reference_uploads", None) if reference is None else None
     reference = reference if reference is not None else model_reference(model)
     quantiles = model.spec.reference_quantiles if model.spec is not None else None
-    shift = shift_score(features, dialogue_ids=scored["dialogue_id"], reference=reference, quantiles=quantiles,
-                        threshold=model_threshold(model), seed=seed)
+    if uploads is not None and reference is not None:
+        shift = closest_upload_shift(features, scored["dialogue_id"], reference, np.asarray(uploads, dtype=str),
+                                     threshold=model_threshold(model), seed=seed)
+    else:
+        shift = shift_score(features, dialogue_ids=scored["dialogue_id"], reference=reference, quantiles=quantiles,
+                            threshold=model_threshold(model), seed=seed)
     if shift is None:
         return TrustReport(labels=None, shift=None,
                            note=f"Too few turns to compare with the training data (at least {MIN_SHIFT_ROWS} needed).")

@@ -164,10 +164,11 @@ def test_a_simulated_fleet_trains_with_ranks_within_each_pipeline(tmp_path) -> N
     assert result.exit_code == 0, result.output
     assert load_traces(traces)["pipeline"].nunique() == 3
     result = CliRunner().invoke(main, ["train", str(traces), "-o", str(out), "--holdout", "0",
-                                       "--upload-column", "pipeline"])
+                                       "--upload-column", "pipeline", "--no-text-models"])
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "meta.json").read_text())
     assert meta["train_config"]["upload_column"] == "pipeline"
+    assert not meta["text_models"] and not any(f.startswith("text_") for f in meta["feature_spec"]["features"])
     assert meta["metrics"]["evaluated_on"] == "5-fold cross-validation"
     assert "5-fold cross-validation:" in result.output
     result = CliRunner().invoke(main, ["train", str(traces), "-o", str(out), "--upload-column", "nope"])

@@ -15,7 +15,7 @@ from fpi.features import (
 )
 from fpi.schema import CONFIDENCE_COLUMNS
 
-UPLOAD_RELATIVE = "rank_"
+UPLOAD_RELATIVE = ("rank_", "next_rank_", "prev_rank_")
 
 
 def _turn_features(frame: pd.DataFrame, spec) -> pd.DataFrame:

@@ -134,3 +134,20 @@ def test_small_data_trains_on_every_label_and_reports_cross_validated_metrics(si
     claimed = model.meta["metrics"]["systems"]["model"]["macro_f1"]
     measured = evaluate_model(model, sim_heldout)["systems"]["model"]["macro_f1"]
     assert abs(claimed - measured) < 0.08, (claimed, measured)  # out-of-fold figures are honest
+
+
+def test_a_scale_free_model_reads_no_raw_confidence_and_ignores_a_recalibration(sim_heldout):
+    """Raw scores are one pipeline's scale; their ranks within the upload mean the same anywhere."""
+    from fpi.features import pipeline_scaled
+    from fpi.model import TrainConfig
+
+    model = FailurePointModel(config=TrainConfig(scale_free=True, text_models=False, max_rounds=80)).fit(
+        simulate(1500, seed=32))
+    assert not any(pipeline_scaled(f, model.spec) for f in model.spec.features)
+    assert "rank_asr_confidence" in model.spec.features and "asr_confidence" not in model.spec.features
+    recalibrated = sim_heldout.assign(asr_confidence=sim_heldout["asr_confidence"] ** 3,
+                                      nlu_confidence=np.sqrt(sim_heldout["nlu_confidence"]))
+    before, after = model.predict_proba(sim_heldout), model.predict_proba(recalibrated)
+    # ranks are kept at 1e-4 resolution, so a monotone recalibration moves a few turns across a bin
+    assert (before.argmax(axis=1) == after.argmax(axis=1)).mean() > 0.995
+    assert np.abs(before - after).mean() < 1e-3

@@ -262,7 +262,29 @@ def test_assess_warns_by_the_models_threshold(reference: pd.DataFrame) -> None:
     upload = simulate(400, seed=55, labelled=False, config=SimConfig(asr_confidence_shift=1.5))
     model = StubModel(np.zeros((len(upload), len(LABELS))))
     default = trust.assess(model, upload, features(upload), reference=reference).shift
-    assert default.warn and default.auc < 0.99
-    model.meta = {"shift_auc_threshold": 0.99}
+    assert default.warn and default.auc < 0.999
+    model.meta = {"shift_auc_threshold": 0.999}
     lenient = trust.assess(model, upload, features(upload), reference=reference).shift
-    assert lenient.auc == default.auc and lenient.threshold == 0.99 and not lenient.warn
+    assert lenient.auc == default.auc and lenient.threshold == 0.999 and not lenient.warn
+
+
+def test_a_model_of_a_family_of_pipelines_compares_an_upload_with_its_closest_member() -> None:
+    """Any one pipeline is told from the pool; a member of the family is not told from itself."""
+    from fpi.simulate import simulate_fleet
+
+    fleet = simulate_fleet(3000, seed=8, n_pipelines=4)
+    spec = fit_feature_spec(fleet)
+    features = pd.concat([build_features(part, spec) for _, part in fleet.groupby("pipeline", sort=False)])
+    features = features.loc[fleet.index]
+    number = fleet["dialogue_id"].str.slice(5).astype(int).to_numpy()
+    new = (fleet["pipeline"] == "p02").to_numpy() & (number % 2 == 0)  # later dialogues of a known pipeline
+    pool, uploads = features[~new], fleet.loc[~new, "pipeline"].astype(str).to_numpy()
+    ids = fleet.loc[new, "dialogue_id"]
+    pooled = trust.shift_score(features[new], dialogue_ids=ids, reference=pool)
+    closest = trust.closest_upload_shift(features[new], ids, pool, uploads)
+    assert pooled.warn and not closest.warn, (pooled.auc, closest.auc)
+    assert "p02" in closest.reference_kind
+    stranger = features[new].assign(asr_confidence=features.loc[new, "asr_confidence"] ** 6,
+                                     nlu_confidence=features.loc[new, "nlu_confidence"] ** 6)
+    far = trust.closest_upload_shift(stranger, ids, pool, uploads)
+    assert far.warn, far.auc

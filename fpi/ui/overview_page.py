@@ -129,9 +129,13 @@ def _label_trust(state: AppState, result: trust.LabelTrust) -> None:
 
 
 def _shift(shift: trust.ShiftScore) -> None:
-    basis = ("a sample of the model's training data" if shift.reference_kind == "training sample"
-             else "the training data's five confidences (this model keeps no sample of its training data, only "
-                  "their distributions)")
+    if shift.reference_kind.startswith("closest"):
+        basis = f"a sample of the model's training data, the {shift.reference_kind}"
+    elif shift.reference_kind == "training sample":
+        basis = "a sample of the model's training data"
+    else:
+        basis = ("the training data's five confidences (this model keeps no sample of its training data, only "
+                 "their distributions)")
     method = (f"The shift score is the cross-validated AUC of a classifier telling {shift.upload_rows:,} of your "
               f"turns from {basis}: 0.5 means it cannot tell them apart, 1.0 that it always can.")
     if not shift.warn:
