@@ -313,7 +313,9 @@ def shift_score(
         return None
     if not columns:
         return None
-    x = np.vstack([up[columns].to_numpy(dtype=float), ref[columns].to_numpy(dtype=float)])
+    # Both sides at float32, the precision a saved reference keeps: otherwise a value like 1/3 is told
+    # apart by its last bits alone.
+    x = np.vstack([up[columns].to_numpy(dtype=np.float32), ref[columns].to_numpy(dtype=np.float32)]).astype(float)
     y = np.concatenate([np.ones(len(up), dtype=int), np.zeros(len(ref), dtype=int)])
     # Reference rows are a random sample of a large training set: one group each.
     groups = np.concatenate([groups_up, groups_up.max(initial=-1) + 1 + np.arange(len(ref))])
