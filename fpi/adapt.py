@@ -14,11 +14,10 @@ upload's own labels and analysts' verdicts). Strategies:
 - `scratch`: `FailurePointModel.fit` on the labelled turns (the full training
   recipe with its text models; it cross-validates itself, and its out-of-fold
   metrics are its score);
-- `prior`: `FailurePointModel.fit(..., prior=start)` where `fpi.model` supports it.
 
 `select_strategy` scores every strategy by grouped (by dialogue) K-fold
 cross-validation on the labelled turns: each turn is predicted by a model that
-never saw its dialogue (`scratch` and `prior` cross-validate themselves inside
+never saw its dialogue (`scratch` cross-validates itself inside
 `fit`, and their out-of-fold metrics are taken as they are). The best macro-F1
 wins (ties go to the simpler strategy, earlier in the list), and the winner is
 refit on every labelled turn. The winner's out-of-fold metrics are also the
@@ -32,7 +31,6 @@ ranks and the `verdicts` strategy's feature spec are computed over the whole upl
 """
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -54,13 +52,13 @@ from fpi.splits import dialogue_bucket
 
 __all__ = [
     "ADAPT_STRATEGIES", "LABEL_SOURCE", "RetrainConfig", "Selection", "continue_training", "cv_folds",
-    "select_strategy", "supports_prior",
+    "select_strategy",
 ]
 
 LABEL_SOURCE = "label_source"
 """Column `fpi.retrain.labels_with_verdicts` adds: "verdict", "data" or empty."""
 
-ADAPT_STRATEGIES: tuple[str, ...] = ("keep", "continue", "verdicts", "scratch", "prior")
+ADAPT_STRATEGIES: tuple[str, ...] = ("keep", "continue", "verdicts", "scratch")
 """In order of preference on a tie: the simpler first."""
 
 
@@ -70,8 +68,8 @@ class RetrainConfig:
 
     strategy: str = "auto"
     """"auto": every strategy of `candidates`, the best by grouped cross-validation; or one strategy's name."""
-    candidates: tuple[str, ...] = ("keep", "verdicts", "scratch", "prior")
-    """auto: the strategies tried (`prior` only where `FailurePointModel.fit` takes a prior). Not
+    candidates: tuple[str, ...] = ("keep", "verdicts", "scratch")
+    """auto: the strategies tried. Not
     `continue`: on traces of a real pipeline (bench_transfer, 3 seeds) it lost to `verdicts` at 300
     and 1000 verdicts in every seed, and after 300 queue-ordered verdicts cross-validation picked it
     in every seed although it was the worse model on held-out dialogues (the queue's sample is not
@@ -100,12 +98,7 @@ class RetrainConfig:
     verdict_class_weight_power: float = 0.5
     """verdicts: lift rare labels (macro-F1 counts each label alike) without flattening the rest."""
     train: TrainConfig = field(default_factory=TrainConfig)
-    """scratch/prior: how to train; all: the seed and threads."""
-
-
-def supports_prior() -> bool:
-    """Whether `FailurePointModel.fit` accepts a `prior` model to boost from."""
-    return "prior" in inspect.signature(FailurePointModel.fit).parameters
+    """scratch: how to train; all: the seed and threads."""
 
 
 def cv_folds(frame: pd.DataFrame, labelled: np.ndarray, *, folds: int, seed: int) -> np.ndarray:
@@ -282,24 +275,16 @@ def _verdicts(upload: _Upload, train: np.ndarray, start: FailurePointModel, conf
 
 
 def _scratch(upload: _Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig,
-             *, prior: bool = False) -> FailurePointModel | None:
+             ) -> FailurePointModel | None:
     """`FailurePointModel.fit` on the `train` turns, every one of them training (no held-out share):
     `fit` cross-validates itself (grouped folds) and keeps the out-of-fold metrics in its meta."""
     frame = upload.with_labels(train)
     model = FailurePointModel(config=replace(config.train, test_fraction=0.0))
     try:
-        if prior:
-            model.fit(frame, prior=start)  # type: ignore[call-arg]  # where fpi.model supports it
-        else:
-            model.fit(frame)
+        model.fit(frame)
     except NotLabelledError:
         return None  # too few labelled dialogues for its own folds: not a candidate
     return model
-
-
-def _prior(upload: _Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig,
-           ) -> FailurePointModel | None:
-    return _scratch(upload, train, start, config, prior=True) if supports_prior() else None
 
 
 def _cross_validated(model: FailurePointModel | None) -> dict[str, Any] | None:
@@ -312,7 +297,7 @@ def _cross_validated(model: FailurePointModel | None) -> dict[str, Any] | None:
 
 BUILDERS: dict[str, Builder] = {"keep": _keep, "continue": _continue, "verdicts": _verdicts}
 """Strategies cross-validated here: one build per fold, then the winner refit on every labelled turn."""
-SELF_VALIDATED: dict[str, Callable[..., FailurePointModel | None]] = {"scratch": _scratch, "prior": _prior}
+SELF_VALIDATED: dict[str, Callable[..., FailurePointModel | None]] = {"scratch": _scratch}
 """Strategies whose `fit` cross-validates itself: built once on every labelled turn, scored by its
 own out-of-fold metrics (refitting it per fold here would cost folds x its own folds fits)."""
 
