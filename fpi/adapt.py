@@ -212,6 +212,7 @@ def continue_training(
     candidate = FailurePointModel(config=active.config)
     candidate.booster = lgb.Booster(model_str=grown.model_to_string())
     candidate.baseline_booster, candidate.spec, candidate.rule = active.baseline_booster, spec, active.rule
+    candidate.reference, candidate.reference_uploads = active.reference, active.reference_uploads
     candidate.temperature = active.temperature
     meta = {k: v for k, v in active.meta.items() if k not in ("model_sha256", "baseline_sha256")}
     candidate.meta = _meta(meta, candidate, frame, train, from_verdict, time.perf_counter() - started, {

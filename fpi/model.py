@@ -522,7 +522,9 @@ class FailurePointModel:
         try:
             staging.chmod(0o755)  # mkdtemp makes it private; a model is meant to be shared
             booster.save_model(staging / MODEL_FILE)
-            meta = dict(self.meta)
+            # Hashes vouch for the files written here and now; a meta copied from another model
+            # (a continued candidate) must not vouch for files this one does not have.
+            meta = {k: v for k, v in self.meta.items() if not k.endswith("_sha256")}
             meta["model_sha256"] = sha256_file(staging / MODEL_FILE)
             if self.baseline_booster is not None:
                 self.baseline_booster.save_model(staging / BASELINE_FILE)

@@ -151,3 +151,14 @@ def test_a_scale_free_model_reads_no_raw_confidence_and_ignores_a_recalibration(
     # ranks are kept at 1e-4 resolution, so a monotone recalibration moves a few turns across a bin
     assert (before.argmax(axis=1) == after.argmax(axis=1)).mean() > 0.995
     assert np.abs(before - after).mean() < 1e-3
+
+
+def test_a_model_saved_with_meta_copied_from_another_loads(tiny_model, sim_heldout, tmp_path):
+    """A continued candidate starts from its base's meta: hashes of files it lacks must not follow."""
+    copy = FailurePointModel(config=tiny_model.config)
+    copy.booster, copy.spec, copy.rule = tiny_model.booster, tiny_model.spec, tiny_model.rule
+    copy.meta = {**tiny_model.meta, "reference_sha256": "0" * 64, "baseline_sha256": "0" * 64}
+    copy.save(tmp_path / "c")
+    loaded = FailurePointModel.load(tmp_path / "c")
+    assert loaded.reference is None and loaded.baseline_booster is None
+    np.testing.assert_array_equal(loaded.predict_proba(sim_heldout), tiny_model.predict_proba(sim_heldout))
