@@ -21,7 +21,7 @@ import pandas as pd
 from fpi.features import GROUP_CONTEXT, GROUP_COHORT, feature_group
 from fpi.model import softmax
 from fpi.schema import LABELS, STAGES
-from fpi.text_stack import FIELDS_BY_KEY, TEXT_FIELDS, field_texts, text_feature_names
+from fpi.text_stack import FIELDS_BY_KEY, TEXT_FIELDS, field_texts, readable, text_feature_names
 
 GROUPS: tuple[str, ...] = (*STAGES, "cascade", GROUP_CONTEXT, GROUP_COHORT, "other")
 
@@ -125,7 +125,8 @@ def _telling_words(model: Any, texts: Mapping[str, list[str]], i: int, label: st
     stack = model.spec.text if texts else None
     if stack is None:
         return {}
-    return {key: stack.models[key].telling_terms(values[i], label) for key, values in texts.items()}
+    return {key: [readable(FIELDS_BY_KEY[key], term) for term in stack.models[key].telling_terms(values[i], label)]
+            for key, values in texts.items()}
 
 
 def reason_columns(name: str) -> list[str]:

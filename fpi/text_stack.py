@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from fpi.schema import LABELS
 
-__all__ = ["TEXT_FIELDS", "TextClassifier", "TextField", "TextStack", "field_of_feature", "field_texts", "fit_text_stack",
+__all__ = ["TEXT_FIELDS", "TextClassifier", "TextField", "TextStack", "field_of_feature", "field_texts", "readable", "fit_text_stack",
            "text_feature_names"]
 
 
@@ -118,6 +118,16 @@ def _entity_words(text: str, entity: str) -> str:
     return " ".join(tokens)
 
 
+def readable(field: TextField, term: str) -> str:
+    """A term as an analyst would say it: tags of the derived fields spelt out."""
+    if field.kind == "intent_words":
+        return " ".join(w.split("_", 1)[-1] for w in term.split())
+    if field.kind == "entity_words":
+        tags = {"in": "", "out": "", "lacks": "missing "}
+        return " ".join(tags.get(w.split("_", 1)[0], "") + w.split("_", 1)[-1] for w in term.split())
+    return term
+
+
 @dataclass(frozen=True)
 class TextClassifier:
     """TF-IDF + multinomial logistic regression over one text field, as plain arrays."""
@@ -208,7 +218,8 @@ class TextClassifier:
             term = self.terms[j].strip()
             if j >= len(self.word_terms):  # a character n-gram: show the word it sits in
                 term = next((w for w in text.lower().split() if term in w), term)
-            if term and term not in seen:
+            # one piece of evidence once: "put" adds nothing after "i put"
+            if term and not any(term in t.split() or t in term.split() for t in seen):
                 seen.add(term)
                 terms.append(term)
             if len(terms) == top:

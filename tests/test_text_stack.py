@@ -109,3 +109,11 @@ def test_every_text_feature_belongs_to_its_field_and_a_group():
             name = f"text_{field.key}_{label}"
             assert field_of_feature(name) is field
             assert feature_group(name) == field.group
+
+
+def test_derived_fields_show_plain_words():
+    from fpi.text_stack import FIELDS_BY_KEY, readable
+
+    assert readable(FIELDS_BY_KEY["intent_words"], "SetTimer_for SetTimer_twenty") == "for twenty"
+    assert readable(FIELDS_BY_KEY["entity_words"], "out_summer lacks_velvet") == "summer missing velvet"
+    assert readable(FIELDS_BY_KEY["next_asr"], "no i said") == "no i said"
