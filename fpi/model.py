@@ -628,7 +628,7 @@ def with_predictions(frame: pd.DataFrame, proba: np.ndarray) -> pd.DataFrame:
 
 def _fit_temperature(raw: np.ndarray, codes: np.ndarray) -> float:
     """Temperature that minimises the log loss on held-out turns (keeps the argmax)."""
-    keep = codes >= 0
+    keep = (codes >= 0) & ~np.isnan(raw).any(axis=1)  # rows without an out-of-fold score carry no evidence
     raw, codes = raw[keep], codes[keep]
     if len(codes) < 20:
         return 1.0

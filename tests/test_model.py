@@ -162,3 +162,16 @@ def test_a_model_saved_with_meta_copied_from_another_loads(tiny_model, sim_heldo
     loaded = FailurePointModel.load(tmp_path / "c")
     assert loaded.reference is None and loaded.baseline_booster is None
     np.testing.assert_array_equal(loaded.predict_proba(sim_heldout), tiny_model.predict_proba(sim_heldout))
+
+
+def test_temperature_is_fitted_on_the_turns_that_have_an_out_of_fold_score():
+    """Large data keeps out-of-fold scores for one fold only; the others must not decide the temperature."""
+    from fpi.model import _fit_temperature
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, len(LABELS), 400)
+    raw = rng.normal(size=(400, len(LABELS))) * 3  # overconfident noise: the best temperature is large
+    alone = _fit_temperature(raw, codes)
+    raw_with_gaps = np.vstack([raw, np.full((400, len(LABELS)), np.nan)])
+    assert _fit_temperature(raw_with_gaps, np.concatenate([codes, codes])) == pytest.approx(alone)
+    assert alone > 3
