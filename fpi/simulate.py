@@ -33,7 +33,7 @@ import pandas as pd
 
 from fpi.schema import LABELS, STAGES
 from fpi.simulate_templates import (BROAD_WORDS, DOMAINS, ENTITY_DETAILS, GARBLE_WORDS, INTENT_NAMES, PLAIN_REPLIES,
-                                    POOLS, WAKE_WORDS, WordTables, WORDS as W, invented_words)
+                                    POOLS, TERSE_REPLIES, WAKE_WORDS, WordTables, WORDS as W, invented_words)
 
 MAX_TURNS = 6
 TIMESTAMP_UNIT = "us"  # the unit `fpi.traces.load_traces` gives timestamps
@@ -212,6 +212,9 @@ class PipelineProfile:
     """Share of failure replies worded plainly, in another way than the usual apology."""
     declines: float = 0.015
     """Share of right media turns answered "isn't available" (correct, yet sounds like a failure)."""
+    terse_replies: float = 0.0
+    """Share of requests acted on that are answered with a bare acknowledgement ("OK.", "Done."):
+    in such a pipeline a short reply says nothing about whether the turn failed."""
     dropped_columns: tuple[str, ...] = ()
     """Optional columns this pipeline does not log, from OPTIONAL_EXTRAS."""
 
@@ -364,6 +367,7 @@ def random_profile(rng: np.random.Generator, *, name: str = "random") -> Pipelin
         plain_wording=float(rng.uniform(0.0, 1.0)),
         declines=log_uniform(0.005, 0.08),
         dropped_columns=dropped,
+        terse_replies=float(rng.uniform(0.2, 1.0)) if rng.random() < 0.5 else 0.0,
     )
 
 
@@ -1043,6 +1047,10 @@ def _pipeline_replies(ctx: _Context, said: np.ndarray, group: np.ndarray, w: Wor
     if p.apologies < 1:
         strip = u[:, 2] >= p.apologies
         out[strip] = [_APOLOGY_OPENER.sub("", x) for x in out[strip]]
+    if p.terse_replies > 0:
+        failures = np.isin(group, np.concatenate([np.ravel(x) for x in (*starts, w.resp_unavailable[:1])]))
+        terse = ~failures & (aux.random(n) < p.terse_replies)
+        out[terse] = [TERSE_REPLIES[int(x * len(TERSE_REPLIES))] for x in aux.random(int(terse.sum()))]
     return out
 
 

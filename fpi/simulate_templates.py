@@ -527,6 +527,8 @@ PLAIN_REPLIES: dict[str, tuple[str, ...]] = {
     "didnt_catch": ("Say that again?", "What was that?", "Pardon?", "I didn't get that."),
     "false_wake": ("Hmm?", "I'm not sure what you mean.", "I don't know that.", "OK."),
 }
+# Bare acknowledgements some pipelines give for every request they act on.
+TERSE_REPLIES: tuple[str, ...] = ("OK.", "Done.", "Okay.", "Sure.", "Got it.")
 # Common short words: what a garbled hypothesis is made of besides the words that were said.
 GARBLE_WORDS: tuple[str, ...] = (
     "the", "a", "of", "to", "and", "in", "is", "it", "that", "for", "on", "with", "at", "by", "this", "be", "or",

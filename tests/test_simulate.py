@@ -12,7 +12,7 @@ from rapidfuzz.process import cpdist
 from fpi.schema import CONFIDENCE_COLUMNS, CONTRACT_COLUMNS, LABELS
 from fpi.simulate import (Calibration, CohortEffect, PipelineProfile, SimConfig, fleet_configs, random_profile,
                           simulate, simulate_fleet)
-from fpi.simulate_templates import SHARED_TITLES
+from fpi.simulate_templates import SHARED_TITLES, TERSE_REPLIES
 
 EXTRAS = ["asr_nbest_margin", "nlu_alt_margin", "nlu_alt_domain", "result_latency_ms", "app_version"]
 SCREENS = ["tv", "speaker_screen"]
@@ -367,6 +367,18 @@ def test_profile_quirks_in_text_replies_and_columns() -> None:
     assert frame["asr_text"].dropna().str.split(" ").str[0].nunique() <= 2  # one wake word (two-word ones too)
     default = simulate(2000, seed=17)
     assert replies.str.match(r"(?i)sorry,").sum() == 0 < default["response_text"].dropna().str.match("Sorry,").sum()
+
+
+def test_terse_pipelines_acknowledge_what_they_act_on_and_still_word_failures() -> None:
+    frame = simulate(2000, seed=19, config=SimConfig(pipeline=PipelineProfile(terse_replies=1.0)))
+    replies = frame["response_text"].fillna("")
+    terse = replies.isin(TERSE_REPLIES)
+    correct = (frame["failure_point"] == "correct") & ~replies.str.contains("(?i)can't|isn't|sorry|don't")
+    assert terse[correct & (replies != "")].all()
+    # A short reply no longer singles out false wakes: wrongly acted-on turns get it too.
+    assert terse[frame["failure_point"].isin(["er", "result"])].mean() > 0.3
+    assert replies.str.contains("(?i)couldn't find|not sure|didn't").sum() > 20  # failure replies kept
+    assert not simulate(2000, seed=19)["response_text"].isin(TERSE_REPLIES[1:]).any()
 
 
 def test_invented_catalogs_differ_per_pipeline_and_repeat_per_seed() -> None:
