@@ -6,10 +6,43 @@ import os
 # Set before LightGBM is first imported; an explicit user setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from fpi.errors import FpiError, ModelError, NotLabelledError, Problem, TraceError
+from importlib import import_module
+from typing import Any
+
+from fpi.errors import FpiError, ModelError, NotLabelledError, Problem, ScoredFileError, StoreError, TraceError
 from fpi.schema import CONTRACT_VERSION, LABELS, STAGES
 
 __version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "load_traces": "fpi.traces",
+    "validate_traces": "fpi.traces",
+    "write_traces": "fpi.traces",
+    "summarize_traces": "fpi.traces",
+    "FailurePointModel": "fpi.model",
+    "TrainConfig": "fpi.model",
+    "predict_file": "fpi.bulk",
+    "explain_rows": "fpi.explain",
+    "metrics_for": "fpi.evaluate",
+    "Registry": "fpi.registry",
+    "VerdictStore": "fpi.store",
+    "triage_queue": "fpi.triage",
+    "read_verdicts": "fpi.retrain",
+    "retrain_from_verdicts": "fpi.retrain",
+    "simulate": "fpi.simulate",
+    "simulate_fleet": "fpi.simulate",
+}
+"""The public API, imported on first use: `import fpi` stays cheap for the CLI (no LightGBM, no pandas
+until a command needs them)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fpi' has no attribute {name!r}")
+
 
 __all__ = [
     "CONTRACT_VERSION",
@@ -19,6 +52,9 @@ __all__ = [
     "ModelError",
     "NotLabelledError",
     "Problem",
+    "ScoredFileError",
+    "StoreError",
     "TraceError",
     "__version__",
+    *_LAZY,
 ]
