@@ -15,6 +15,8 @@ import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -33,7 +35,9 @@ from fpi.features import (
     FeatureSpec, build_features, build_features_by_upload, fit_feature_spec, missing_column_variants,
     pipeline_scaled,
 )
-from fpi.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS
+from fpi.schema import (
+    CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS, feature_name_problem, safe_feature_name,
+)
 from fpi.splits import dialogue_bucket, grouped_split
 from fpi.text_stack import FIELDS_BY_KEY as FIELDS, TextStack, field_of_feature, fit_text_stack
 
@@ -195,6 +199,7 @@ class FailurePointModel:
             stack, oof_text = fit_text_stack(frame, np.where(train, codes, -1), folds=folds, seed=cfg.seed)
             features = pd.concat([features, pd.DataFrame(oof_text, index=frame.index)], axis=1)
             spec = replace(spec, features=tuple(features.columns), text=stack)
+        _require_storable_names(spec.features)
         self.spec = spec
         weights = self._class_weights(codes[train])
         self.reference, self.reference_uploads = _reference_sample(frame, features, train, cfg)
@@ -540,6 +545,11 @@ class FailurePointModel:
                                     values=self.reference.to_numpy(dtype=np.float32), **uploads)
                 meta["reference_sha256"] = sha256_file(staging / REFERENCE_FILE)
             _write_json(staging / META_FILE, meta)
+            try:  # a model that cannot be loaded again is never saved (nor activated from the registry)
+                type(self).load(staging)
+            except ModelError as exc:
+                raise ModelError(f"refusing to save a model that could not be loaded again: {exc.message}",
+                                 path=str(target)) from exc
             _swap_in(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -582,13 +592,58 @@ class FailurePointModel:
             model.reference = pd.DataFrame(np.asarray(arrays["values"], dtype=float),
                                            columns=[str(c) for c in arrays["columns"]])
             model.reference_uploads = arrays["uploads"].astype(str) if "uploads" in arrays else None
-        if model.booster.feature_name() != list(model.spec.features):
-            raise ModelError("the model's features do not match its meta.json", path=str(path))
+        stored, expected = model.booster.feature_name(), list(model.spec.features)
+        if stored != expected:
+            differ = [f"{a!r} vs {b!r}" for a, b in zip(stored, expected) if a != b][:3]
+            raise ModelError("the model's features do not match its meta.json"
+                             + (f" (model.txt vs meta.json: {', '.join(differ)})" if differ else
+                                f" ({len(stored)} vs {len(expected)} features)")
+                             + "; retrain it, or activate another model", path=str(path))
         if meta.get("rule_cascade_thresholds"):
             model.rule = RuleCascade(dict(meta["rule_cascade_thresholds"]))
         model.temperature = float(meta.get("temperature", 1.0))
         model.meta, model.path = meta, path
         return model
+
+
+def _require_storable_names(features: tuple[str, ...] | list[str]) -> None:
+    """Refuse, before any training, feature names LightGBM would reject or rename on saving."""
+    bad = [(name, problem) for name in features if (problem := feature_name_problem(name))]
+    if bad:
+        raise ModelError("cannot train on feature names LightGBM would change: "
+                         + "; ".join(f"'{n}': {p} (rename the column to '{safe_feature_name(n)}')" for n, p in bad))
+
+
+LOAD_CHECK_SECONDS = 300.0
+
+
+def load_problem(directory: str | Path, *, timeout: float = LOAD_CHECK_SECONDS) -> str | None:
+    """Why the model in `directory` cannot be loaded, or None when it loads.
+
+    The load runs in a child process: a crafted `model.txt` can abort or crash LightGBM's
+    parser, and that must cost a child, not the app serving everyone. Used before activating.
+    """
+    code = ("import sys\nfrom fpi.errors import FpiError\nfrom fpi.model import FailurePointModel\n"
+            "try:\n    FailurePointModel.load(sys.argv[1])\n"
+            "except FpiError as exc:\n    print(exc, end='')\n    sys.exit(3)\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(directory)], capture_output=True, text=True,
+                              timeout=timeout, env={**os.environ, "PYTHONPATH": _package_root()})
+    except subprocess.TimeoutExpired:
+        return f"loading the model took more than {timeout:.0f} s"
+    if done.returncode == 0:
+        return None
+    if done.returncode == 3:
+        return done.stdout.strip() or "the model could not be loaded"
+    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    return f"loading the model failed (exit status {done.returncode}: {last[:300]})"
+
+
+def _package_root() -> str:
+    """The folder holding the `fpi` package, first on the child's path, so it loads this very fpi."""
+    root = str(Path(__file__).resolve().parent.parent)
+    rest = os.environ.get("PYTHONPATH")
+    return root if not rest else os.pathsep.join([root, rest])
 
 
 def _confidences(frame: pd.DataFrame) -> np.ndarray:

@@ -33,7 +33,8 @@ import pyarrow.parquet as pq
 from fpi.errors import FpiError, Problem, TraceError
 from fpi.schema import (
     COLUMNS, COLUMNS_BY_NAME, FALSE_STRINGS, KEY_COLUMNS, LABEL_COLUMN,
-    LABELS, REQUIRED_COLUMNS, TRUE_STRINGS, Kind, is_stage_signal,
+    LABELS, REQUIRED_COLUMNS, TRUE_STRINGS, Kind, feature_name_problem, is_stage_signal, is_unusable_stage_signal,
+    safe_feature_name,
 )
 
 __all__ = [
@@ -631,6 +632,13 @@ class TraceSummary:
     date_range: tuple[pd.Timestamp, pd.Timestamp] | None = None
     stage_signals: tuple[str, ...] = ()
     other_extras: tuple[str, ...] = ()
+    unusable_signals: tuple[str, ...] = ()
+    """Stage-prefixed extras whose names LightGBM cannot store: kept, but never model features."""
+
+    def unusable_signal_notes(self) -> list[str]:
+        """One line per unusable stage signal: the column, why, and the name to rename it to."""
+        return [f"column '{name}' is not used as a model feature: {feature_name_problem(name)}; "
+                f"rename it to '{safe_feature_name(name)}' to use it" for name in self.unusable_signals]
 
     def text(self) -> str:
         lines = [f"{self.turns:,} turns in {self.dialogues:,} dialogues"]
@@ -645,6 +653,7 @@ class TraceSummary:
         lines.append("stage signals: " + (", ".join(self.stage_signals) or "none"))
         if self.other_extras:
             lines.append("other columns: " + ", ".join(self.other_extras))
+        lines.extend(self.unusable_signal_notes())
         return "\n".join(lines)
 
 
@@ -672,6 +681,7 @@ def summarize_traces(frame: pd.DataFrame) -> TraceSummary:
         date_range=date_range,
         stage_signals=tuple(signals),
         other_extras=tuple(others),
+        unusable_signals=tuple(c for c in others if is_unusable_stage_signal(c)),
     )
 
 

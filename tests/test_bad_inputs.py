@@ -1,0 +1,120 @@
+"""Issue 17's bad-input corpus: one bad file, name or value must not break fpi for everyone.
+
+Each test names the case of the issue it covers; all use real files, real models and real DuckDB.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fpi.errors import ModelError
+from fpi.model import FailurePointModel, TrainConfig
+from fpi.schema import feature_name_problem, is_stage_signal, safe_feature_name
+from fpi.simulate import simulate
+from fpi.traces import load_traces, summarize_traces, write_traces
+
+QUICK = TrainConfig(learning_rate=0.3, max_rounds=30, early_stopping_rounds=10, seed=0, num_threads=1,
+                    text_models=False, cv_max_turns=100)
+
+
+@pytest.fixture(scope="module")
+def small_traces() -> pd.DataFrame:
+    return simulate(250, seed=5)
+
+
+# ---------------------------------------------------------------- feature names LightGBM changes
+
+@pytest.mark.parametrize("name", ["asr_foo bar", "asr_a[0]", "nlu_{x}", "er_a,b", "result_a:b", 'wake_"q"',
+                                  "asr_tab\there"])
+def test_a_stage_signal_lightgbm_cannot_store_is_kept_but_not_a_feature(small_traces, tmp_path, name) -> None:
+    frame = small_traces.assign(**{name: np.linspace(0, 1, len(small_traces))})
+    path = tmp_path / "t.csv"
+    write_traces(frame, path)
+    loaded = load_traces(path)
+    assert name in loaded.columns  # passed through unchanged
+    summary = summarize_traces(loaded)
+    assert name not in summary.stage_signals and name in summary.unusable_signals
+    note = summary.unusable_signal_notes()[0]
+    assert repr(name)[1:-1] in note or name in note
+    assert f"rename it to '{safe_feature_name(name)}'" in note
+
+    model = FailurePointModel(config=QUICK).fit(loaded)
+    assert name not in model.spec.features
+    model.save(tmp_path / "m")
+    again = FailurePointModel.load(tmp_path / "m")  # failed before: saved, but never loadable
+    np.testing.assert_allclose(again.predict_proba(loaded), model.predict_proba(loaded))
+
+
+def test_a_model_that_could_not_be_loaded_again_is_never_saved(small_traces, tmp_path) -> None:
+    model = FailurePointModel(config=QUICK).fit(small_traces)
+    spec = model.meta["feature_spec"]  # what LightGBM's renaming did: model.txt and meta.json disagree
+    spec["features"] = [*spec["features"][:-1], spec["features"][-1] + " renamed"]
+    with pytest.raises(ModelError, match="could not be loaded again"):
+        model.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+    assert not [p for p in tmp_path.iterdir()]  # no staging left behind
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(min_size=1, max_size=12))
+def test_every_name_said_to_be_storable_survives_a_lightgbm_round_trip(suffix: str) -> None:
+    name = "asr_" + suffix
+    if feature_name_problem(name) is not None:
+        assert not is_stage_signal(name)
+        assert feature_name_problem(safe_feature_name(name)) is None
+        return
+    x = np.random.default_rng(0).random((40, 2))
+    booster = lgb.train({"objective": "binary", "verbosity": -1, "min_data_in_leaf": 5},
+                        lgb.Dataset(x, (x[:, 0] > 0.5).astype(int), feature_name=["f0", name]), num_boost_round=1)
+    assert lgb.Booster(model_str=booster.model_to_string()).feature_name() == ["f0", name]
+
+
+# ---------------------------------------------------------------- an unloadable active model in the app
+
+def _broken_copy(model_dir: Path, target: Path) -> Path:
+    """A copy of a good model whose meta.json names a feature model.txt does not have (LightGBM's renaming)."""
+    import shutil
+
+    shutil.copytree(model_dir, target)
+    meta = json.loads((target / "meta.json").read_text())
+    features = meta["feature_spec"]["features"]
+    features[-1] = features[-1] + " renamed"
+    (target / "meta.json").write_text(json.dumps(meta))
+    return target
+
+
+def test_the_registry_never_activates_a_model_that_cannot_be_loaded(files, tmp_path) -> None:
+    from fpi.registry import Registry
+
+    registry = Registry(tmp_path / "home", default_model=files.model)
+    _broken_copy(files.model, registry.root / "broken")
+    with pytest.raises(ModelError, match="cannot be loaded, so it was not activated"):
+        registry.activate("broken")
+    assert registry.active_version() == "default"
+
+
+def test_the_app_recovers_from_an_unloadable_active_model(at, files, home) -> None:
+    from fpi.registry import ACTIVE_FILE
+
+    _broken_copy(files.model, home / "models" / "broken")
+    (home / "models" / ACTIVE_FILE).write_text(json.dumps({"version": "broken", "history": ["default"]}))
+    at.run()
+    at.switch_page("fpi/ui/overview_page.py").run()
+    assert not at.exception
+    message = "\n".join(e.value for e in at.error)
+    assert "No usable model" in message and "Model page" in message and "roll back" in message
+    at.switch_page("fpi/ui/model_page.py").run()
+    assert not at.exception
+    labels = {b.label: b for b in at.button}
+    assert "Activate" in labels and "Roll back" in labels and not labels["Roll back"].disabled
+    labels["Roll back"].click().run()
+    assert not at.exception
+    assert not [e.value for e in at.error if "No usable model" in e.value]
+    assert json.loads((home / "models" / ACTIVE_FILE).read_text())["version"] == "default"
