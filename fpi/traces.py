@@ -19,7 +19,7 @@ import io
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Callable, Mapping, NoReturn, Union
 
@@ -38,7 +38,7 @@ from fpi.schema import (
 )
 
 __all__ = [
-    "TraceSummary", "dataset_fingerprint", "load_traces", "normalise_column_name", "stage_signal_columns",
+    "TraceSummary", "UploadSize", "check_upload_size", "dataset_fingerprint", "upload_size", "load_traces", "normalise_column_name", "stage_signal_columns",
     "summarize_traces", "validate_traces", "write_traces",
 ]
 
@@ -92,6 +92,83 @@ def load_traces(
         _fail("not_parquet", "the name says Parquet but the content is not a Parquet file", label)
     frame, rows, problems = _parse_csv(data, label)
     return _validate(frame, column_map, label, from_text=True, row_numbers=rows, problems=problems)
+
+
+@dataclass(frozen=True)
+class UploadSize:
+    """What reading a file would hold in memory, known before reading it."""
+
+    rows: int
+    """Turns: exact for Parquet (its footer), at most this many for CSV (its line count)."""
+    decoded_bytes: int
+    """Bytes of the values once decompressed (Parquet's footer), or the CSV's own size."""
+    exact: bool
+
+
+def upload_size(data: bytes) -> UploadSize:
+    """Rows and decoded bytes of a CSV or Parquet file, from its footer or line count, reading no values.
+
+    A 342 KB Parquet file can hold a million turns: the compressed size says nothing about memory.
+    """
+    if data[:4] == PARQUET_MAGIC:
+        try:
+            meta = pq.ParquetFile(pa.BufferReader(data)).metadata
+            decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            return UploadSize(rows=int(meta.num_rows), decoded_bytes=int(decoded), exact=True)
+        except Exception:  # an unreadable footer is reported by the reader, with its reason
+            return UploadSize(rows=0, decoded_bytes=len(data), exact=False)
+    return UploadSize(rows=max(0, data.count(b"\n") - 1) + (not data.endswith(b"\n")),
+                      decoded_bytes=len(data), exact=False)
+
+
+def check_upload_size(data: bytes, *, max_rows: int, max_bytes: int, source: str | None = None) -> UploadSize:
+    """Refuse, before reading any value, a file that would not fit in the app's memory budget.
+
+    Raises `TraceError` (code `too_large`) saying how big the file is, the limit, and the
+    out-of-core way to use it instead: `fpi predict` and the app's large-file view.
+    """
+    size = upload_size(data)
+    if size.exact and size.rows <= max_rows and size.decoded_bytes <= max_bytes:
+        size = replace(size, decoded_bytes=max(size.decoded_bytes, _decoded_text_bytes(data)))
+    hint = ("Score it out of core with `fpi predict FILE -o scored.parquet` and open the output under "
+            "'Large scored file' on the Data page, or split the file; an administrator can raise the limit "
+            "with FPI_MAX_UPLOAD_ROWS / FPI_MAX_UPLOAD_MB")
+    about = "" if size.exact else "about "
+    if size.rows > max_rows:
+        _fail("too_large", f"the file holds {about}{size.rows:,} turns; the app loads at most {max_rows:,}",
+              source, hint=hint)
+    if size.decoded_bytes > max_bytes:
+        _fail("too_large", f"the file's values take {size.decoded_bytes / 1e6:,.0f} MB once decompressed; the app "
+              f"loads at most {max_bytes / 1e6:,.0f} MB", source, hint=hint)
+    return size
+
+
+def _decoded_text_bytes(data: bytes) -> int:
+    """Bytes the text columns of a Parquet file take once each dictionary is expanded.
+
+    The footer counts a dictionary-encoded value once, however many rows repeat it; reading
+    the columns as dictionaries (never expanded) gives the true size at the cost of the
+    compressed size.
+    """
+    try:
+        schema = pq.read_schema(pa.BufferReader(data))
+        names = [f.name for f in schema
+                 if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_binary(f.type)
+                 or pa.types.is_large_binary(f.type)]
+        if not names:
+            return 0
+        table = pq.read_table(pa.BufferReader(data), columns=names, read_dictionary=names)
+    except Exception:  # unreadable: the reader reports it with its reason
+        return 0
+    total = 0
+    for column in table.columns:
+        for chunk in column.chunks:
+            if isinstance(chunk, pa.DictionaryArray):
+                lengths = pc.binary_length(chunk.dictionary)
+                total += int(pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0)
+            else:
+                total += int(pc.sum(pc.binary_length(chunk)).as_py() or 0)
+    return total
 
 
 def validate_traces(

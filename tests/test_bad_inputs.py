@@ -118,3 +118,75 @@ def test_the_app_recovers_from_an_unloadable_active_model(at, files, home) -> No
     assert not at.exception
     assert not [e.value for e in at.error if "No usable model" in e.value]
     assert json.loads((home / "models" / ACTIVE_FILE).read_text())["version"] == "default"
+
+
+# ---------------------------------------------------------------- uploads that unpack to gigabytes
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def test_a_small_parquet_file_of_many_turns_is_refused_before_reading(small_traces) -> None:
+    from fpi.errors import TraceError
+    from fpi.traces import check_upload_size
+
+    many = pd.concat([small_traces] * 40, ignore_index=True)
+    data = _parquet_bytes(many)
+    assert len(data) < len(many) * 40  # a few bytes a turn: the compressed size says nothing
+    with pytest.raises(TraceError) as caught:
+        check_upload_size(data, max_rows=len(many) - 1, max_bytes=10**12, source="big.parquet")
+    problem = caught.value.problems[0]
+    assert problem.code == "too_large" and f"{len(many):,} turns" in problem.reason
+    assert "fpi predict" in problem.hint
+    assert check_upload_size(data, max_rows=len(many), max_bytes=10**12).rows == len(many)
+
+
+def test_a_parquet_file_whose_values_unpack_past_the_limit_is_refused() -> None:
+    from fpi.errors import TraceError
+    from fpi.traces import check_upload_size
+
+    data = _parquet_bytes(pd.DataFrame({"asr_text": ["x" * 100_000] * 50}))
+    with pytest.raises(TraceError, match="MB once decompressed"):
+        check_upload_size(data, max_rows=10**9, max_bytes=1_000_000)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from('ab,"\n\r x'), max_size=8), min_size=1, max_size=30))
+def test_the_csv_row_estimate_never_undercounts(cells: list[str]) -> None:
+    import io
+
+    from fpi.traces import upload_size
+
+    buffer = io.StringIO()
+    pd.DataFrame({"c": cells}).to_csv(buffer, index=False)
+    assert upload_size(buffer.getvalue().encode()).rows >= len(cells)
+
+
+def test_the_app_refuses_an_upload_over_the_row_limit_and_keeps_the_data(at, files, monkeypatch) -> None:
+    from test_app import load_sample, metric
+
+    load_sample(at)
+    before = metric(at, "Turns")
+    monkeypatch.setenv("FPI_MAX_UPLOAD_ROWS", "100")
+    data = _parquet_bytes(load_traces(files.unlabelled))
+    at.file_uploader[0].set_value(("many.parquet", data, "application/octet-stream")).run()
+    assert not at.exception
+    assert "was rejected" in "\n".join(str(e.value) for e in at.error)
+    reasons = [r for d in at.dataframe if "reason" in d.value.columns for r in d.value["reason"]]
+    assert any("the app loads at most 100" in r and "fpi predict" in r for r in reasons), reasons
+    assert metric(at, "Turns") == before
+
+
+def test_every_app_cache_is_bounded_in_entries_and_time() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "fpi" / "ui"
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("cache_data", "cache_resource"):
+                keywords = {k.arg for k in node.keywords}
+                assert {"max_entries", "ttl"} <= keywords, (path.name, node.lineno)

@@ -25,8 +25,8 @@ from fpi.model import FailurePointModel, TrainConfig
 from fpi.model_report import compare_models, current_data_report, heldout_mask
 from fpi.registry import Registry, read_meta
 from fpi.scoring import ScoredTraces, content_hash, file_columns, mapping_suggestions, score_frame
-from fpi.traces import load_traces
-from fpi.ui.text import md_escape
+from fpi.traces import check_upload_size, load_traces
+from fpi.ui.text import CACHE_TTL, md_escape
 from fpi.ui.state import AppState, Candidate, Rejection, reset_view_widgets
 
 SAMPLES: dict[str, Path] = {"labelled": SAMPLE_LABELLED, "unlabelled": SAMPLE_UNLABELLED}
@@ -45,7 +45,7 @@ def registry() -> Registry:
     return Registry.from_config()
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+@st.cache_resource(show_spinner="Loading the model…", ttl=CACHE_TTL, max_entries=4)
 def _load_model(path: str, sha256: str) -> FailurePointModel:
     """One loaded model per (directory, model sha): a retrained directory loads afresh."""
     return FailurePointModel.load(path)
@@ -59,12 +59,12 @@ def active_model() -> FailurePointModel:
 
 # ---------------------------------------------------------------- loading and scoring
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=2)
 def _validated(digest: str, name: str, column_map: tuple[tuple[str, str], ...], _data: bytes) -> pd.DataFrame:
     return load_traces(_data, column_map=dict(column_map) or None, name=name)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=2)
 def _scored(
     digest: str, name: str, column_map: tuple[tuple[str, str], ...], model_version: str,
     _frame: pd.DataFrame, _model: FailurePointModel,
@@ -78,7 +78,8 @@ def load_into_state(
     """Check and score a file with a visible progress; on success it becomes the active data.
 
     A rejected file leaves the previous data active and only its report (and
-    header, for the mapping form) in the state.
+    header, for the mapping form) in the state. A file over the row or decompressed-size
+    limit (`Config.max_upload_rows`, `max_upload_bytes`) is refused before any value is read.
     """
     mapping = tuple(sorted((column_map or {}).items()))
     digest = content_hash(data)
@@ -86,6 +87,8 @@ def load_into_state(
     with st.status(f"Loading {label}…", expanded=True) as status:
         bar = st.progress(0.0, text="reading and checking the file")
         try:
+            config = Config.from_env()  # the limits first: a file over them is refused unread
+            check_upload_size(data, max_rows=config.max_upload_rows, max_bytes=config.max_upload_bytes, source=name)
             model = active_model()
             started = time.perf_counter()
             frame = _validated(digest, name, mapping, data)
@@ -144,17 +147,17 @@ def rescore_if_model_changed(state: AppState) -> None:
 
 # ---------------------------------------------------------------- dashboards
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=8)
 def filter_options(data_key: str, _frame: pd.DataFrame) -> dashboard.FilterOptions:
     return dashboard.filter_options(_frame)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
 def overview(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) -> dashboard.Overview:
     return dashboard.overview(dashboard.apply_filters(_frame, filters))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=64)
 def breakdown(data_key: str, filters: dashboard.Filters, column: str, _frame: pd.DataFrame) -> pd.DataFrame:
     return dashboard.breakdown(dashboard.apply_filters(_frame, filters), column)
 
@@ -206,22 +209,22 @@ def open_big_file(state: AppState, path: str) -> bool:
     return True
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=8)
 def big_filter_options(key: str, path: str) -> dashboard.FilterOptions:
     return aggregates.filter_options(path)
 
 
-@st.cache_data(show_spinner="Summarising with DuckDB…", max_entries=32)
+@st.cache_data(show_spinner="Summarising with DuckDB…", ttl=CACHE_TTL, max_entries=32)
 def big_overview(key: str, path: str, filters: dashboard.Filters) -> dashboard.Overview:
     return aggregates.overview(path, filters)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=64)
 def big_breakdown(key: str, path: str, filters: dashboard.Filters, column: str) -> pd.DataFrame:
     return aggregates.breakdown(path, column, filters)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
 def big_matching_turns(key: str, path: str, filters: dashboard.Filters, predicted: str | None,
                        cohort: tuple[str, str] | None, defects_only: bool, limit: int) -> tuple[pd.DataFrame, int]:
     """The `limit` most confident matching turns and how many match in all."""
@@ -275,25 +278,25 @@ def explain(state: AppState, model: FailurePointModel, rows: list[int]) -> list[
                                       frame=state.data.frame)
 
 
-@st.cache_data(show_spinner="Computing SHAP values on a sample…", max_entries=8)
+@st.cache_data(show_spinner="Computing SHAP values on a sample…", ttl=CACHE_TTL, max_entries=8)
 def importance(data_key: str, model_version: str, _model: FailurePointModel, _data: ScoredTraces) -> pd.DataFrame:
     predicted = _data.frame[dashboard.PREDICTED].to_numpy(dtype=object)
     return global_importance(_model, _data.features, predicted=predicted, sample_size=2000)
 
 
-@st.cache_data(show_spinner="Computing SHAP values on a sample…", max_entries=32)
+@st.cache_data(show_spinner="Computing SHAP values on a sample…", ttl=CACHE_TTL, max_entries=32)
 def beeswarm(data_key: str, model_version: str, label: str, _model: FailurePointModel, _data: ScoredTraces) -> pd.DataFrame:
     predicted = _data.frame[dashboard.PREDICTED].to_numpy(dtype=object)
     return beeswarm_data(_model, _data.features, label=label, predicted=predicted, sample_size=1000)
 
 
-@st.cache_data(show_spinner="Evaluating on the labelled turns…", max_entries=8)
+@st.cache_data(show_spinner="Evaluating on the labelled turns…", ttl=CACHE_TTL, max_entries=8)
 def evaluation(data_key: str, model_version: str, _model: FailurePointModel, _data: ScoredTraces
                ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     return current_data_report(_model, _data.frame)
 
 
-@st.cache_data(show_spinner="Checking how far the labels can be trusted…", max_entries=8)
+@st.cache_data(show_spinner="Checking how far the labels can be trusted…", ttl=CACHE_TTL, max_entries=8)
 def trust_report(data_key: str, model_version: str, _model: FailurePointModel, _data: ScoredTraces
                  ) -> trust.TrustReport:
     """`fpi.trust.assess` on the loaded data: F1 on its labels, or its shift from the training data."""
