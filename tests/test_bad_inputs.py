@@ -190,3 +190,61 @@ def test_every_app_cache_is_bounded_in_entries_and_time() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("cache_data", "cache_resource"):
                 keywords = {k.arg for k in node.keywords}
                 assert {"max_entries", "ttl"} <= keywords, (path.name, node.lineno)
+
+
+# ---------------------------------------------------------------- one long dialogue
+
+def _long_dialogue(frame: pd.DataFrame, turns: int, dialogue_id: str = "a-long") -> pd.DataFrame:
+    """`turns` turns of other dialogues, made into one dialogue that sorts first."""
+    picked = frame.head(turns).copy()
+    picked["dialogue_id"] = dialogue_id
+    picked["turn_index"] = np.arange(len(picked))
+    return pd.concat([picked, frame], ignore_index=True)
+
+
+def test_the_turn_strip_is_one_trace_for_any_number_of_defective_turns() -> None:
+    from fpi import charts
+
+    n = 2000
+    strip = pd.DataFrame({"turn_index": np.repeat(np.arange(n), 5),
+                          "stage": np.tile(["wake", "asr", "nlu", "er", "result"], n),
+                          "confidence": np.linspace(0, 1, 5 * n),
+                          "failing": np.tile([False, True, False, False, True], n) & (np.repeat(np.arange(n), 5) % 2 == 0)})
+    fig = charts.confidence_strip_figure(strip)
+    assert len(fig.layout.shapes) == 0  # was one shape per failing cell
+    assert len(fig.data) == 2
+    boxes = fig.data[1]
+    assert np.isnan(np.asarray(boxes.x, dtype=float)).sum() == int(strip["failing"].sum())
+
+
+def test_the_drilldown_does_not_open_a_huge_dialogue_by_default(small_traces) -> None:
+    from fpi import dashboard
+
+    frame = _long_dialogue(small_traces, 600)
+    assert dashboard.default_dialogue(frame, ["a-long", "d000002"], max_turns=200) == "d000002"
+    assert dashboard.default_dialogue(frame, ["a-long"], max_turns=200) != "a-long"
+    only_long = frame[frame["dialogue_id"] == "a-long"]
+    assert dashboard.default_dialogue(only_long, ["a-long"]) == "a-long"  # nothing else to open
+    assert dashboard.page_count(600) == 6 and len(dashboard.turns_page(only_long, 9)) == 100
+
+
+def test_a_long_dialogue_is_paged_in_the_app(at, files, tmp_path) -> None:
+    from test_app import load_sample, upload
+
+    frame = _long_dialogue(load_traces(files.unlabelled), 450)
+    path = tmp_path / "long.csv"
+    write_traces(frame, path)
+    load_sample(at)
+    upload(at, "long.csv", path.read_bytes())
+    at.switch_page("fpi/ui/dialogue_page.py").run()
+    assert not at.exception
+    assert at.query_params["dialogue"] != ["a-long"]
+    at.query_params["dialogue"] = "a-long"
+    at.switch_page("fpi/ui/dialogue_page.py").run()
+    assert not at.exception
+    assert [n.value for n in at.number_input] == [1]
+    assert len([c for c in at.caption if str(c.value).startswith("Turn ")]) == 100
+    at.number_input[0].set_value(5).run()
+    assert not at.exception
+    shown = [str(c.value) for c in at.caption if str(c.value).startswith("Turn ")]
+    assert len(shown) == 50 and shown[0].startswith("Turn 400")

@@ -15,9 +15,10 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from fpi import aggregates, dashboard, trust
+from fpi import aggregates, charts, dashboard, trust
 from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED, Config
 from fpi.errors import FpiError, ScoredFileError, TraceError
 from fpi.explain import TurnExplanation, beeswarm_data, global_importance
@@ -267,6 +268,12 @@ class OverviewSource:
         assert self.data is not None
         return matching_turns(self.data, filters, predicted=predicted, cohort=cohort, defects_only=defects_only,
                               limit=limit)
+
+
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
+def strip_figure(data_key: str, dialogue_id: str, page: int, _turns: pd.DataFrame) -> go.Figure:
+    """The turn strip of one page of a dialogue, built once per (data, dialogue, page)."""
+    return charts.confidence_strip_figure(dashboard.stage_strip(_turns))
 
 
 # ---------------------------------------------------------------- explanations
