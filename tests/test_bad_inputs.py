@@ -248,3 +248,18 @@ def test_a_long_dialogue_is_paged_in_the_app(at, files, tmp_path) -> None:
     assert not at.exception
     shown = [str(c.value) for c in at.caption if str(c.value).startswith("Turn ")]
     assert len(shown) == 50 and shown[0].startswith("Turn 400")
+
+
+# ---------------------------------------------------------------- very long texts
+
+def test_texts_are_compared_on_their_capped_length(small_traces) -> None:
+    from fpi.features import SIMILARITY_MAX_CHARS, build_features, fit_feature_spec
+
+    frame = small_traces[small_traces["dialogue_id"] == small_traces["dialogue_id"].iloc[0]].head(2).copy()
+    common = "play the song " * (SIMILARITY_MAX_CHARS // 14 + 1)
+    frame["asr_text"] = [common + "one two three", common + "four five six " * 3000]
+    frame["er_entity"] = [common + "x", "y" * 50_000]
+    features = build_features(frame, fit_feature_spec(small_traces))
+    # beyond the cap nothing counts: the two long requests compare as equal
+    assert features["next_text_similarity"].iloc[0] == pytest.approx(1.0)
+    assert features["entity_in_text"].iloc[0] == pytest.approx(1.0)
