@@ -263,3 +263,82 @@ def test_texts_are_compared_on_their_capped_length(small_traces) -> None:
     # beyond the cap nothing counts: the two long requests compare as equal
     assert features["next_text_similarity"].iloc[0] == pytest.approx(1.0)
     assert features["entity_in_text"].iloc[0] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- formula cells in every CSV fpi writes
+
+FORMULA = '=HYPERLINK("http://evil.example","click")'
+
+
+def _live_formula_cells(path: Path) -> list[str]:
+    """Cells (header included) a spreadsheet would run: text starting with = + - @ tab or CR."""
+    import csv
+
+    from fpi.export import FORMULA_PREFIXES
+
+    live = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.reader(handle):
+            for cell in row:
+                if cell.startswith(FORMULA_PREFIXES):
+                    try:
+                        float(cell)
+                    except ValueError:
+                        live.append(cell)
+    return live
+
+
+def _formula_traces(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out.loc[out.index[0], "asr_text"] = FORMULA
+    out[FORMULA] = "a column whose name is a formula"
+    out["@payload"] = [b"=cmd|' /C calc'!A0"] + [b"fine"] * (len(out) - 1)  # a binary column
+    return out
+
+
+def test_exports_neutralise_headers_and_binary_cells(small_traces, tmp_path) -> None:
+    from fpi.export import write_export
+
+    path = write_export(_formula_traces(small_traces), tmp_path / "out.csv")
+    assert _live_formula_cells(path) == []
+    text = path.read_text()
+    assert "'" + FORMULA.replace('"', '""') in text and "'=cmd" in text
+
+
+@pytest.mark.parametrize("chunk", [None, "200"])
+def test_fpi_predict_writes_no_live_formula_to_csv(small_traces, files, tmp_path, chunk) -> None:
+    from click.testing import CliRunner
+
+    from fpi.cli import main
+
+    source = tmp_path / "in.parquet"
+    _formula_traces(small_traces).to_parquet(source, index=False)
+    out = tmp_path / "scored.csv"
+    args = ["predict", str(source), "--model", str(files.model), "-o", str(out)]
+    result = CliRunner().invoke(main, args + (["--chunk-rows", chunk] if chunk else []))
+    assert result.exit_code == 0, result.output
+    assert _live_formula_cells(out) == []
+    assert len(pd.read_csv(out)) == len(small_traces)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=1, max_size=8))
+def test_the_arrow_and_pandas_neutralisers_agree(cells: list[str | None]) -> None:
+    import pyarrow as pa
+
+    from fpi.export import FORMULA_PREFIXES, neutralise_formulas, neutralise_table
+
+    frame = pd.DataFrame({"-x": pd.Series(cells, dtype="object")})
+    table = neutralise_table(pa.Table.from_pandas(frame, preserve_index=False))
+    expected = neutralise_formulas(frame)
+    assert table.column_names == list(expected.columns) == ["'-x"]
+    assert table.column(0).to_pylist() == [None if v is None or v != v else v for v in expected.iloc[:, 0]]
+    assert not any(isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in table.column(0).to_pylist())
+
+
+def test_the_app_offers_no_unneutralised_table_download_and_no_tracebacks() -> None:
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["disableDataExport"] is True
+    assert config["client"]["showErrorDetails"] == "none"
