@@ -342,3 +342,58 @@ def test_the_app_offers_no_unneutralised_table_download_and_no_tracebacks() -> N
     config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
     assert config["client"]["disableDataExport"] is True
     assert config["client"]["showErrorDetails"] == "none"
+
+
+# ---------------------------------------------------------------- the data folder and DuckDB's globs
+
+@pytest.fixture(scope="module")
+def scored_small(small_traces, files, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("scored") / "scored.parquet"
+    FailurePointModel.load(files.model).score(small_traces).to_parquet(path, index=False)
+    return path
+
+
+def test_a_file_named_like_a_glob_cannot_pull_in_files_outside_the_data_folder(scored_small, tmp_path) -> None:
+    import shutil
+
+    from fpi import aggregates
+    from fpi.errors import ScoredFileError
+
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    data.mkdir(), outside.mkdir()
+    secret = outside / "secret.parquet"
+    shutil.copy(scored_small, secret)
+    (data / "link.parquet").symlink_to(secret)
+    shutil.copy(scored_small, data / "*.parquet")
+    with pytest.raises(ScoredFileError, match="DuckDB would expand"):
+        aggregates.check_scored(data / "*.parquet", root=data)
+    for read in (aggregates.kpis, aggregates.filter_options):  # every DuckDB path refuses it too
+        with pytest.raises(ScoredFileError, match="DuckDB would expand"):
+            read(data / "*.parquet")
+    with pytest.raises(ScoredFileError, match="outside the data folder"):
+        aggregates.check_scored(data / "link.parquet", root=data)
+
+
+@pytest.mark.parametrize("kind", ["nul", "long", "loop", "glob"])
+def test_bad_paths_in_the_path_box_are_messages_not_tracebacks(at, tmp_path, scored_small, monkeypatch, kind) -> None:
+    import shutil
+
+    monkeypatch.setenv("FPI_DATA_DIR", str(tmp_path))
+    if kind == "nul":
+        path = str(tmp_path / "a\x00b.parquet")
+    elif kind == "long":
+        path = str(tmp_path / ("x" * 5000 + ".parquet"))
+    elif kind == "loop":
+        (tmp_path / "loop").symlink_to(tmp_path / "loop")
+        path = str(tmp_path / "loop")
+    else:
+        shutil.copy(scored_small, tmp_path / "[a].parquet")
+        path = str(tmp_path / "[a].parquet")
+    at.run()
+    next(t for t in at.text_input if t.label.startswith("Path of a scored Parquet")).set_value(path)
+    next(b for b in at.button if b.label == "Open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = "\n".join(e.value for e in at.error)
+    assert "Give the path" in errors or "Rename the file" in errors, errors
+    assert at.session_state["fpi_app_state"].big_file is None
+    assert len(errors) < 1000

@@ -187,6 +187,7 @@ class BigFile:
 def big_file(path: str) -> BigFile:
     """The opened file's footer facts (raises `ScoredFileError` when it is gone or not scored)."""
     turns = aggregates.check_scored(path, root=Config.from_env().data_dir)
+    path = str(Path(path).expanduser().resolve())  # checked above: resolves without error
     stat = Path(path).stat()
     return BigFile(path=path, key=f"{path}|{stat.st_size}|{stat.st_mtime_ns}", turns=turns,
                    columns=frozenset(aggregates.scored_columns(path)))
@@ -199,7 +200,7 @@ def open_big_file(state: AppState, path: str) -> bool:
         st.error("Give the path of a Parquet file scored by `fpi predict`.")
         return False
     try:
-        info = big_file(str(Path(path).expanduser().resolve()))
+        info = big_file(path)
     except ScoredFileError as exc:
         st.error(md_escape(exc))
         return False
