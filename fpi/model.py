@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import shutil
@@ -19,10 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NoReturn
 
 import lightgbm as lgb
 import numpy as np
@@ -568,13 +569,18 @@ class FailurePointModel:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelError(f"{META_FILE} is not valid JSON ({exc})", path=str(path)) from exc
+        if not isinstance(meta, dict):
+            raise ModelError(f"{META_FILE} field '(top level)' must be an object; restore the file or retrain "
+                             "the model", path=str(path))
         if meta.get("contract_version") != CONTRACT_VERSION:
             raise ModelError(
                 f"model was trained for trace contract v{meta.get('contract_version')}, this fpi reads "
                 f"v{CONTRACT_VERSION}; retrain it with `fpi train`", path=str(path),
             )
-        if meta.get("format_version") != FORMAT_VERSION or list(meta.get("classes", [])) != list(LABELS):
+        classes = meta.get("classes")
+        if meta.get("format_version") != FORMAT_VERSION or not isinstance(classes, list) or classes != list(LABELS):
             raise ModelError("model format or classes differ from this fpi; retrain it", path=str(path))
+        _check_meta(meta, path)
         model = cls(config=TrainConfig(**meta.get("train_config", {})))
         model.booster = _load_booster(path / MODEL_FILE, meta.get("model_sha256"), path)
         if "baseline_sha256" in meta:
@@ -604,6 +610,60 @@ class FailurePointModel:
         model.temperature = float(meta.get("temperature", 1.0))
         model.meta, model.path = meta, path
         return model
+
+
+def _check_meta(meta: Any, path: Path) -> None:
+    """Every field `load` reads, checked for type and value before use: a hand-edited meta.json
+    is refused with the field and the fix, never a traceback or a model that answers NaN."""
+    def bad(field: str, expected: str) -> NoReturn:
+        raise ModelError(f"{META_FILE} field '{field}' must be {expected}; restore the file or retrain the model",
+                         path=str(path))
+
+    if not isinstance(meta, dict):
+        bad("(top level)", "an object")
+    temperature = meta.get("temperature", 1.0)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+            math.isfinite(temperature) and 0.01 <= temperature <= 100):
+        bad("temperature", "a number between 0.01 and 100")
+    config = meta.get("train_config", {})
+    known = {f.name: f.type for f in fields(TrainConfig)}
+    if not isinstance(config, dict) or not set(config) <= set(known):
+        bad("train_config", f"an object with only the keys {', '.join(known)}")
+    defaults = TrainConfig()
+    for key, value in config.items():
+        default = getattr(defaults, key)
+        expected = ((str, type(None)) if default is None else (bool,) if isinstance(default, bool)
+                    else (int,) if isinstance(default, int) else (int, float))
+        if not isinstance(value, expected) or (isinstance(value, bool) and not isinstance(default, bool)) or (
+                isinstance(value, float) and not math.isfinite(value)):
+            bad(f"train_config.{key}", "a " + " or ".join(t.__name__ for t in expected if t is not type(None)))
+    spec = meta.get("feature_spec")
+    if not isinstance(spec, dict):
+        bad("feature_spec", "an object")
+    for key in ("features", "categorical", "stage_signals"):
+        if not isinstance(spec.get(key), list) or not all(isinstance(v, str) for v in spec[key]):
+            bad(f"feature_spec.{key}", "a list of names")
+    for key, kind in (("levels", "a list of names"), ("reference_quantiles", "a list of numbers"),
+                      ("cascade_thresholds", "a number")):
+        value = spec.get(key)
+        if not isinstance(value, dict):
+            bad(f"feature_spec.{key}", "an object")
+        for name, item in value.items():
+            ok = (isinstance(item, list) and all(isinstance(v, str) for v in item) if key == "levels" else
+                  isinstance(item, list) and all(_is_number(v) for v in item) if key == "reference_quantiles" else
+                  _is_number(item))
+            if not ok:
+                bad(f"feature_spec.{key}.{name}", kind)
+    thresholds = meta.get("rule_cascade_thresholds", {})
+    if not isinstance(thresholds, dict) or not all(_is_number(v) for v in thresholds.values()):
+        bad("rule_cascade_thresholds", "an object of numbers")
+    for key in [k for k in meta if k.endswith("_sha256")]:
+        if not isinstance(meta[key], str):
+            bad(key, "a hex digest")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _require_storable_names(features: tuple[str, ...] | list[str]) -> None:

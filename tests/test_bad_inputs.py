@@ -397,3 +397,33 @@ def test_bad_paths_in_the_path_box_are_messages_not_tracebacks(at, tmp_path, sco
     assert "Give the path" in errors or "Rename the file" in errors, errors
     assert at.session_state["fpi_app_state"].big_file is None
     assert len(errors) < 1000
+
+
+# ---------------------------------------------------------------- a hand-edited meta.json
+
+EDITS = {
+    "temperature zero": lambda m: m.update(temperature=0),
+    "temperature text": lambda m: m.update(temperature="hot"),
+    "temperature NaN": lambda m: m.update(temperature=float("nan")),
+    "unknown train_config key": lambda m: m["train_config"].update(speed=3),
+    "train_config wrong type": lambda m: m["train_config"].update(num_leaves="many"),
+    "features not a list": lambda m: m["feature_spec"].update(features="asr"),
+    "levels not lists": lambda m: m["feature_spec"].update(levels={"locale": 3}),
+    "quantiles not numbers": lambda m: m["feature_spec"]["reference_quantiles"].update(asr_confidence=["x"]),
+    "spec missing": lambda m: m.pop("feature_spec"),
+    "thresholds text": lambda m: m.update(rule_cascade_thresholds={"asr_confidence": "low"}),
+    "top level a list": lambda m: None,
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_a_hand_edited_meta_json_is_refused_with_the_field(files, tmp_path, edit) -> None:
+    import shutil
+
+    target = tmp_path / "m"
+    shutil.copytree(files.model, target)
+    meta = json.loads((target / "meta.json").read_text())
+    EDITS[edit](meta)
+    (target / "meta.json").write_text(json.dumps([meta] if edit == "top level a list" else meta))
+    with pytest.raises(ModelError, match="meta.json field '[^']+' must be"):
+        FailurePointModel.load(target)
