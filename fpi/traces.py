@@ -212,9 +212,54 @@ def _fail(code: str, reason: str, source: str | None, hint: str | None = None) -
 
 def _parse_parquet(data: bytes, label: str | None) -> pd.DataFrame:
     try:
-        return pq.read_table(pa.BufferReader(data)).to_pandas()
+        table = pq.read_table(pa.BufferReader(data))
     except Exception as exc:  # pyarrow raises many types for corrupt files; all mean "unreadable"
         _fail("not_parquet", f"not a readable Parquet file ({_short(str(exc), 120)})", label)
+    problems = _parquet_column_problems(table)
+    if problems:
+        raise TraceError(problems, source=label)
+    try:
+        return table.to_pandas()
+    except Exception as exc:
+        _fail("not_parquet", f"not a readable Parquet file ({_short(str(exc), 120)})", label)
+
+
+def _is_nested(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_nested(kind)
+
+
+def _parquet_column_problems(table: pa.Table) -> list[Problem]:
+    """Columns no check can read, each named: nested values (struct, list, map) anywhere, and
+    contract text columns stored as bytes that are not UTF-8 (with their rows)."""
+    problems = []
+    for name, column in zip(table.column_names, table.columns):
+        if _is_nested(column.type):
+            problems.append(Problem(
+                str(name), f"holds nested values ({column.type}), which fpi cannot check, score or write to CSV",
+                "nested_column", hint="Flatten it into plain columns (one per field) or drop it"))
+            continue
+        kind = COLUMNS_BY_NAME.get(str(name))
+        if kind is None or not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+            continue
+        try:
+            pc.cast(column, pa.large_string())
+        except pa.ArrowInvalid:
+            bad = [i for i, v in enumerate(column.to_pylist()) if v is not None and not _utf8(v)]
+            problems.append(Problem(str(name), "not valid UTF-8 text", "encoding",
+                                    rows=tuple(i + 2 for i in bad[:MAX_ROWS_KEPT]), count=len(bad),
+                                    examples=tuple(repr(column[i].as_py())[:40] for i in bad[:MAX_EXAMPLES]),
+                                    hint="Write the column as UTF-8 strings"))
+    return problems
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _parse_csv(data: bytes, label: str | None) -> tuple[pd.DataFrame, np.ndarray, list[Problem]]:

@@ -427,3 +427,46 @@ def test_a_hand_edited_meta_json_is_refused_with_the_field(files, tmp_path, edit
     (target / "meta.json").write_text(json.dumps([meta] if edit == "top level a list" else meta))
     with pytest.raises(ModelError, match="meta.json field '[^']+' must be"):
         FailurePointModel.load(target)
+
+
+# ---------------------------------------------------------------- Parquet columns no check can read
+
+def _parquet_with(frame: pd.DataFrame, tmp_path: Path, column: str, values) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    array = values if isinstance(values, pa.Array) else pa.array(values)
+    if column in table.column_names:
+        table = table.set_column(table.column_names.index(column), column, array)
+    else:
+        table = table.append_column(column, array)
+    path = tmp_path / "bad.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["struct id", "list extra", "struct extra", "binary id"])
+def test_parquet_columns_no_check_can_read_are_named(small_traces, tmp_path, case) -> None:
+    import pyarrow as pa
+
+    from fpi.bulk import predict_file
+    from fpi.errors import TraceError
+
+    n = len(small_traces)
+    column, values = {
+        "struct id": ("dialogue_id", [{"a": 1}] * n),
+        "list extra": ("asr_alternatives", [["a", "b"]] * n),
+        "struct extra": ("device_info", [{"os": "x"}] * n),
+        "binary id": ("dialogue_id", pa.array([b"\xff\xfe" + str(i).encode() for i in range(n)], pa.binary())),
+    }[case]
+    path = _parquet_with(small_traces, tmp_path, column, values)
+    with pytest.raises(TraceError) as caught:
+        load_traces(path)
+    assert [p.column for p in caught.value.problems] == [column]
+    if case == "binary id":
+        assert caught.value.problems[0].rows[:2] == (2, 3)
+    else:  # out of core too: the schema is checked before any row is read
+        with pytest.raises(TraceError) as streamed:
+            predict_file(path, tmp_path / "out.csv", model=None, chunk_rows=100)
+        assert [p.column for p in streamed.value.problems] == [column]
