@@ -108,13 +108,48 @@ def check_scored(path: str | Path, *, root: str | Path | None = None) -> int:
     except (OSError, ValueError) as exc:
         raise ScoredFileError(f"not a readable Parquet file ({exc}). Score the traces with "
                               "`fpi predict traces.csv -o scored.parquet` and open that.", path=str(path)) from exc
-    present = set(metadata.schema.to_arrow_schema().names)
+    schema = metadata.schema.to_arrow_schema()
+    present = set(schema.names)
     missing = [c for c in (PREDICTED, *PROBABILITY_COLUMNS) if c not in present]
     if missing:
         raise ScoredFileError(
             "has no prediction columns " + ", ".join(missing) + ". It is not scored: run "
             "`fpi predict <file> -o scored.parquet` on it and open the output.", path=str(path), missing=missing)
+    problems = scored_schema_problems(schema)
+    if problems:
+        raise ScoredFileError("does not have the columns `fpi predict` writes: " + "; ".join(problems)
+                              + ". Score the traces with `fpi predict traces.csv -o scored.parquet` and open "
+                              "that file.", path=str(path),
+                              missing=[p.split("'")[1] for p in problems if p.endswith("is missing")])
     return int(metadata.num_rows)
+
+
+def scored_schema_problems(schema: pa.Schema) -> list[str]:
+    """Every way a scored file's columns differ from what the overview's queries read, one line each
+    (column, type found, type needed): checked on the footer before any page runs a query."""
+    from fpi.schema import COLUMNS, Kind
+
+    def text(kind: pa.DataType) -> bool:
+        kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+        return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+    needed: dict[str, tuple[str, Any]] = {PREDICTED: ("text", text)}
+    for column in PROBABILITY_COLUMNS:
+        needed[column] = ("a number", pa.types.is_floating)
+    checks = {Kind.STRING: ("text", text), Kind.LABEL: ("text", text),
+              Kind.TURN_INDEX: ("an integer", pa.types.is_integer),
+              Kind.PROBABILITY: ("a number", lambda k: pa.types.is_floating(k) or pa.types.is_integer(k)),
+              Kind.BOOLEAN: ("true/false", pa.types.is_boolean), Kind.TIMESTAMP: ("a timestamp", pa.types.is_timestamp)}
+    for column in COLUMNS:
+        if column.required or column.name in schema.names:
+            needed[column.name] = checks[column.kind]
+    problems = []
+    for name, (what, ok) in needed.items():
+        if name not in schema.names:
+            problems.append(f"'{name}' is missing")
+        elif not ok(schema.field(name).type):
+            problems.append(f"'{name}' is {schema.field(name).type}, expected {what}")
+    return problems
 
 
 def cohort_frame(path: str | Path, *, max_levels: int = 50, head_rows: int = 20_000) -> pd.DataFrame:
