@@ -470,3 +470,55 @@ def test_parquet_columns_no_check_can_read_are_named(small_traces, tmp_path, cas
         with pytest.raises(TraceError) as streamed:
             predict_file(path, tmp_path / "out.csv", model=None, chunk_rows=100)
         assert [p.column for p in streamed.value.problems] == [column]
+
+
+# ---------------------------------------------------------------- a large scored file of the wrong shape
+
+@pytest.mark.parametrize("case", ["no dialogue_id", "text confidence", "numeric locale"])
+def test_a_scored_file_of_the_wrong_shape_is_refused_before_the_overview(scored_small, tmp_path, case) -> None:
+    from fpi import aggregates
+    from fpi.errors import ScoredFileError
+
+    frame = pd.read_parquet(scored_small)
+    column = {"no dialogue_id": "dialogue_id", "text confidence": "asr_confidence", "numeric locale": "locale"}[case]
+    if case == "no dialogue_id":
+        frame = frame.drop(columns=column)
+    elif case == "text confidence":
+        frame[column] = frame[column].astype(str)
+    else:
+        frame[column] = np.arange(len(frame))
+    path = tmp_path / "scored.parquet"
+    frame.to_parquet(path, index=False)
+    with pytest.raises(ScoredFileError, match=f"'{column}'"):
+        aggregates.check_scored(path)
+    aggregates.check_scored(scored_small)  # the real thing passes
+
+
+# ---------------------------------------------------------------- the terminal
+
+def test_the_cli_never_prints_terminal_escapes_from_trace_values(small_traces, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from fpi.cli import main
+
+    frame = small_traces.copy()
+    frame["device_type"] = "tv\x1b]0;pwned\x07\x1b[2J"
+    path = tmp_path / "t.csv"
+    write_traces(frame, path)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "tv\\x1b]0;pwned\\x07" in result.output
+
+
+def test_a_system_error_while_writing_is_a_message_not_a_stack_trace(small_traces, files, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from fpi.cli import main
+
+    source = tmp_path / "t.csv"
+    write_traces(small_traces, source)
+    result = CliRunner().invoke(main, ["predict", str(source), "--model", str(files.model),
+                                       "-o", "/proc/fpi-cannot-write-here/out.csv"])
+    assert result.exit_code == 2
+    assert "\nerror: " in result.output and "Traceback" not in result.output
