@@ -32,6 +32,12 @@ CONFIDENCE_COLUMNS: tuple[str, ...] = tuple(f"{stage}_confidence" for stage in S
 
 STAGE_PREFIXES: tuple[str, ...] = tuple(f"{stage}_" for stage in STAGES)
 
+MAX_ID_CHARS = 255
+"""Longest dialogue_id: what the verdict store (any SQL database) keeps in an indexed column."""
+MAX_TEXT_CHARS = 10_000
+"""Longest value of any other text column of the contract: far beyond speech, and a bound on what
+one cell can cost the text features and the app."""
+
 LABEL_COLUMN = "failure_point"
 KEY_COLUMNS: tuple[str, str] = ("dialogue_id", "turn_index")
 

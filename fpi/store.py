@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from fpi.config import Config
 from fpi.errors import StoreError
+from fpi.schema import MAX_ID_CHARS
 from fpi.schema import LABELS
 
 __all__ = [
@@ -46,7 +47,7 @@ SCHEMA_VERSION = 1
 
 BUSY_TIMEOUT_MS = 30_000
 MAX_ANALYST = 320  # the longest e-mail address
-MAX_ID = 255
+MAX_ID = MAX_ID_CHARS  # the contract bounds ids, so every loaded turn can get a verdict
 MAX_NOTE = 4000
 
 VERDICT_COLUMNS: tuple[str, ...] = (

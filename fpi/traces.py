@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from fpi.errors import FpiError, Problem, TraceError
 from fpi.schema import (
     COLUMNS, COLUMNS_BY_NAME, FALSE_STRINGS, KEY_COLUMNS, LABEL_COLUMN,
-    LABELS, REQUIRED_COLUMNS, TRUE_STRINGS, Kind, feature_name_problem, is_stage_signal, is_unusable_stage_signal,
+    LABELS, MAX_ID_CHARS, MAX_TEXT_CHARS, REQUIRED_COLUMNS, TRUE_STRINGS, Kind, feature_name_problem, is_stage_signal, is_unusable_stage_signal,
     safe_feature_name,
 )
 
@@ -567,6 +567,13 @@ def _parse_string(s: pd.Series, key: bool) -> tuple[pd.Series, list[_Bad]]:
     text = text.mask(text == "")  # the contract's "empty means missing"; other text is kept verbatim
     blank = _blank(text.str.strip()) if key else None
     bads = [_Bad("missing_value", "dialogue_id can't be empty: it identifies the dialogue", blank)] if key else []
+    limit = MAX_ID_CHARS if key else MAX_TEXT_CHARS
+    lengths = pc.utf8_length(pa.array(text, type=pa.large_string())).to_numpy(zero_copy_only=False)
+    too_long = np.nan_to_num(lengths.astype(float), nan=0.0) > limit
+    if too_long.any():
+        what = "ids" if key else "values"
+        bads.append(_Bad("too_long", f"longer than {limit:,} characters (the contract's limit for {what} of this "
+                                     "column)", too_long))
     return text, [b for b in bads if b.mask.any()]
 
 

@@ -522,3 +522,33 @@ def test_a_system_error_while_writing_is_a_message_not_a_stack_trace(small_trace
                                        "-o", "/proc/fpi-cannot-write-here/out.csv"])
     assert result.exit_code == 2
     assert "\nerror: " in result.output and "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- ids and cells bounded by the contract
+
+@pytest.mark.parametrize("column, limit", [("dialogue_id", 255), ("asr_text", 10_000)])
+def test_ids_and_texts_longer_than_the_contract_allows_are_rejected_with_rows(small_traces, tmp_path, column,
+                                                                             limit) -> None:
+    from fpi.errors import TraceError
+
+    frame = small_traces.copy()
+    at_limit = frame.copy()
+    at_limit.loc[at_limit.index[:2], column] = "x" * limit  # turns 0 and 1 of one dialogue: ids stay unique
+    write_traces(at_limit, tmp_path / "ok.csv")
+    assert len(load_traces(tmp_path / "ok.csv")) == len(frame)
+    frame.loc[frame.index[3], column] = "y" * (limit + 1)
+    write_traces(frame, tmp_path / "bad.csv")
+    with pytest.raises(TraceError) as caught:
+        load_traces(tmp_path / "bad.csv")
+    problem = next(p for p in caught.value.problems if p.code == "too_long")
+    assert problem.column == column and problem.rows == (5,) and f"{limit:,} characters" in problem.reason
+
+
+def test_a_verdict_can_be_recorded_on_the_longest_id_the_contract_allows(tmp_path) -> None:
+    from fpi.schema import MAX_ID_CHARS
+    from fpi.store import VerdictStore
+
+    store = VerdictStore(f"sqlite:///{tmp_path / 'v.sqlite3'}")
+    long_id = "d" * MAX_ID_CHARS
+    store.record(dataset="f" * 64, dialogue_id=long_id, turn_index=0, label="asr", analyst="ana")
+    assert store.latest(dataset="f" * 64)["dialogue_id"].tolist() == [long_id]
