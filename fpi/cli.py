@@ -488,7 +488,7 @@ def verdicts_export(output: Path, traces: Path | None, model_dir: Path | None, a
     from fpi.store import VerdictStore
     from fpi.traces import dataset_fingerprint, load_traces
 
-    with VerdictStore.from_config() as store:
+    with VerdictStore.from_config(read_only=True) as store:  # reading only: a read-only copy will do
         if traces is None:
             table = store.all() if everything else store.latest()
             write_export(table, output)
@@ -513,7 +513,7 @@ def verdicts_history(dialogue_id: str, turn: int, dataset: str | None) -> None:
     """Every verdict on turn TURN of DIALOGUE_ID, oldest first (the last one counts)."""
     from fpi.store import VerdictStore
 
-    with VerdictStore.from_config() as store:
+    with VerdictStore.from_config(read_only=True) as store:  # reading only: a read-only copy will do
         rows = store.history(dialogue_id, turn, dataset=dataset)
     if rows.empty:
         _echo(f"no verdicts on {dialogue_id} turn {turn}")

@@ -552,3 +552,40 @@ def test_a_verdict_can_be_recorded_on_the_longest_id_the_contract_allows(tmp_pat
     long_id = "d" * MAX_ID_CHARS
     store.record(dataset="f" * 64, dialogue_id=long_id, turn_index=0, label="asr", analyst="ana")
     assert store.latest(dataset="f" * 64)["dialogue_id"].tolist() == [long_id]
+
+
+# ---------------------------------------------------------------- a read-only copy of the verdict store
+
+def test_a_read_only_copy_of_the_store_can_be_exported_without_writing_to_it(tmp_path, monkeypatch) -> None:
+    import hashlib
+    import shutil
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from fpi.cli import main
+    from fpi.store import VerdictStore
+
+    live = tmp_path / "live.sqlite3"
+    with VerdictStore(f"sqlite:///{live}") as store:
+        store.record(dataset="f" * 64, dialogue_id="d1", turn_index=0, label="asr", analyst="ana")
+    copy = tmp_path / "copy" / "fpi.sqlite3"
+    copy.parent.mkdir()
+    source = sqlite3.connect(live)  # a copy as a backup tool makes it: one file, rollback journal
+    target = sqlite3.connect(copy)
+    source.backup(target)
+    target.execute("PRAGMA journal_mode = DELETE")
+    source.close(), target.close()
+    before = hashlib.sha256(copy.read_bytes()).hexdigest()
+    copy.chmod(0o444)
+    monkeypatch.setenv("FPI_DB_URL", f"sqlite:///{copy}")
+    result = CliRunner().invoke(main, ["verdicts", "export", "-o", str(tmp_path / "v.csv")])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "v.csv")["dialogue_id"].tolist() == ["d1"]
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == before  # not switched to WAL, nothing written
+    from fpi.errors import StoreError
+
+    with pytest.raises(StoreError):
+        VerdictStore(f"sqlite:///{copy}", read_only=True).record(
+            dataset="f" * 64, dialogue_id="d2", turn_index=0, label="asr", analyst="ana")
+    shutil.rmtree(copy.parent, ignore_errors=True)
