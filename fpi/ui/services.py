@@ -20,9 +20,9 @@ import streamlit as st
 
 from fpi import aggregates, charts, dashboard, trust
 from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED, Config
-from fpi.errors import FpiError, ScoredFileError, TraceError
+from fpi.errors import FpiError, ModelError, ScoredFileError, TraceError
 from fpi.explain import TurnExplanation, beeswarm_data, global_importance
-from fpi.model import FailurePointModel, TrainConfig
+from fpi.model import FailurePointModel, TrainConfig, load_problem
 from fpi.model_report import compare_models, current_data_report, heldout_mask
 from fpi.registry import Registry, read_meta
 from fpi.scoring import ScoredTraces, content_hash, file_columns, mapping_suggestions, score_frame
@@ -52,10 +52,21 @@ def _load_model(path: str, sha256: str) -> FailurePointModel:
     return FailurePointModel.load(path)
 
 
+@st.cache_data(show_spinner="Checking the model…", ttl=CACHE_TTL, max_entries=16)
+def _load_problem(path: str, sha256: str) -> str | None:
+    """Why the model cannot be loaded, found in a child process (a crafted model.txt can crash
+    LightGBM's parser: it must cost a child, not the server); once per (directory, model sha)."""
+    return load_problem(path)
+
+
 def active_model() -> FailurePointModel:
     """The registry's active model (raises `ModelError` with the reason when it can't be loaded)."""
     path = registry().active_path()
-    return _load_model(str(path), str(read_meta(path).get("model_sha256", "")))
+    sha = str(read_meta(path).get("model_sha256", ""))
+    problem = _load_problem(str(path), sha)
+    if problem is not None:
+        raise ModelError(problem)
+    return _load_model(str(path), sha)
 
 
 # ---------------------------------------------------------------- loading and scoring
