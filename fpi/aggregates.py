@@ -26,7 +26,7 @@ from fpi.errors import ScoredFileError
 from fpi.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS
 
 __all__ = [
-    "BREAKDOWN_DIMENSIONS", "breakdown", "check_scored", "cohort_frame", "confidence_distribution", "defect_rate_over_time",
+    "BREAKDOWN_DIMENSIONS", "GLOB_CHARACTERS", "breakdown", "check_scored", "cohort_frame", "confidence_distribution", "defect_rate_over_time",
     "filter_options", "kpis", "label_distribution", "matching_count", "matching_turns", "overview", "sankey",
     "scored_columns",
 ]
@@ -47,7 +47,46 @@ def _q(name: str) -> str:
 def scored_columns(path: str | Path) -> tuple[str, ...]:
     """The column names of a Parquet file (from its footer only)."""
     with _connect() as con:
-        return tuple(r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall())
+        return tuple(r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)",
+                                               [str(_literal_path(path))]).fetchall())
+
+
+GLOB_CHARACTERS = frozenset("*?[]{}")
+"""What DuckDB's `read_parquet` expands as a glob: a file named `*.parquet` would pull in every
+Parquet file beside it, symlinks to files outside the data folder included."""
+
+
+def _literal_path(path: str | Path) -> Path:
+    """`path` resolved (symlinks followed), if DuckDB will read it as one literal file; else `ScoredFileError`.
+
+    Every path that reaches `read_parquet` goes through here: DuckDB has no switch to turn
+    globbing off, so a name with glob characters is refused, never escaped.
+    """
+    text = str(path)
+    try:
+        if "\x00" in text:
+            raise ValueError("the path contains a NUL character")
+        resolved = Path(text).expanduser().resolve()
+        resolved.stat()
+    except FileNotFoundError:
+        raise ScoredFileError("no such file. Give the path of a Parquet file written by `fpi predict`.",
+                              path=_shown(text)) from None
+    except (OSError, ValueError, RuntimeError) as exc:  # a symlink loop, a name too long, a NUL byte
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ScoredFileError(f"cannot open this path ({reason}). Give the path of a Parquet file written "
+                              "by `fpi predict`.", path=_shown(text)) from None
+    bad = sorted(GLOB_CHARACTERS & set(str(resolved)))
+    if bad:
+        raise ScoredFileError(f"the path contains {' '.join(bad)}, which DuckDB would expand as a pattern over "
+                              "other files. Rename the file (or its folder) without these characters.",
+                              path=str(resolved))
+    return resolved
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """A path as it can be shown in a message: control characters visible, at most `limit` characters."""
+    shown = text.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def check_scored(path: str | Path, *, root: str | Path | None = None) -> int:
@@ -57,7 +96,7 @@ def check_scored(path: str | Path, *, root: str | Path | None = None) -> int:
     columns, or lies outside `root` (the app lets users open files only under FPI_DATA_DIR,
     not anywhere the server can read).
     """
-    path = Path(path).expanduser().resolve()
+    path = _literal_path(path)
     if root is not None and not path.is_relative_to(Path(root).expanduser().resolve()):
         raise ScoredFileError(f"outside the data folder {Path(root).resolve()}. Put the file there, or start the "
                               "app with FPI_DATA_DIR set to its folder.", path=str(path))
@@ -69,13 +108,48 @@ def check_scored(path: str | Path, *, root: str | Path | None = None) -> int:
     except (OSError, ValueError) as exc:
         raise ScoredFileError(f"not a readable Parquet file ({exc}). Score the traces with "
                               "`fpi predict traces.csv -o scored.parquet` and open that.", path=str(path)) from exc
-    present = set(metadata.schema.to_arrow_schema().names)
+    schema = metadata.schema.to_arrow_schema()
+    present = set(schema.names)
     missing = [c for c in (PREDICTED, *PROBABILITY_COLUMNS) if c not in present]
     if missing:
         raise ScoredFileError(
             "has no prediction columns " + ", ".join(missing) + ". It is not scored: run "
             "`fpi predict <file> -o scored.parquet` on it and open the output.", path=str(path), missing=missing)
+    problems = scored_schema_problems(schema)
+    if problems:
+        raise ScoredFileError("does not have the columns `fpi predict` writes: " + "; ".join(problems)
+                              + ". Score the traces with `fpi predict traces.csv -o scored.parquet` and open "
+                              "that file.", path=str(path),
+                              missing=[p.split("'")[1] for p in problems if p.endswith("is missing")])
     return int(metadata.num_rows)
+
+
+def scored_schema_problems(schema: pa.Schema) -> list[str]:
+    """Every way a scored file's columns differ from what the overview's queries read, one line each
+    (column, type found, type needed): checked on the footer before any page runs a query."""
+    from fpi.schema import COLUMNS, Kind
+
+    def text(kind: pa.DataType) -> bool:
+        kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+        return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+    needed: dict[str, tuple[str, Any]] = {PREDICTED: ("text", text)}
+    for column in PROBABILITY_COLUMNS:
+        needed[column] = ("a number", pa.types.is_floating)
+    checks = {Kind.STRING: ("text", text), Kind.LABEL: ("text", text),
+              Kind.TURN_INDEX: ("an integer", pa.types.is_integer),
+              Kind.PROBABILITY: ("a number", lambda k: pa.types.is_floating(k) or pa.types.is_integer(k)),
+              Kind.BOOLEAN: ("true/false", pa.types.is_boolean), Kind.TIMESTAMP: ("a timestamp", pa.types.is_timestamp)}
+    for column in COLUMNS:
+        if column.required or column.name in schema.names:
+            needed[column.name] = checks[column.kind]
+    problems = []
+    for name, (what, ok) in needed.items():
+        if name not in schema.names:
+            problems.append(f"'{name}' is missing")
+        elif not ok(schema.field(name).type):
+            problems.append(f"'{name}' is {schema.field(name).type}, expected {what}")
+    return problems
 
 
 def cohort_frame(path: str | Path, *, max_levels: int = 50, head_rows: int = 20_000) -> pd.DataFrame:
@@ -116,8 +190,8 @@ class _Scan:
     """One scored Parquet file seen through `filters`: a FROM ... WHERE ... and its parameters."""
 
     def __init__(self, path: str | Path, filters: Filters | None) -> None:
-        self.path = str(path)
-        self.columns = set(scored_columns(path))
+        self.path = str(_literal_path(path))  # never a pattern DuckDB would expand
+        self.columns = set(scored_columns(self.path))
         clauses: list[str] = []
         params: list[Any] = [self.path]
         filters = filters or Filters()

@@ -48,7 +48,8 @@ from fpi.partition import (
     DEFAULT_CHUNK_ROWS, ROW_COLUMN, DuplicateScan, Partitioned, partition_traces, read_bucket,
 )
 from fpi.schema import KEY_COLUMNS, LABELS
-from fpi.traces import PARQUET_MAGIC, PARQUET_SUFFIXES, _atomic_write, load_traces, write_traces
+from fpi.export import neutralise_table, write_export
+from fpi.traces import PARQUET_MAGIC, PARQUET_SUFFIXES, _atomic_write, load_traces
 
 __all__ = ["IN_MEMORY_MAX_BYTES", "IN_MEMORY_MAX_ROWS", "PredictReport", "predict_file", "score_bucket", "write_scored"]
 
@@ -117,7 +118,7 @@ def predict_file(
         frame = load_traces(source, column_map=column_map)
         report(f"scoring {len(frame):,} turns", 0.5)
         scored = model.score(frame)
-        write_traces(scored, output)
+        write_export(scored, output)  # a CSV is neutralised against formulas, as every fpi CSV is
         counts = scored["predicted_failure_point"].value_counts()
         return PredictReport(output, len(scored), time.perf_counter() - started, "in memory",
                              label_counts={str(k): int(v) for k, v in counts.items()})
@@ -188,12 +189,13 @@ def write_scored(fh: IO[bytes], fmt: str, part: Partitioned, tables: Iterator[pa
                     writer = pq.ParquetWriter(fh, table.schema)
                 writer.write_table(table)
                 continue
+            table = neutralise_table(_csv_ready(table, part.subsecond))  # spreadsheets run '=...' cells
             if not header:
                 line = io.StringIO()
                 csv.writer(line, lineterminator="\n").writerow(table.column_names)
                 fh.write(line.getvalue().encode("utf-8"))
                 header = True
-            pv.write_csv(_csv_ready(table, part.subsecond), fh,
+            pv.write_csv(table, fh,
                          pv.WriteOptions(include_header=False, quoting_style="needed"))
         if fmt == "parquet" and writer is None:  # no turns at all is rejected earlier; keep a valid file anyway
             writer = pq.ParquetWriter(fh, pa.schema(list(PREDICTION_FIELDS)))

@@ -263,23 +263,38 @@ def confidence_distribution_figure(distribution: pd.DataFrame) -> go.Figure:
 
 
 def confidence_strip_figure(strip: pd.DataFrame) -> go.Figure:
-    """One row per turn, one cell per stage coloured by its confidence; the predicted failing stage boxed."""
+    """One row per turn, one cell per stage coloured by its confidence; the predicted failing stage boxed.
+
+    The boxes are one line trace (outlines joined by gaps), not a shape per turn: plotly
+    redraws every shape on each update, which took 86 s for 1,000 boxes; a trace costs the
+    same for any number of turns. Axes are numeric (stage and turn positions, labelled).
+    """
     stages = list(dict.fromkeys(strip["stage"]))
     turns = list(dict.fromkeys(strip["turn_index"]))
     table = strip.pivot(index="turn_index", columns="stage", values="confidence").reindex(index=turns, columns=stages)
     z = table.to_numpy(dtype=float)
-    text = [["—" if np.isnan(v) else f"{v:.2f}" for v in row] for row in z]
+    text = np.where(np.isnan(z), "—", np.char.mod("%.2f", np.nan_to_num(z)))
     rows = [f"turn {t}" for t in turns]
     fig = go.Figure(go.Heatmap(
-        z=z, x=stages, y=rows, colorscale="RdYlGn", zmin=0, zmax=1, text=text, texttemplate="%{text}",
-        hovertemplate="%{y}, %{x}: %{text}<extra></extra>", showscale=False, xgap=2, ygap=2,
+        z=z, x=list(range(len(stages))), y=list(range(len(turns))), colorscale="RdYlGn", zmin=0, zmax=1,
+        text=text, texttemplate="%{text}", customdata=np.broadcast_to(np.array(rows, dtype=object)[:, None], z.shape),
+        hovertemplate="%{customdata}: %{text}<extra></extra>", showscale=False, xgap=2, ygap=2,
     ))
-    for _, cell in strip[strip["failing"]].iterrows():
-        x, y = stages.index(cell["stage"]), turns.index(cell["turn_index"])
-        fig.add_shape(type="rect", x0=x - 0.5, x1=x + 0.5, y0=y - 0.5, y1=y + 0.5,
-                      line=dict(color="#111", width=3))
-    fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(side="top")
+    failing = strip[strip["failing"].to_numpy(dtype=bool)]
+    if len(failing):
+        stage_pos = {s: i for i, s in enumerate(stages)}
+        turn_pos = {t: i for i, t in enumerate(turns)}
+        x = failing["stage"].map(stage_pos).to_numpy(dtype=float)
+        y = failing["turn_index"].map(turn_pos).to_numpy(dtype=float)
+        # each box: 5 corners then a gap (None) so the line does not join the next box
+        xs = np.column_stack([x - 0.5, x + 0.5, x + 0.5, x - 0.5, x - 0.5, np.full_like(x, np.nan)]).ravel()
+        ys = np.column_stack([y - 0.5, y - 0.5, y + 0.5, y + 0.5, y - 0.5, np.full_like(y, np.nan)]).ravel()
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#111", width=3), hoverinfo="skip",
+                                 showlegend=False, connectgaps=False))
+    fig.update_xaxes(side="top", tickvals=list(range(len(stages))), ticktext=stages, range=[-0.5, len(stages) - 0.5],
+                     showgrid=False, zeroline=False)
+    fig.update_yaxes(autorange="reversed", tickvals=list(range(len(turns))), ticktext=rows, showgrid=False,
+                     zeroline=False)
     fig.update_layout(height=70 + 34 * len(turns), margin=dict(l=10, r=10, t=30, b=10), template="plotly_white")
     return fig
 

@@ -6,6 +6,7 @@ into a message and a non-zero exit code; no logic lives here.
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import time
 from pathlib import Path
@@ -21,18 +22,40 @@ EXIT_BAD_INPUT = 1
 EXIT_ERROR = 2
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: object) -> str:
+    """`text` with terminal control characters (escape sequences, bells, CR) shown as \\xNN.
+
+    Trace values reach the terminal in reports and explanations; an ESC in a cell must
+    not recolour, retitle or rewrite the analyst's terminal. Newlines and tabs stay.
+    """
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+def _echo(message: object = "", *, err: bool = False) -> None:
+    """Every line the CLI prints goes through here: control characters made visible."""
+    click.echo(printable(message), err=err)
+
+
 def _friendly(func: F) -> F:
-    """Turn fpi's own errors into a message on stderr and an exit code."""
+    """Turn fpi's own errors, and the system's (a full disk, an unreadable path), into a message on
+    stderr and an exit code, never a stack trace."""
 
     @functools.wraps(func)
     def wrapper(*args: object, **kwargs: object) -> object:
         try:
             return func(*args, **kwargs)
         except TraceError as exc:
-            click.echo(exc.report(), err=True)
+            _echo(exc.report(), err=True)
             sys.exit(EXIT_BAD_INPUT)
         except FpiError as exc:
-            click.echo(f"error: {exc}", err=True)
+            _echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        except OSError as exc:
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            _echo(f"error: {exc.strerror or exc}{where}", err=True)
             sys.exit(EXIT_ERROR)
 
     return wrapper  # type: ignore[return-value]
@@ -76,7 +99,7 @@ def validate(file: Path, mappings: tuple[str, ...]) -> None:
     from fpi.traces import load_traces, summarize_traces
 
     frame = load_traces(file, column_map=_parse_map(mappings))
-    click.echo(summarize_traces(frame).text())
+    _echo(summarize_traces(frame).text())
 
 
 @main.command()
@@ -106,7 +129,7 @@ def simulate(n_dialogues: int, seed: int, label_noise: float, unlabelled: bool, 
         frame = run_simulation(n_dialogues, seed=seed, label_noise=label_noise, labelled=not unlabelled)
     write_traces(frame, output)
     elapsed = time.perf_counter() - started
-    click.echo(f"wrote {len(frame):,} turns in {n_dialogues:,} dialogues to {output} ({elapsed:.1f} s)")
+    _echo(f"wrote {len(frame):,} turns in {n_dialogues:,} dialogues to {output} ({elapsed:.1f} s)")
 
 
 def _model_path(model: Path | None) -> Path:
@@ -166,7 +189,7 @@ def train(traces: Path, output: Path, seed: int, holdout: float, scale_free: boo
     from fpi.traces import load_traces
 
     frame = load_traces(traces, column_map=_parse_map(mappings))
-    click.echo(f"read {len(frame):,} turns from {traces}", err=True)
+    _echo(f"read {len(frame):,} turns from {traces}", err=True)
     if upload_column is not None and upload_column not in frame.columns:
         raise click.BadParameter(f"{traces} has no column {upload_column!r}", param_hint="--upload-column")
     config = TrainConfig(seed=seed, test_fraction=holdout, upload_column=upload_column, scale_free=scale_free,
@@ -175,7 +198,7 @@ def train(traces: Path, output: Path, seed: int, holdout: float, scale_free: boo
 
     def progress(message: str, done: float) -> None:
         if message != last[0]:
-            click.echo(f"[{done:4.0%}] {message}", err=True)
+            _echo(f"[{done:4.0%}] {message}", err=True)
             last[0] = message
 
     if engine == "dask":
@@ -189,9 +212,9 @@ def train(traces: Path, output: Path, seed: int, holdout: float, scale_free: boo
         model = FailurePointModel(config=config).fit(frame, progress=progress)
     model.save(output)
     meta = model.meta
-    click.echo(f"saved model {model.version} to {output} ({meta['trees']} trees, {meta['training_seconds']} s)")
-    click.echo(f"{meta['metrics'].get('evaluated_on', 'held-out dialogues')}:")
-    click.echo(format_report(meta["metrics"]))
+    _echo(f"saved model {model.version} to {output} ({meta['trees']} trees, {meta['training_seconds']} s)")
+    _echo(f"{meta['metrics'].get('evaluated_on', 'held-out dialogues')}:")
+    _echo(format_report(meta["metrics"]))
 
 
 @main.command()
@@ -226,7 +249,7 @@ def predict(traces: Path, model_dir: Path | None, output: Path, chunk_rows: int 
     counts = sorted(result.label_counts.items(), key=lambda kv: -kv[1])
     summary = ", ".join(f"{label} {n:,}" for label, n in counts)
     how = result.mode + (f", {result.buckets} buckets" if result.buckets else "")
-    click.echo(f"scored {result.turns:,} turns in {result.seconds:.1f} s ({how}) -> {output} ({summary})")
+    _echo(f"scored {result.turns:,} turns in {result.seconds:.1f} s ({how}) -> {output} ({summary})")
 
 
 def _progress_printer(every: float = 2.0) -> Callable[[str, float], None]:
@@ -237,7 +260,7 @@ def _progress_printer(every: float = 2.0) -> Callable[[str, float], None]:
         step = message.split(":")[0]
         now = time.monotonic()
         if step != state["step"] or now - state["at"] >= every:
-            click.echo(f"[{done:4.0%}] {message}", err=True)
+            _echo(f"[{done:4.0%}] {message}", err=True)
             state["step"], state["at"] = step, now
 
     return show
@@ -260,7 +283,7 @@ def evaluate(traces: Path, model_dir: Path | None, as_json: bool, mappings: tupl
     model = FailurePointModel.load(_model_path(model_dir))
     frame = load_traces(traces, column_map=_parse_map(mappings))
     report = evaluate_model(model, frame)
-    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+    _echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
 @main.command()
@@ -288,10 +311,10 @@ def explain(traces: Path, model_dir: Path | None, dialogue_id: str, top: int, ma
         said = "" if text is None or text != text else f'  "{text}"'
         truth = turn.get("failure_point")
         human = "" if truth is None or truth != truth else f"  (label: {truth})"
-        click.echo(f"turn {turn['turn_index']}: {explanation.predicted} "
+        _echo(f"turn {turn['turn_index']}: {explanation.predicted} "
                    f"p={explanation.probability:.2f}{human}{said}")
         for reason in explanation.reasons:
-            click.echo(f"    {reason.text}")
+            _echo(f"    {reason.text}")
 
 
 
@@ -334,11 +357,11 @@ def cohorts(traces: Path, model_dir: Path | None, as_json: bool, level: float, m
     if as_json:
         report = found.to_dict()
         report["fairness"] = None if checked is None else checked.to_dict("records")
-        click.echo(json.dumps(report, indent=2, default=lambda value: value.item()))
+        _echo(json.dumps(report, indent=2, default=lambda value: value.item()))
         return
-    click.echo(format_discovery(found))
-    click.echo("")
-    click.echo("model fairness: needs labels (failure_point)" if checked is None
+    _echo(format_discovery(found))
+    _echo("")
+    _echo("model fairness: needs labels (failure_point)" if checked is None
                else format_fairness(checked, level=level))
 
 
@@ -387,7 +410,7 @@ def queue(traces: Path, model_dir: Path | None, exclude: Path | None, n_turns: i
     })
     write_export(table, output)
     left = "" if done is None else f", {len(keys):,} judged turns left out"
-    click.echo(f"wrote the next {len(table):,} of {len(frame):,} turns to review to {output} ({order} order{left})")
+    _echo(f"wrote the next {len(table):,} of {len(frame):,} turns to review to {output} ({order} order{left})")
 
 
 @main.command()
@@ -420,22 +443,22 @@ def retrain(traces: Path, verdicts_file: Path, model_dir: Path | None, output: P
     start = FailurePointModel.load(_model_path(model_dir))
     frame = load_traces(traces, column_map=_parse_map(mappings))
     verdicts = read_verdicts(verdicts_file)
-    click.echo(f"read {len(frame):,} turns from {traces} and {len(verdicts):,} verdicts from {verdicts_file}",
+    _echo(f"read {len(frame):,} turns from {traces} and {len(verdicts):,} verdicts from {verdicts_file}",
                err=True)
     result = retrain_from_verdicts(frame, verdicts, active=start,
                                    config=RetrainConfig(strategy=strategy, train=TrainConfig(seed=seed)))
     tried = ", ".join(f"{name} {score:.3f}" for name, score in
                       sorted(result.strategy_scores.items(), key=lambda kv: -kv[1]))
-    click.echo(f"strategy: {result.strategy} (cross-validated macro-F1, {result.folds} folds by dialogue: {tried})")
-    click.echo(f"held-out: {result.heldout_turns:,} labelled turns ({result.heldout_verdicts:,} verdicts), "
+    _echo(f"strategy: {result.strategy} (cross-validated macro-F1, {result.folds} folds by dialogue: {tried})")
+    _echo(f"held-out: {result.heldout_turns:,} labelled turns ({result.heldout_verdicts:,} verdicts), "
                f"each predicted by a fold model that never saw its dialogue; starting model {start.version}:")
     report = {"systems": {"starting model": result.comparison["systems"]["active"],
                           "candidate": result.comparison["systems"]["candidate"]}}
-    click.echo(format_report(report))
+    _echo(format_report(report))
     result.candidate.save(output)
     how = ("the starting model unchanged: no strategy did better on these labels" if result.strategy == "keep"
            else f"trained on {result.training_turns:,} labelled turns")
-    click.echo(f"saved candidate {result.candidate.version} to {output} ({how})")
+    _echo(f"saved candidate {result.candidate.version} to {output} ({how})")
 
 
 @main.group()
@@ -465,11 +488,11 @@ def verdicts_export(output: Path, traces: Path | None, model_dir: Path | None, a
     from fpi.store import VerdictStore
     from fpi.traces import dataset_fingerprint, load_traces
 
-    with VerdictStore.from_config() as store:
+    with VerdictStore.from_config(read_only=True) as store:  # reading only: a read-only copy will do
         if traces is None:
             table = store.all() if everything else store.latest()
             write_export(table, output)
-            click.echo(f"wrote {len(table):,} verdicts to {output}")
+            _echo(f"wrote {len(table):,} verdicts to {output}")
             return
         frame = load_traces(traces, column_map=_parse_map(mappings))
         dataset = dataset_fingerprint(frame)
@@ -478,7 +501,7 @@ def verdicts_export(output: Path, traces: Path | None, model_dir: Path | None, a
         table = with_latest_verdicts(scored, latest)
     write_export(table, output)
     judged = int(table["verdict_label"].notna().sum())
-    click.echo(f"wrote {len(table):,} turns ({judged:,} with a verdict) to {output}")
+    _echo(f"wrote {len(table):,} turns ({judged:,} with a verdict) to {output}")
 
 
 @verdicts.command("history")
@@ -490,17 +513,17 @@ def verdicts_history(dialogue_id: str, turn: int, dataset: str | None) -> None:
     """Every verdict on turn TURN of DIALOGUE_ID, oldest first (the last one counts)."""
     from fpi.store import VerdictStore
 
-    with VerdictStore.from_config() as store:
+    with VerdictStore.from_config(read_only=True) as store:  # reading only: a read-only copy will do
         rows = store.history(dialogue_id, turn, dataset=dataset)
     if rows.empty:
-        click.echo(f"no verdicts on {dialogue_id} turn {turn}")
+        _echo(f"no verdicts on {dialogue_id} turn {turn}")
         return
     def shown(value: object) -> str:
         return "-" if value is None or value != value else str(value)  # NaN != NaN: an empty cell
 
     for row in rows.itertuples(index=False):
         note = "" if shown(row.note) == "-" else f"  note: {row.note}"
-        click.echo(f"{row.created_at:%Y-%m-%d %H:%M:%S} UTC  {row.label:<10} by {row.analyst}  "
+        _echo(f"{row.created_at:%Y-%m-%d %H:%M:%S} UTC  {row.label:<10} by {row.analyst}  "
                    f"(predicted {shown(row.predicted_label)} by model {shown(row.model_version)}, "
                    f"dataset {row.dataset_fingerprint[:12]}){note}")
 

@@ -6,6 +6,8 @@
 | `FPI_DB_URL`  | SQLite file in `FPI_HOME` | SQLAlchemy URL of the verdict store       |
 | `FPI_MODEL`   | `models/default`          | model used when none is named             |
 | `FPI_DATA_DIR`| the working directory     | the app opens scored files by path only here |
+| `FPI_MAX_UPLOAD_ROWS` | 500000            | turns an upload may hold in the app        |
+| `FPI_MAX_UPLOAD_MB` | 1024                | its values' decompressed size, in MB       |
 """
 from __future__ import annotations
 
@@ -26,6 +28,11 @@ class Config:
     db_url: str
     default_model: Path
     data_dir: Path
+    max_upload_rows: int = 500_000
+    """Above this many turns the app refuses an upload and points to `fpi predict` (out of core):
+    in memory a turn costs ~3 KB once scored and explained (1M turns took the server to 3.1 GB)."""
+    max_upload_bytes: int = 1024 * 1_000_000
+    """Decompressed size of an upload's values: a small Parquet file can unpack to gigabytes."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -34,4 +41,12 @@ class Config:
         db_url = env.get("FPI_DB_URL") or f"sqlite:///{(home / 'fpi.sqlite3').as_posix()}"
         model = Path(env["FPI_MODEL"]).expanduser() if env.get("FPI_MODEL") else SHIPPED_MODEL
         data_dir = Path(env.get("FPI_DATA_DIR") or Path.cwd()).expanduser()
-        return cls(home=home, db_url=db_url, default_model=model, data_dir=data_dir)
+        return cls(home=home, db_url=db_url, default_model=model, data_dir=data_dir,
+                   max_upload_rows=_positive_int(env, "FPI_MAX_UPLOAD_ROWS", 500_000),
+                   max_upload_bytes=_positive_int(env, "FPI_MAX_UPLOAD_MB", 1024) * 1_000_000)
+
+
+def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+    """An integer setting; anything but a whole number above 0 keeps the default (never lifts a limit)."""
+    text = env.get(name, "").strip().replace("_", "")
+    return int(text) if text.isdigit() and int(text) > 0 else default

@@ -390,6 +390,41 @@ def neighbour_dialogue(candidates: Sequence[str] | np.ndarray, current: str | No
     return str(ids[i]) if i >= 0 else None
 
 
+MAX_DEFAULT_TURNS = 200
+"""The drill-down opens on its own only a dialogue up to this long; a longer one only when asked for."""
+TURNS_PER_PAGE = 100
+"""Turns the drill-down draws at once; a longer dialogue is paged."""
+
+
+def default_dialogue(frame: pd.DataFrame, defect_ids: Sequence[str] | np.ndarray, *,
+                     max_turns: int = MAX_DEFAULT_TURNS) -> str | None:
+    """The dialogue the drill-down opens when none is asked for: the first defective one of at most
+    `max_turns` turns, else the first such dialogue of any kind, else the shortest.
+
+    A 10,000-turn dialogue must not be what a page opens by default: drawing it is the user's choice.
+    """
+    if frame.empty:
+        return None
+    sizes = frame.groupby("dialogue_id", sort=True, observed=True).size()
+    short = sizes[sizes <= max_turns]
+    defects = [d for d in np.asarray(defect_ids, dtype=object).astype(str) if d in short.index]
+    if defects:
+        return str(defects[0])
+    if len(short):
+        return str(short.index[0])
+    return str(sizes.idxmin())
+
+
+def page_count(turns: int, per_page: int = TURNS_PER_PAGE) -> int:
+    return max(1, -(-turns // per_page))
+
+
+def turns_page(turns: pd.DataFrame, page: int, per_page: int = TURNS_PER_PAGE) -> pd.DataFrame:
+    """Page `page` (0-based, clipped to the last) of a dialogue's turns."""
+    page = min(max(0, page), page_count(len(turns), per_page) - 1)
+    return turns.iloc[page * per_page: (page + 1) * per_page]
+
+
 def dialogue_turns(frame: pd.DataFrame, dialogue_id: str) -> pd.DataFrame:
     """The turns of one dialogue, in order; positions in `frame` kept as the index."""
     part = frame[(frame["dialogue_id"] == dialogue_id).to_numpy(dtype=bool, na_value=False)]

@@ -84,6 +84,8 @@ class ModelError(FpiError):
 
     def __init__(self, message: str, *, path: str | None = None) -> None:
         self.path = path
+        self.message = message
+        """The reason without the path, to wrap in another message."""
         super().__init__(message if path is None else f"{message} (model: {path})")
 
 

@@ -12,15 +12,18 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NoReturn
 
 import lightgbm as lgb
 import numpy as np
@@ -33,7 +36,9 @@ from fpi.features import (
     FeatureSpec, build_features, build_features_by_upload, fit_feature_spec, missing_column_variants,
     pipeline_scaled,
 )
-from fpi.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS
+from fpi.schema import (
+    CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS, feature_name_problem, safe_feature_name,
+)
 from fpi.splits import dialogue_bucket, grouped_split
 from fpi.text_stack import FIELDS_BY_KEY as FIELDS, TextStack, field_of_feature, fit_text_stack
 
@@ -195,6 +200,7 @@ class FailurePointModel:
             stack, oof_text = fit_text_stack(frame, np.where(train, codes, -1), folds=folds, seed=cfg.seed)
             features = pd.concat([features, pd.DataFrame(oof_text, index=frame.index)], axis=1)
             spec = replace(spec, features=tuple(features.columns), text=stack)
+        _require_storable_names(spec.features)
         self.spec = spec
         weights = self._class_weights(codes[train])
         self.reference, self.reference_uploads = _reference_sample(frame, features, train, cfg)
@@ -540,6 +546,11 @@ class FailurePointModel:
                                     values=self.reference.to_numpy(dtype=np.float32), **uploads)
                 meta["reference_sha256"] = sha256_file(staging / REFERENCE_FILE)
             _write_json(staging / META_FILE, meta)
+            try:  # a model that cannot be loaded again is never saved (nor activated from the registry)
+                type(self).load(staging)
+            except ModelError as exc:
+                raise ModelError(f"refusing to save a model that could not be loaded again: {exc.message}",
+                                 path=str(target)) from exc
             _swap_in(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -558,13 +569,18 @@ class FailurePointModel:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelError(f"{META_FILE} is not valid JSON ({exc})", path=str(path)) from exc
+        if not isinstance(meta, dict):
+            raise ModelError(f"{META_FILE} field '(top level)' must be an object; restore the file or retrain "
+                             "the model", path=str(path))
         if meta.get("contract_version") != CONTRACT_VERSION:
             raise ModelError(
                 f"model was trained for trace contract v{meta.get('contract_version')}, this fpi reads "
                 f"v{CONTRACT_VERSION}; retrain it with `fpi train`", path=str(path),
             )
-        if meta.get("format_version") != FORMAT_VERSION or list(meta.get("classes", [])) != list(LABELS):
+        classes = meta.get("classes")
+        if meta.get("format_version") != FORMAT_VERSION or not isinstance(classes, list) or classes != list(LABELS):
             raise ModelError("model format or classes differ from this fpi; retrain it", path=str(path))
+        _check_meta(meta, path)
         model = cls(config=TrainConfig(**meta.get("train_config", {})))
         model.booster = _load_booster(path / MODEL_FILE, meta.get("model_sha256"), path)
         if "baseline_sha256" in meta:
@@ -582,13 +598,112 @@ class FailurePointModel:
             model.reference = pd.DataFrame(np.asarray(arrays["values"], dtype=float),
                                            columns=[str(c) for c in arrays["columns"]])
             model.reference_uploads = arrays["uploads"].astype(str) if "uploads" in arrays else None
-        if model.booster.feature_name() != list(model.spec.features):
-            raise ModelError("the model's features do not match its meta.json", path=str(path))
+        stored, expected = model.booster.feature_name(), list(model.spec.features)
+        if stored != expected:
+            differ = [f"{a!r} vs {b!r}" for a, b in zip(stored, expected) if a != b][:3]
+            raise ModelError("the model's features do not match its meta.json"
+                             + (f" (model.txt vs meta.json: {', '.join(differ)})" if differ else
+                                f" ({len(stored)} vs {len(expected)} features)")
+                             + "; retrain it, or activate another model", path=str(path))
         if meta.get("rule_cascade_thresholds"):
             model.rule = RuleCascade(dict(meta["rule_cascade_thresholds"]))
         model.temperature = float(meta.get("temperature", 1.0))
         model.meta, model.path = meta, path
         return model
+
+
+def _check_meta(meta: Any, path: Path) -> None:
+    """Every field `load` reads, checked for type and value before use: a hand-edited meta.json
+    is refused with the field and the fix, never a traceback or a model that answers NaN."""
+    def bad(field: str, expected: str) -> NoReturn:
+        raise ModelError(f"{META_FILE} field '{field}' must be {expected}; restore the file or retrain the model",
+                         path=str(path))
+
+    if not isinstance(meta, dict):
+        bad("(top level)", "an object")
+    temperature = meta.get("temperature", 1.0)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+            math.isfinite(temperature) and 0.01 <= temperature <= 100):
+        bad("temperature", "a number between 0.01 and 100")
+    config = meta.get("train_config", {})
+    known = {f.name: f.type for f in fields(TrainConfig)}
+    if not isinstance(config, dict) or not set(config) <= set(known):
+        bad("train_config", f"an object with only the keys {', '.join(known)}")
+    defaults = TrainConfig()
+    for key, value in config.items():
+        default = getattr(defaults, key)
+        expected = ((str, type(None)) if default is None else (bool,) if isinstance(default, bool)
+                    else (int,) if isinstance(default, int) else (int, float))
+        if not isinstance(value, expected) or (isinstance(value, bool) and not isinstance(default, bool)) or (
+                isinstance(value, float) and not math.isfinite(value)):
+            bad(f"train_config.{key}", "a " + " or ".join(t.__name__ for t in expected if t is not type(None)))
+    spec = meta.get("feature_spec")
+    if not isinstance(spec, dict):
+        bad("feature_spec", "an object")
+    for key in ("features", "categorical", "stage_signals"):
+        if not isinstance(spec.get(key), list) or not all(isinstance(v, str) for v in spec[key]):
+            bad(f"feature_spec.{key}", "a list of names")
+    for key, kind in (("levels", "a list of names"), ("reference_quantiles", "a list of numbers"),
+                      ("cascade_thresholds", "a number")):
+        value = spec.get(key)
+        if not isinstance(value, dict):
+            bad(f"feature_spec.{key}", "an object")
+        for name, item in value.items():
+            ok = (isinstance(item, list) and all(isinstance(v, str) for v in item) if key == "levels" else
+                  isinstance(item, list) and all(_is_number(v) for v in item) if key == "reference_quantiles" else
+                  _is_number(item))
+            if not ok:
+                bad(f"feature_spec.{key}.{name}", kind)
+    thresholds = meta.get("rule_cascade_thresholds", {})
+    if not isinstance(thresholds, dict) or not all(_is_number(v) for v in thresholds.values()):
+        bad("rule_cascade_thresholds", "an object of numbers")
+    for key in [k for k in meta if k.endswith("_sha256")]:
+        if not isinstance(meta[key], str):
+            bad(key, "a hex digest")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _require_storable_names(features: tuple[str, ...] | list[str]) -> None:
+    """Refuse, before any training, feature names LightGBM would reject or rename on saving."""
+    bad = [(name, problem) for name in features if (problem := feature_name_problem(name))]
+    if bad:
+        raise ModelError("cannot train on feature names LightGBM would change: "
+                         + "; ".join(f"'{n}': {p} (rename the column to '{safe_feature_name(n)}')" for n, p in bad))
+
+
+LOAD_CHECK_SECONDS = 300.0
+
+
+def load_problem(directory: str | Path, *, timeout: float = LOAD_CHECK_SECONDS) -> str | None:
+    """Why the model in `directory` cannot be loaded, or None when it loads.
+
+    The load runs in a child process: a crafted `model.txt` can abort or crash LightGBM's
+    parser, and that must cost a child, not the app serving everyone. Used before activating.
+    """
+    code = ("import sys\nfrom fpi.errors import FpiError\nfrom fpi.model import FailurePointModel\n"
+            "try:\n    FailurePointModel.load(sys.argv[1])\n"
+            "except FpiError as exc:\n    print(exc, end='')\n    sys.exit(3)\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(directory)], capture_output=True, text=True,
+                              timeout=timeout, env={**os.environ, "PYTHONPATH": _package_root()})
+    except subprocess.TimeoutExpired:
+        return f"loading the model took more than {timeout:.0f} s"
+    if done.returncode == 0:
+        return None
+    if done.returncode == 3:
+        return done.stdout.strip() or "the model could not be loaded"
+    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    return f"loading the model failed (exit status {done.returncode}: {last[:300]})"
+
+
+def _package_root() -> str:
+    """The folder holding the `fpi` package, first on the child's path, so it loads this very fpi."""
+    root = str(Path(__file__).resolve().parent.parent)
+    rest = os.environ.get("PYTHONPATH")
+    return root if not rest else os.pathsep.join([root, rest])
 
 
 def _confidences(frame: pd.DataFrame) -> np.ndarray:

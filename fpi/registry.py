@@ -150,9 +150,20 @@ class Registry:
         return ModelEntry(version, target, read_meta(target), self.active_version() == version)
 
     def activate(self, version: str) -> None:
-        """Make `version` the active model; the one active before is remembered for `rollback`."""
+        """Make `version` the active model; the one active before is remembered for `rollback`.
+
+        A trained version is loaded first (in a child process): an entry that cannot be loaded
+        is never activated, so one bad model directory cannot break every session of the app.
+        """
         if version != DEFAULT and not self._usable(version):
             raise ModelError(f"there is no model '{version}' in {self.root}", path=str(self.path_of(version)))
+        if version != DEFAULT:
+            from fpi.model import load_problem  # the model module is heavy; the registry is read often
+
+            problem = load_problem(self.path_of(version))
+            if problem is not None:
+                raise ModelError(f"model '{version}' cannot be loaded, so it was not activated: {problem}",
+                                 path=str(self.path_of(version)))
         state = self._state()
         current = self.active_version()
         if current == version:

@@ -1,10 +1,11 @@
 """The trace contract (version 1) in code: columns, types, stages and labels.
 
 This module is the "what"; `fpi.traces` is the "how" that checks a file against
-it. The prose contract lives in `shared/trace-schema.md`; change both together.
+it. The prose contract lives in `docs/trace-schema.md`; change both together.
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 
@@ -30,6 +31,12 @@ DEFECT_LABELS: tuple[str, ...] = LABELS[1:]
 CONFIDENCE_COLUMNS: tuple[str, ...] = tuple(f"{stage}_confidence" for stage in STAGES)
 
 STAGE_PREFIXES: tuple[str, ...] = tuple(f"{stage}_" for stage in STAGES)
+
+MAX_ID_CHARS = 255
+"""Longest dialogue_id: what the verdict store (any SQL database) keeps in an indexed column."""
+MAX_TEXT_CHARS = 10_000
+"""Longest value of any other text column of the contract: far beyond speech, and a bound on what
+one cell can cost the text features and the app."""
 
 LABEL_COLUMN = "failure_point"
 KEY_COLUMNS: tuple[str, str] = ("dialogue_id", "turn_index")
@@ -90,6 +97,42 @@ def stage_of(column: str) -> str | None:
     return None
 
 
+FEATURE_NAME_FORBIDDEN = frozenset('[]{},:"')
+"""Characters LightGBM refuses in a feature name (its model file is partly JSON)."""
+
+
+def feature_name_problem(column: str) -> str | None:
+    """Why `column` cannot be a model feature under its own name, or None when it can.
+
+    LightGBM refuses `[ ] { } , : "` and silently turns whitespace into `_`, so a
+    model trained on such a name could never be loaded again; control characters
+    would garble its text file.
+    """
+    for char in column:
+        if char in FEATURE_NAME_FORBIDDEN:
+            return f"the name contains {char!r}, which a LightGBM feature name cannot"
+        if char.isspace() or unicodedata.category(char).startswith("C"):
+            return f"the name contains whitespace or a control character ({char!r})"
+    return None
+
+
+def safe_feature_name(column: str) -> str:
+    """`column` with every character `feature_name_problem` objects to replaced by `_` (for the fix)."""
+    return "".join("_" if (c in FEATURE_NAME_FORBIDDEN or c.isspace() or unicodedata.category(c).startswith("C"))
+                   else c for c in column)
+
+
 def is_stage_signal(column: str) -> bool:
-    """True for a stage-prefixed extra column (not one of the contract's own)."""
-    return column not in COLUMNS_BY_NAME and stage_of(column) is not None
+    """True for a stage-prefixed extra column (not one of the contract's own) that can be a model feature.
+
+    A stage-prefixed name LightGBM cannot store (`feature_name_problem`) is an ordinary
+    extra column: passed through, never a feature, and named in the summary with the fix.
+    """
+    return (column not in COLUMNS_BY_NAME and stage_of(column) is not None
+            and feature_name_problem(column) is None)
+
+
+def is_unusable_stage_signal(column: str) -> bool:
+    """A stage-prefixed extra whose name keeps it from being a model feature."""
+    return (column not in COLUMNS_BY_NAME and stage_of(column) is not None
+            and feature_name_problem(column) is not None)

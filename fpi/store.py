@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from fpi.config import Config
 from fpi.errors import StoreError
+from fpi.schema import MAX_ID_CHARS
 from fpi.schema import LABELS
 
 __all__ = [
@@ -46,7 +47,7 @@ SCHEMA_VERSION = 1
 
 BUSY_TIMEOUT_MS = 30_000
 MAX_ANALYST = 320  # the longest e-mail address
-MAX_ID = 255
+MAX_ID = MAX_ID_CHARS  # the contract bounds ids, so every loaded turn can get a verdict
 MAX_NOTE = 4000
 
 VERDICT_COLUMNS: tuple[str, ...] = (
@@ -132,6 +133,16 @@ def _sqlite_on_connect(dbapi_connection: Any, record: Any) -> None:
         cursor.close()
 
 
+def _sqlite_on_connect_read_only(dbapi_connection: Any, record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA query_only = ON")  # and never a journal-mode switch: that is a write
+    finally:
+        cursor.close()
+
+
 def _sqlite_on_begin(conn: Connection) -> None:
     # A writer that read first and then upgrades its lock can fail at once with
     # SQLITE_BUSY in WAL mode (no waiting); taking the write lock at BEGIN avoids that.
@@ -142,7 +153,10 @@ def _sqlite_on_begin(conn: Connection) -> None:
 class VerdictStore:
     """Append-only verdicts in the database at `url`; the schema is created or migrated on open."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, read_only: bool = False) -> None:
+        """Open (and create or migrate) the store; `read_only` opens an existing one without writing a
+        byte to it: no WAL switch, no migration, so a read-only copy can still be exported."""
+        self.read_only = read_only
         try:
             parsed = sa.make_url(url)
         except sa.exc.ArgumentError as exc:
@@ -150,7 +164,12 @@ class VerdictStore:
                              "sqlite:////path/verdicts.db or postgresql+psycopg://user@host/db") from exc
         self.url = parsed.render_as_string(hide_password=True)
         self.dialect = parsed.get_backend_name()
-        if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
+        if read_only and self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
+            file = Path(parsed.database).expanduser()
+            if not file.is_file():
+                raise StoreError(f"could not open: there is no database file '{file}'", url=self.url)
+            parsed = parsed.set(database=f"file:{file.as_posix()}?mode=ro", query={**parsed.query, "uri": "true"})
+        elif self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
             folder = Path(parsed.database).expanduser().parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -163,9 +182,12 @@ class VerdictStore:
             raise StoreError(f"no database driver for this URL ({exc}); install the driver package it names",
                              url=self.url) from exc
         if self.dialect == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_on_connect)
+            sa.event.listen(self.engine, "connect", _sqlite_on_connect_read_only if read_only else _sqlite_on_connect)
             sa.event.listen(self.engine, "begin", _sqlite_on_begin)
         self._writer = self.engine.execution_options(fpi_sqlite_begin="IMMEDIATE")
+        if read_only:
+            self._guard(self._check_readable, "open")
+            return
         try:
             self._guard(self._migrate, "open")
         except StoreError as exc:
@@ -176,9 +198,9 @@ class VerdictStore:
             self._guard(self._migrate, "open")
 
     @classmethod
-    def from_config(cls, config: Config | None = None) -> VerdictStore:
+    def from_config(cls, config: Config | None = None, *, read_only: bool = False) -> VerdictStore:
         """The store at `FPI_DB_URL`, or the SQLite file in `FPI_HOME`."""
-        return cls((config or Config.from_env()).db_url)
+        return cls((config or Config.from_env()).db_url, read_only=read_only)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -224,6 +246,18 @@ class VerdictStore:
                     step(conn)
                     conn.execute(sa.insert(schema_version_table).values(
                         version=version, description=description, applied_at=datetime.now(timezone.utc)))
+
+    def _check_readable(self) -> None:
+        """A read-only store must already have this fpi's layout: nothing can be created or migrated."""
+        with self.engine.connect() as conn:
+            if schema_version_table.name not in set(sa.inspect(conn).get_table_names()):
+                raise StoreError("could not open read-only: it is not an fpi verdict store (no schema_version "
+                                 "table)", url=self.url)
+            current = int(conn.execute(sa.select(sa.func.max(schema_version_table.c.version))).scalar() or 0)
+        if current != SCHEMA_VERSION:
+            raise StoreError(f"could not open read-only: its schema version is {current}, this fpi reads "
+                             f"{SCHEMA_VERSION}; open it once read-write with this fpi (or use the fpi that "
+                             "wrote it)", url=self.url)
 
     def schema_version(self) -> int:
         def read() -> int:

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from fpi.errors import Problem, TraceError
 from fpi.traces import (
-    MAX_EXAMPLES, MAX_ROWS_KEPT, PARQUET_MAGIC, PARQUET_SUFFIXES, CheckedBatch, _short, _sniff, check_batch,
+    MAX_EXAMPLES, MAX_ROWS_KEPT, PARQUET_MAGIC, PARQUET_SUFFIXES, CheckedBatch, _parquet_column_problems, _short, _sniff, check_batch,
 )
 
 __all__ = ["TraceBatch", "TraceStream", "merge_problems"]
@@ -143,6 +143,9 @@ class TraceStream:
             reader = pq.ParquetFile(self.path)
             self._parquet_rows = reader.metadata.num_rows
             schema = reader.schema_arrow
+            nested = _parquet_column_problems(schema.empty_table())  # the whole schema, before any row
+            if nested:
+                raise TraceError(nested, source=self.source)
             batches = reader.iter_batches(batch_size=self.batch_rows)
             first = True
             for batch in batches:

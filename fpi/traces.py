@@ -19,7 +19,7 @@ import io
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Callable, Mapping, NoReturn, Union
 
@@ -33,11 +33,12 @@ import pyarrow.parquet as pq
 from fpi.errors import FpiError, Problem, TraceError
 from fpi.schema import (
     COLUMNS, COLUMNS_BY_NAME, FALSE_STRINGS, KEY_COLUMNS, LABEL_COLUMN,
-    LABELS, REQUIRED_COLUMNS, TRUE_STRINGS, Kind, is_stage_signal,
+    LABELS, MAX_ID_CHARS, MAX_TEXT_CHARS, REQUIRED_COLUMNS, TRUE_STRINGS, Kind, feature_name_problem, is_stage_signal, is_unusable_stage_signal,
+    safe_feature_name,
 )
 
 __all__ = [
-    "TraceSummary", "dataset_fingerprint", "load_traces", "normalise_column_name", "stage_signal_columns",
+    "TraceSummary", "UploadSize", "check_upload_size", "dataset_fingerprint", "upload_size", "load_traces", "normalise_column_name", "stage_signal_columns",
     "summarize_traces", "validate_traces", "write_traces",
 ]
 
@@ -93,6 +94,83 @@ def load_traces(
     return _validate(frame, column_map, label, from_text=True, row_numbers=rows, problems=problems)
 
 
+@dataclass(frozen=True)
+class UploadSize:
+    """What reading a file would hold in memory, known before reading it."""
+
+    rows: int
+    """Turns: exact for Parquet (its footer), at most this many for CSV (its line count)."""
+    decoded_bytes: int
+    """Bytes of the values once decompressed (Parquet's footer), or the CSV's own size."""
+    exact: bool
+
+
+def upload_size(data: bytes) -> UploadSize:
+    """Rows and decoded bytes of a CSV or Parquet file, from its footer or line count, reading no values.
+
+    A 342 KB Parquet file can hold a million turns: the compressed size says nothing about memory.
+    """
+    if data[:4] == PARQUET_MAGIC:
+        try:
+            meta = pq.ParquetFile(pa.BufferReader(data)).metadata
+            decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            return UploadSize(rows=int(meta.num_rows), decoded_bytes=int(decoded), exact=True)
+        except Exception:  # an unreadable footer is reported by the reader, with its reason
+            return UploadSize(rows=0, decoded_bytes=len(data), exact=False)
+    return UploadSize(rows=max(0, data.count(b"\n") - 1) + (not data.endswith(b"\n")),
+                      decoded_bytes=len(data), exact=False)
+
+
+def check_upload_size(data: bytes, *, max_rows: int, max_bytes: int, source: str | None = None) -> UploadSize:
+    """Refuse, before reading any value, a file that would not fit in the app's memory budget.
+
+    Raises `TraceError` (code `too_large`) saying how big the file is, the limit, and the
+    out-of-core way to use it instead: `fpi predict` and the app's large-file view.
+    """
+    size = upload_size(data)
+    if size.exact and size.rows <= max_rows and size.decoded_bytes <= max_bytes:
+        size = replace(size, decoded_bytes=max(size.decoded_bytes, _decoded_text_bytes(data)))
+    hint = ("Score it out of core with `fpi predict FILE -o scored.parquet` and open the output under "
+            "'Large scored file' on the Data page, or split the file; an administrator can raise the limit "
+            "with FPI_MAX_UPLOAD_ROWS / FPI_MAX_UPLOAD_MB")
+    about = "" if size.exact else "about "
+    if size.rows > max_rows:
+        _fail("too_large", f"the file holds {about}{size.rows:,} turns; the app loads at most {max_rows:,}",
+              source, hint=hint)
+    if size.decoded_bytes > max_bytes:
+        _fail("too_large", f"the file's values take {size.decoded_bytes / 1e6:,.0f} MB once decompressed; the app "
+              f"loads at most {max_bytes / 1e6:,.0f} MB", source, hint=hint)
+    return size
+
+
+def _decoded_text_bytes(data: bytes) -> int:
+    """Bytes the text columns of a Parquet file take once each dictionary is expanded.
+
+    The footer counts a dictionary-encoded value once, however many rows repeat it; reading
+    the columns as dictionaries (never expanded) gives the true size at the cost of the
+    compressed size.
+    """
+    try:
+        schema = pq.read_schema(pa.BufferReader(data))
+        names = [f.name for f in schema
+                 if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_binary(f.type)
+                 or pa.types.is_large_binary(f.type)]
+        if not names:
+            return 0
+        table = pq.read_table(pa.BufferReader(data), columns=names, read_dictionary=names)
+    except Exception:  # unreadable: the reader reports it with its reason
+        return 0
+    total = 0
+    for column in table.columns:
+        for chunk in column.chunks:
+            if isinstance(chunk, pa.DictionaryArray):
+                lengths = pc.binary_length(chunk.dictionary)
+                total += int(pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0)
+            else:
+                total += int(pc.sum(pc.binary_length(chunk)).as_py() or 0)
+    return total
+
+
 def validate_traces(
     frame: pd.DataFrame, *, column_map: Mapping[str, str] | None = None, source: str | None = None
 ) -> pd.DataFrame:
@@ -134,9 +212,54 @@ def _fail(code: str, reason: str, source: str | None, hint: str | None = None) -
 
 def _parse_parquet(data: bytes, label: str | None) -> pd.DataFrame:
     try:
-        return pq.read_table(pa.BufferReader(data)).to_pandas()
+        table = pq.read_table(pa.BufferReader(data))
     except Exception as exc:  # pyarrow raises many types for corrupt files; all mean "unreadable"
         _fail("not_parquet", f"not a readable Parquet file ({_short(str(exc), 120)})", label)
+    problems = _parquet_column_problems(table)
+    if problems:
+        raise TraceError(problems, source=label)
+    try:
+        return table.to_pandas()
+    except Exception as exc:
+        _fail("not_parquet", f"not a readable Parquet file ({_short(str(exc), 120)})", label)
+
+
+def _is_nested(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_nested(kind)
+
+
+def _parquet_column_problems(table: pa.Table) -> list[Problem]:
+    """Columns no check can read, each named: nested values (struct, list, map) anywhere, and
+    contract text columns stored as bytes that are not UTF-8 (with their rows)."""
+    problems = []
+    for name, column in zip(table.column_names, table.columns):
+        if _is_nested(column.type):
+            problems.append(Problem(
+                str(name), f"holds nested values ({column.type}), which fpi cannot check, score or write to CSV",
+                "nested_column", hint="Flatten it into plain columns (one per field) or drop it"))
+            continue
+        kind = COLUMNS_BY_NAME.get(str(name))
+        if kind is None or not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+            continue
+        try:
+            pc.cast(column, pa.large_string())
+        except pa.ArrowInvalid:
+            bad = [i for i, v in enumerate(column.to_pylist()) if v is not None and not _utf8(v)]
+            problems.append(Problem(str(name), "not valid UTF-8 text", "encoding",
+                                    rows=tuple(i + 2 for i in bad[:MAX_ROWS_KEPT]), count=len(bad),
+                                    examples=tuple(repr(column[i].as_py())[:40] for i in bad[:MAX_EXAMPLES]),
+                                    hint="Write the column as UTF-8 strings"))
+    return problems
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _parse_csv(data: bytes, label: str | None) -> tuple[pd.DataFrame, np.ndarray, list[Problem]]:
@@ -444,6 +567,13 @@ def _parse_string(s: pd.Series, key: bool) -> tuple[pd.Series, list[_Bad]]:
     text = text.mask(text == "")  # the contract's "empty means missing"; other text is kept verbatim
     blank = _blank(text.str.strip()) if key else None
     bads = [_Bad("missing_value", "dialogue_id can't be empty: it identifies the dialogue", blank)] if key else []
+    limit = MAX_ID_CHARS if key else MAX_TEXT_CHARS
+    lengths = pc.utf8_length(pa.array(text, type=pa.large_string())).to_numpy(zero_copy_only=False)
+    too_long = np.nan_to_num(lengths.astype(float), nan=0.0) > limit
+    if too_long.any():
+        what = "ids" if key else "values"
+        bads.append(_Bad("too_long", f"longer than {limit:,} characters (the contract's limit for {what} of this "
+                                     "column)", too_long))
     return text, [b for b in bads if b.mask.any()]
 
 
@@ -631,6 +761,13 @@ class TraceSummary:
     date_range: tuple[pd.Timestamp, pd.Timestamp] | None = None
     stage_signals: tuple[str, ...] = ()
     other_extras: tuple[str, ...] = ()
+    unusable_signals: tuple[str, ...] = ()
+    """Stage-prefixed extras whose names LightGBM cannot store: kept, but never model features."""
+
+    def unusable_signal_notes(self) -> list[str]:
+        """One line per unusable stage signal: the column, why, and the name to rename it to."""
+        return [f"column '{name}' is not used as a model feature: {feature_name_problem(name)}; "
+                f"rename it to '{safe_feature_name(name)}' to use it" for name in self.unusable_signals]
 
     def text(self) -> str:
         lines = [f"{self.turns:,} turns in {self.dialogues:,} dialogues"]
@@ -645,6 +782,7 @@ class TraceSummary:
         lines.append("stage signals: " + (", ".join(self.stage_signals) or "none"))
         if self.other_extras:
             lines.append("other columns: " + ", ".join(self.other_extras))
+        lines.extend(self.unusable_signal_notes())
         return "\n".join(lines)
 
 
@@ -672,6 +810,7 @@ def summarize_traces(frame: pd.DataFrame) -> TraceSummary:
         date_range=date_range,
         stage_signals=tuple(signals),
         other_extras=tuple(others),
+        unusable_signals=tuple(c for c in others if is_unusable_stage_signal(c)),
     )
 
 

@@ -36,7 +36,8 @@ def page_setup() -> tuple[AppState, FailurePointModel | None]:
         model = services.active_model()
         services.rescore_if_model_changed(state)
     except FpiError as exc:
-        st.error(f"No usable model: {md_escape(exc)}")
+        st.error(f"No usable model: {md_escape(exc)}. To fix it, open the Model page and roll back or "
+                 "activate another version (or set FPI_MODEL to a model directory and restart).")
     if state.notice:
         st.toast(md_escape(state.notice))
         state.notice = None

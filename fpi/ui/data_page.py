@@ -128,6 +128,8 @@ def _summary(state: AppState) -> None:
     st.caption("Extra stage signals (model features where the model knows them) and other columns kept as they are:")
     st.text("stage signals: " + (", ".join(summary.stage_signals) or "none")
             + "\nother columns: " + (", ".join(summary.other_extras) or "none"))
+    for note in summary.unusable_signal_notes():
+        st.warning(components.md_escape(note))
     with st.expander("Preview: first 50 turns"):
         st.dataframe(data.frame.head(50), hide_index=True)
     st.page_link(nav.OVERVIEW, label="Open the overview", icon=":material/dashboard:")

@@ -34,22 +34,27 @@ def render() -> None:
         else:
             st.warning("The linked dialogue is not in the loaded traces; showing another one. The link asked for:")
             st.text(linked)
-    if state.dialogue_id not in known:
-        first = defect_ids[0] if len(defect_ids) else next(iter(sorted(known)))
-        state.dialogue_id = str(first)
+    if state.dialogue_id not in known:  # never a huge dialogue by default: drawing one is the user's choice
+        state.dialogue_id = dashboard.default_dialogue(frame, defect_ids)
     current = state.dialogue_id
     st.query_params["dialogue"] = current
 
     _navigation(state, data, frame, defect_ids, filters.active)
     turns = dashboard.dialogue_turns(frame, current)
     _header(turns)
-    st.plotly_chart(charts.confidence_strip_figure(dashboard.stage_strip(turns)), key="strip")
+    pages = dashboard.page_count(len(turns))
+    page = 0
+    if pages > 1:
+        page = int(st.number_input(f"Turns page (of {pages:,}; {dashboard.TURNS_PER_PAGE} turns a page)",
+                                   min_value=1, max_value=pages, step=1, key=Keys.TURN_PAGE)) - 1
+    shown = dashboard.turns_page(turns, page)
+    st.plotly_chart(services.strip_figure(data.key, current, page, shown), key="strip")
     st.caption("Stage confidences per turn (red low, green high; — not logged). "
                "The black box marks the stage the model names as the failure point.")
-    for _, turn in turns.iterrows():
+    for _, turn in shown.iterrows():
         _turn(turn)
     if model is not None:
-        _explanation(state, model, turns)
+        _explanation(state, model, shown)
 
 
 def _navigation(state: AppState, data, frame: pd.DataFrame, defect_ids, filtered: bool) -> None:

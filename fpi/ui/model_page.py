@@ -20,10 +20,12 @@ PERCENT = st.column_config.NumberColumn(format="%.3f")
 def render() -> None:
     state, model = components.page_setup()
     st.title("Model")
-    if model is None:
-        st.info("Train a model with `fpi train TRACES -o models/default`, or set FPI_MODEL to a model directory.")
-        return
     registry = services.registry()
+    if model is None:
+        st.info("Roll back or activate another version below (the configured default is `default`). "
+                "Or train a model with `fpi train TRACES -o models/mine` and set FPI_MODEL to it.")
+        _registry(state, registry)  # always offered: the way out of an unloadable active model
+        return
     _card(model, registry.active_version())
     _registry(state, registry)
     if state.data is None:

@@ -15,18 +15,19 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from fpi import aggregates, dashboard, trust
+from fpi import aggregates, charts, dashboard, trust
 from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED, Config
-from fpi.errors import FpiError, ScoredFileError, TraceError
+from fpi.errors import FpiError, ModelError, ScoredFileError, TraceError
 from fpi.explain import TurnExplanation, beeswarm_data, global_importance
-from fpi.model import FailurePointModel, TrainConfig
+from fpi.model import FailurePointModel, TrainConfig, load_problem
 from fpi.model_report import compare_models, current_data_report, heldout_mask
 from fpi.registry import Registry, read_meta
 from fpi.scoring import ScoredTraces, content_hash, file_columns, mapping_suggestions, score_frame
-from fpi.traces import load_traces
-from fpi.ui.text import md_escape
+from fpi.traces import check_upload_size, load_traces
+from fpi.ui.text import CACHE_TTL, md_escape
 from fpi.ui.state import AppState, Candidate, Rejection, reset_view_widgets
 
 SAMPLES: dict[str, Path] = {"labelled": SAMPLE_LABELLED, "unlabelled": SAMPLE_UNLABELLED}
@@ -45,26 +46,37 @@ def registry() -> Registry:
     return Registry.from_config()
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+@st.cache_resource(show_spinner="Loading the model…", ttl=CACHE_TTL, max_entries=4)
 def _load_model(path: str, sha256: str) -> FailurePointModel:
     """One loaded model per (directory, model sha): a retrained directory loads afresh."""
     return FailurePointModel.load(path)
 
 
+@st.cache_data(show_spinner="Checking the model…", ttl=CACHE_TTL, max_entries=16)
+def _load_problem(path: str, sha256: str) -> str | None:
+    """Why the model cannot be loaded, found in a child process (a crafted model.txt can crash
+    LightGBM's parser: it must cost a child, not the server); once per (directory, model sha)."""
+    return load_problem(path)
+
+
 def active_model() -> FailurePointModel:
     """The registry's active model (raises `ModelError` with the reason when it can't be loaded)."""
     path = registry().active_path()
-    return _load_model(str(path), str(read_meta(path).get("model_sha256", "")))
+    sha = str(read_meta(path).get("model_sha256", ""))
+    problem = _load_problem(str(path), sha)
+    if problem is not None:
+        raise ModelError(problem)
+    return _load_model(str(path), sha)
 
 
 # ---------------------------------------------------------------- loading and scoring
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=2)
 def _validated(digest: str, name: str, column_map: tuple[tuple[str, str], ...], _data: bytes) -> pd.DataFrame:
     return load_traces(_data, column_map=dict(column_map) or None, name=name)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=2)
 def _scored(
     digest: str, name: str, column_map: tuple[tuple[str, str], ...], model_version: str,
     _frame: pd.DataFrame, _model: FailurePointModel,
@@ -78,7 +90,8 @@ def load_into_state(
     """Check and score a file with a visible progress; on success it becomes the active data.
 
     A rejected file leaves the previous data active and only its report (and
-    header, for the mapping form) in the state.
+    header, for the mapping form) in the state. A file over the row or decompressed-size
+    limit (`Config.max_upload_rows`, `max_upload_bytes`) is refused before any value is read.
     """
     mapping = tuple(sorted((column_map or {}).items()))
     digest = content_hash(data)
@@ -86,6 +99,8 @@ def load_into_state(
     with st.status(f"Loading {label}…", expanded=True) as status:
         bar = st.progress(0.0, text="reading and checking the file")
         try:
+            config = Config.from_env()  # the limits first: a file over them is refused unread
+            check_upload_size(data, max_rows=config.max_upload_rows, max_bytes=config.max_upload_bytes, source=name)
             model = active_model()
             started = time.perf_counter()
             frame = _validated(digest, name, mapping, data)
@@ -144,17 +159,17 @@ def rescore_if_model_changed(state: AppState) -> None:
 
 # ---------------------------------------------------------------- dashboards
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=8)
 def filter_options(data_key: str, _frame: pd.DataFrame) -> dashboard.FilterOptions:
     return dashboard.filter_options(_frame)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
 def overview(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) -> dashboard.Overview:
     return dashboard.overview(dashboard.apply_filters(_frame, filters))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=64)
 def breakdown(data_key: str, filters: dashboard.Filters, column: str, _frame: pd.DataFrame) -> pd.DataFrame:
     return dashboard.breakdown(dashboard.apply_filters(_frame, filters), column)
 
@@ -183,6 +198,7 @@ class BigFile:
 def big_file(path: str) -> BigFile:
     """The opened file's footer facts (raises `ScoredFileError` when it is gone or not scored)."""
     turns = aggregates.check_scored(path, root=Config.from_env().data_dir)
+    path = str(Path(path).expanduser().resolve())  # checked above: resolves without error
     stat = Path(path).stat()
     return BigFile(path=path, key=f"{path}|{stat.st_size}|{stat.st_mtime_ns}", turns=turns,
                    columns=frozenset(aggregates.scored_columns(path)))
@@ -195,7 +211,7 @@ def open_big_file(state: AppState, path: str) -> bool:
         st.error("Give the path of a Parquet file scored by `fpi predict`.")
         return False
     try:
-        info = big_file(str(Path(path).expanduser().resolve()))
+        info = big_file(path)
     except ScoredFileError as exc:
         st.error(md_escape(exc))
         return False
@@ -206,22 +222,22 @@ def open_big_file(state: AppState, path: str) -> bool:
     return True
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=8)
 def big_filter_options(key: str, path: str) -> dashboard.FilterOptions:
     return aggregates.filter_options(path)
 
 
-@st.cache_data(show_spinner="Summarising with DuckDB…", max_entries=32)
+@st.cache_data(show_spinner="Summarising with DuckDB…", ttl=CACHE_TTL, max_entries=32)
 def big_overview(key: str, path: str, filters: dashboard.Filters) -> dashboard.Overview:
     return aggregates.overview(path, filters)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=64)
 def big_breakdown(key: str, path: str, filters: dashboard.Filters, column: str) -> pd.DataFrame:
     return aggregates.breakdown(path, column, filters)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
 def big_matching_turns(key: str, path: str, filters: dashboard.Filters, predicted: str | None,
                        cohort: tuple[str, str] | None, defects_only: bool, limit: int) -> tuple[pd.DataFrame, int]:
     """The `limit` most confident matching turns and how many match in all."""
@@ -266,6 +282,12 @@ class OverviewSource:
                               limit=limit)
 
 
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
+def strip_figure(data_key: str, dialogue_id: str, page: int, _turns: pd.DataFrame) -> go.Figure:
+    """The turn strip of one page of a dialogue, built once per (data, dialogue, page)."""
+    return charts.confidence_strip_figure(dashboard.stage_strip(_turns))
+
+
 # ---------------------------------------------------------------- explanations
 
 def explain(state: AppState, model: FailurePointModel, rows: list[int]) -> list[TurnExplanation]:
@@ -275,25 +297,25 @@ def explain(state: AppState, model: FailurePointModel, rows: list[int]) -> list[
                                       frame=state.data.frame)
 
 
-@st.cache_data(show_spinner="Computing SHAP values on a sample…", max_entries=8)
+@st.cache_data(show_spinner="Computing SHAP values on a sample…", ttl=CACHE_TTL, max_entries=8)
 def importance(data_key: str, model_version: str, _model: FailurePointModel, _data: ScoredTraces) -> pd.DataFrame:
     predicted = _data.frame[dashboard.PREDICTED].to_numpy(dtype=object)
     return global_importance(_model, _data.features, predicted=predicted, sample_size=2000)
 
 
-@st.cache_data(show_spinner="Computing SHAP values on a sample…", max_entries=32)
+@st.cache_data(show_spinner="Computing SHAP values on a sample…", ttl=CACHE_TTL, max_entries=32)
 def beeswarm(data_key: str, model_version: str, label: str, _model: FailurePointModel, _data: ScoredTraces) -> pd.DataFrame:
     predicted = _data.frame[dashboard.PREDICTED].to_numpy(dtype=object)
     return beeswarm_data(_model, _data.features, label=label, predicted=predicted, sample_size=1000)
 
 
-@st.cache_data(show_spinner="Evaluating on the labelled turns…", max_entries=8)
+@st.cache_data(show_spinner="Evaluating on the labelled turns…", ttl=CACHE_TTL, max_entries=8)
 def evaluation(data_key: str, model_version: str, _model: FailurePointModel, _data: ScoredTraces
                ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     return current_data_report(_model, _data.frame)
 
 
-@st.cache_data(show_spinner="Checking how far the labels can be trusted…", max_entries=8)
+@st.cache_data(show_spinner="Checking how far the labels can be trusted…", ttl=CACHE_TTL, max_entries=8)
 def trust_report(data_key: str, model_version: str, _model: FailurePointModel, _data: ScoredTraces
                  ) -> trust.TrustReport:
     """`fpi.trust.assess` on the loaded data: F1 on its labels, or its shift from the training data."""

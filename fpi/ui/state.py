@@ -38,6 +38,7 @@ class Keys:
     DIALOGUE_SELECT = "w_dialogue_select"
     DEFECTS_ONLY = "w_defects_only"
     EXPLAIN_TURN = "w_explain_turn"
+    TURN_PAGE = "w_turn_page"
     SHAP_CLASS = "w_shap_class"
     ACTIVATE_VERSION = "w_activate_version"
     COHORT_SOURCE = "w_cohort_source"
@@ -153,7 +154,7 @@ def drill_by_cohort() -> None:
 def reset_view_widgets() -> None:
     """Forget filter and selection widgets (values from one file may not exist in the next)."""
     prefixes = (*Keys.FILTERS, Keys.LABEL_CHART, Keys.COHORT_TABLE, Keys.TURNS_TABLE, Keys.DIALOGUE_SELECT,
-                Keys.DIALOGUE_SEARCH, Keys.EXPLAIN_TURN)
+                Keys.DIALOGUE_SEARCH, Keys.EXPLAIN_TURN, Keys.TURN_PAGE)
     for key in [k for k in st.session_state.keys() if str(k).startswith(prefixes)]:
         del st.session_state[key]
 
@@ -168,6 +169,7 @@ def show_dialogue(dialogue_id: str | None) -> None:
     get_state().dialogue_id = dialogue_id
     st.session_state[Keys.DIALOGUE_SELECT] = dialogue_id
     st.session_state.pop(Keys.EXPLAIN_TURN, None)
+    st.session_state.pop(Keys.TURN_PAGE, None)
     st.query_params["dialogue"] = dialogue_id
 
 

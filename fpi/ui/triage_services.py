@@ -13,6 +13,7 @@ from typing import Any, Callable
 import pandas as pd
 import streamlit as st
 
+from fpi.ui.text import CACHE_TTL
 from fpi import triage
 from fpi.config import Config
 from fpi.errors import StoreError
@@ -29,7 +30,7 @@ RETRAIN_CONFIG = RetrainConfig()
 """How the Triage page retrains (tests may swap in a quicker one)."""
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, ttl=CACHE_TTL, max_entries=4)
 def _store(url: str) -> VerdictStore:
     """One store (engine and connection pool) per database URL, shared by all sessions."""
     return VerdictStore(url)
@@ -40,7 +41,7 @@ def verdict_store() -> VerdictStore:
     return _store(Config.from_env().db_url)
 
 
-@st.cache_data(show_spinner="Fingerprinting the traces…", max_entries=8)
+@st.cache_data(show_spinner="Fingerprinting the traces…", ttl=CACHE_TTL, max_entries=8)
 def _fingerprint(content_hash: str, columns: tuple[str, ...], _data: ScoredTraces) -> str:
     return dataset_fingerprint(_data.raw)
 
@@ -62,7 +63,7 @@ def refresh(state: AppState) -> None:
     state.triage = TriageProgress()
 
 
-@st.cache_data(show_spinner="Ranking the turns…", max_entries=16)
+@st.cache_data(show_spinner="Ranking the turns…", ttl=CACHE_TTL, max_entries=16)
 def queue(data_key: str, order: str, label: str | None, cohort: tuple[tuple[str, str], ...] | None,
           _frame: pd.DataFrame) -> pd.DataFrame:
     return triage.triage_queue(_frame, order=order, label=label, cohort=dict(cohort) if cohort else None)
