@@ -6,6 +6,7 @@
 | `FPI_DB_URL`  | SQLite file in `FPI_HOME` | SQLAlchemy URL of the verdict store       |
 | `FPI_MODEL`   | `models/default`          | model used when none is named             |
 | `FPI_DATA_DIR`| the working directory     | the app opens scored files by path only here |
+| `FPI_COMPILED`| `1`                       | `0`: never build or load compiled forests (score with `Booster.predict`) |
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ class Config:
     db_url: str
     default_model: Path
     data_dir: Path
+    compiled: bool = True
+    """Score with the compiled forest cached in `home/compiled` when there is one (`fpi.compiled`)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -34,4 +37,5 @@ class Config:
         db_url = env.get("FPI_DB_URL") or f"sqlite:///{(home / 'fpi.sqlite3').as_posix()}"
         model = Path(env["FPI_MODEL"]).expanduser() if env.get("FPI_MODEL") else SHIPPED_MODEL
         data_dir = Path(env.get("FPI_DATA_DIR") or Path.cwd()).expanduser()
-        return cls(home=home, db_url=db_url, default_model=model, data_dir=data_dir)
+        compiled = env.get("FPI_COMPILED", "1").strip().lower() not in ("0", "off", "false", "no")
+        return cls(home=home, db_url=db_url, default_model=model, data_dir=data_dir, compiled=compiled)

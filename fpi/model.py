@@ -28,6 +28,8 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 
 from fpi.baselines import RuleCascade
+from fpi.compiled import CompiledScoring
+from fpi.config import Config
 from fpi.errors import ModelError, NotLabelledError
 from fpi.features import (
     FeatureSpec, build_features, build_features_by_upload, fit_feature_spec, missing_column_variants,
@@ -150,6 +152,20 @@ class FailurePointModel:
         """Up to `REFERENCE_ROWS` training feature rows: what an upload is compared with (`fpi.trust`)."""
         self.reference_uploads: np.ndarray | None = None
         """The upload (`TrainConfig.upload_column`) of each reference row, when training pooled several."""
+        self._compiled: CompiledScoring | None = None
+        self._compiled_for: lgb.Booster | None = None
+        self._saved_booster: lgb.Booster | None = None
+        """The booster `meta['model_sha256']` vouches for (saved or loaded); a compiled build is keyed by it."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable for Dask workers: the compiled forest is machine code of this process; a worker finds its own."""
+        state = dict(self.__dict__)
+        state["_compiled"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._compiled = None
 
     # -- training ---------------------------------------------------------------
 
@@ -170,6 +186,7 @@ class FailurePointModel:
 
         report = progress or (lambda message, done: None)
         started = time.perf_counter()
+        self._compiled = None  # a compiled forest of the previous booster must not score the new one
         mask = labelled_turns(frame).to_numpy()
         if mask.sum() < MIN_LABELLED_TURNS:
             raise NotLabelledError(
@@ -422,9 +439,33 @@ class FailurePointModel:
         _, spec = self._require()
         return build_features(frame, spec)
 
-    def raw_scores(self, features: pd.DataFrame) -> np.ndarray:
+    @property
+    def compiled(self) -> CompiledScoring:
+        """This model's compiled scoring (built once per model sha256 under `FPI_HOME/compiled`).
+
+        Only a saved or loaded model has one: its key is the sha256 of its model file.
+        """
         booster, _ = self._require()
-        return np.asarray(booster.predict(features.to_numpy(dtype=float), raw_score=True))
+        if self._compiled is None or self._compiled_for is not booster:
+            config = Config.from_env()
+            sha = str(self.meta.get("model_sha256", "")) if booster is self._saved_booster else ""
+            self._compiled_for = booster
+            self._compiled = CompiledScoring(
+                model_text=booster.model_to_string, model_sha256=sha, home=config.home,
+                n_features=booster.num_feature(), n_classes=booster.num_model_per_iteration(),
+                enabled=config.compiled,
+            )
+        return self._compiled
+
+    def raw_scores(self, features: pd.DataFrame, *, compiled: bool = True) -> np.ndarray:
+        """Raw scores per class: from the compiled forest when one is built, else `Booster.predict`
+        (the same numbers to ~1e-15; `compiled=False` forces the booster, for comparisons)."""
+        booster, _ = self._require()
+        matrix = features.to_numpy(dtype=float)
+        forest = self.compiled.forest() if compiled else None
+        if forest is not None:
+            return forest.raw_scores(matrix, threads=self.config.num_threads or None)
+        return np.asarray(booster.predict(matrix, raw_score=True))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities per turn, columns in `LABELS` order."""
@@ -544,7 +585,7 @@ class FailurePointModel:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        self.meta, self.path = meta, target
+        self.meta, self.path, self._compiled, self._saved_booster = meta, target, None, booster
         return target
 
     @classmethod
@@ -587,7 +628,7 @@ class FailurePointModel:
         if meta.get("rule_cascade_thresholds"):
             model.rule = RuleCascade(dict(meta["rule_cascade_thresholds"]))
         model.temperature = float(meta.get("temperature", 1.0))
-        model.meta, model.path = meta, path
+        model.meta, model.path, model._saved_booster = meta, path, model.booster
         return model
 
 
