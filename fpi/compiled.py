@@ -298,6 +298,17 @@ class Status:
     reason: str = ""
     build_seconds: float | None = None
 
+    def describe(self) -> str:
+        """One sentence for people: how turns are scored now, and why not faster."""
+        if self.state == "ready":
+            took = f" (compiled once in {self.build_seconds:.0f} s)" if self.build_seconds is not None else ""
+            return f"compiled trees{took}"
+        if self.state == "building":
+            return "LightGBM (interpreted) while the compiled trees are built in the background"
+        if self.state == "not built":
+            return "LightGBM (interpreted): the compiled trees are not built yet (`fpi compile` builds them once)"
+        return f"LightGBM (interpreted): {self.reason}"
+
 
 class CompiledScoring:
     """One model's compiled scoring: found in the cache, built (in the background if asked), or why not.

@@ -18,6 +18,7 @@ from fpi import compiled
 from fpi.config import SAMPLE_LABELLED
 from fpi.errors import ModelError
 from fpi.model import FailurePointModel, TrainConfig
+from fpi.schema import LABELS
 from fpi.simulate import simulate
 from fpi.traces import load_traces
 
@@ -176,3 +177,56 @@ def test_switched_off_or_unsaved_models_stay_interpreted(saved, tmp_path, monkey
 def test_cache_dir_refuses_what_is_not_a_sha256(tmp_path):
     with pytest.raises(ModelError, match="sha256"):
         compiled.cache_dir(tmp_path, "../../etc")
+
+
+def test_the_app_compiles_the_active_model_in_the_background_and_says_so(saved, tmp_path, monkeypatch):
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from fpi.config import REPO_ROOT
+
+    monkeypatch.setenv("FPI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FPI_MODEL", str(saved))
+    monkeypatch.delenv("FPI_COMPILED", raising=False)
+    monkeypatch.delenv("FPI_DB_URL", raising=False)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("fpi/ui/model_page.py").run()
+    assert not at.exception
+
+    def scoring() -> str:
+        return next(c.value for c in at.caption if c.value.startswith("Scoring:"))
+
+    assert "compiled trees" in scoring()  # building in the background, or already built
+    deadline = time.monotonic() + 300
+    while "in the background" in scoring() and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    assert scoring().startswith("Scoring: compiled trees"), scoring()
+    assert "compiled once in" in scoring()
+    assert len(list((tmp_path / "home" / compiled.CACHE_DIRNAME).iterdir())) == 1
+
+
+def test_fpi_compile_then_predict_uses_the_compiled_trees(saved, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from fpi.cli import main
+    from fpi.traces import write_traces
+
+    monkeypatch.setenv("FPI_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FPI_COMPILED", raising=False)
+    source = tmp_path / "in.csv"
+    write_traces(simulate(150, seed=35), source)
+    runner = CliRunner()
+    before = runner.invoke(main, ["predict", str(source), "--model", str(saved), "-o", str(tmp_path / "a.parquet")])
+    assert before.exit_code == 0, before.output
+    assert "not built yet" in before.stderr
+    built = runner.invoke(main, ["compile", "--model", str(saved)])
+    assert built.exit_code == 0 and "compiled trees" in built.output, built.output
+    after = runner.invoke(main, ["predict", str(source), "--model", str(saved), "-o", str(tmp_path / "b.parquet")])
+    assert after.exit_code == 0 and "scoring with compiled trees" in after.stderr, after.output
+    a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")
+    pd.testing.assert_series_equal(a["predicted_failure_point"], b["predicted_failure_point"])
+    columns = [f"p_{label}" for label in LABELS]
+    np.testing.assert_allclose(a[columns].to_numpy(), b[columns].to_numpy(), rtol=0, atol=1e-12)
