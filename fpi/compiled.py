@@ -87,7 +87,7 @@ def _llvm() -> Any:
     return llvm
 
 
-def _target_machine(llvm: Any) -> Any:
+def _target_machine(llvm: Any, opt: int = 1) -> Any:
     try:
         features = llvm.get_host_cpu_features().flatten()
     except RuntimeError:  # LLVM cannot always tell; plain code for the CPU name is still right
@@ -95,7 +95,7 @@ def _target_machine(llvm: Any) -> Any:
     target = llvm.Target.from_triple(llvm.get_process_triple())
     # The large code model: a forest of thousands of trees outgrows the small model's 2 GB offsets assumptions.
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=features, reloc="pic",
-                                        codemodel="large", opt=3)
+                                        codemodel="large", opt=opt)
 
 
 def target_description() -> dict[str, str]:
@@ -232,7 +232,9 @@ def _compile(model_file: Path) -> bytes:
         module = llvm.parse_assembly(str(ir))
         module.verify()
         machine = _target_machine(llvm)
-        tuning = llvm.create_pipeline_tuning_options(speed_level=2)
+        # -O1 in both halves: on the shipped model (2,808 trees) the code is as fast as -O2/-O3's (1.9 s for
+        # 99k turns each) and builds several times sooner (146 s against 660 s on a busy 2-core machine).
+        tuning = llvm.create_pipeline_tuning_options(speed_level=1)
         passes = llvm.create_pass_builder(machine, tuning)
         passes.getModulePassManager().run(module, passes)
         return bytes(machine.emit_object(module))
