@@ -320,8 +320,11 @@ class CompiledScoring:
     """
 
     def __init__(self, *, model_text: Callable[[], str], model_sha256: str, home: Path,
-                 n_features: int, n_classes: int, enabled: bool = True) -> None:
+                 n_features: int, n_classes: int, enabled: bool = True,
+                 then: CompiledScoring | None = None) -> None:
         self._model_text = model_text
+        self.then = then
+        """Built next, in the same thread (the model's raw-confidence baseline after the model)."""
         self.model_sha256 = model_sha256
         self.home = Path(home)
         self._shape = dict(n_features=n_features, n_classes=n_classes)
@@ -337,6 +340,7 @@ class CompiledScoring:
                                                 "key a compiled build by"), True
         elif (reason := unavailable_reason()) is not None:
             self._status, self._looked = Status("unavailable", reason), True
+            log.info("scoring model %s with the interpreted booster: %s", model_sha256[:12], reason)
 
     @property
     def status(self) -> Status:
@@ -370,6 +374,8 @@ class CompiledScoring:
         """Compile unless built or impossible; in a daemon thread when `background` (scoring goes on meanwhile)."""
         current = self.status
         if current.state != "not built":  # ready, building, off, or impossible (and why)
+            if current.state == "ready" and self.then is not None:
+                self.then.build(background=background)
             return current
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
@@ -398,3 +404,5 @@ class CompiledScoring:
             self._status = Status("unavailable", f"compiling failed: {exc}")
             return
         self._try_load()
+        if self.then is not None:
+            self.then.build()

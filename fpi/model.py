@@ -152,20 +152,20 @@ class FailurePointModel:
         """Up to `REFERENCE_ROWS` training feature rows: what an upload is compared with (`fpi.trust`)."""
         self.reference_uploads: np.ndarray | None = None
         """The upload (`TrainConfig.upload_column`) of each reference row, when training pooled several."""
-        self._compiled: CompiledScoring | None = None
-        self._compiled_for: lgb.Booster | None = None
-        self._saved_booster: lgb.Booster | None = None
-        """The booster `meta['model_sha256']` vouches for (saved or loaded); a compiled build is keyed by it."""
+        self._compiled: dict[str, tuple[lgb.Booster, CompiledScoring]] = {}
+        """Per booster ('model', 'baseline'): the compiled scoring made for that booster object."""
+        self._saved: dict[str, lgb.Booster] = {}
+        """The boosters `meta['<name>_sha256']` vouches for (saved or loaded); compiled builds are keyed by it."""
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable for Dask workers: the compiled forest is machine code of this process; a worker finds its own."""
         state = dict(self.__dict__)
-        state["_compiled"] = None
+        state["_compiled"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._compiled = None
+        self._compiled = {}
 
     # -- training ---------------------------------------------------------------
 
@@ -186,7 +186,6 @@ class FailurePointModel:
 
         report = progress or (lambda message, done: None)
         started = time.perf_counter()
-        self._compiled = None  # a compiled forest of the previous booster must not score the new one
         mask = labelled_turns(frame).to_numpy()
         if mask.sum() < MIN_LABELLED_TURNS:
             raise NotLabelledError(
@@ -446,16 +445,23 @@ class FailurePointModel:
         Only a saved or loaded model has one: its key is the sha256 of its model file.
         """
         booster, _ = self._require()
-        if self._compiled is None or self._compiled_for is not booster:
+        baseline = self._compiled_scoring("baseline", self.baseline_booster) if self.baseline_booster else None
+        return self._compiled_scoring("model", booster, then=baseline)
+
+    def _compiled_scoring(self, name: str, booster: lgb.Booster, then: CompiledScoring | None = None
+                          ) -> CompiledScoring:
+        """The compiled scoring of one of this model's boosters, made afresh when the booster was replaced."""
+        made = self._compiled.get(name)
+        if made is None or made[0] is not booster:
             config = Config.from_env()
-            sha = str(self.meta.get("model_sha256", "")) if booster is self._saved_booster else ""
-            self._compiled_for = booster
-            self._compiled = CompiledScoring(
+            sha = str(self.meta.get(f"{name}_sha256", "")) if self._saved.get(name) is booster else ""
+            made = booster, CompiledScoring(
                 model_text=booster.model_to_string, model_sha256=sha, home=config.home,
                 n_features=booster.num_feature(), n_classes=booster.num_model_per_iteration(),
-                enabled=config.compiled,
+                enabled=config.compiled, then=then,
             )
-        return self._compiled
+            self._compiled[name] = made
+        return made[1]
 
     def raw_scores(self, features: pd.DataFrame, *, compiled: bool = True) -> np.ndarray:
         """Raw scores per class: from the compiled forest when one is built, else `Booster.predict`
@@ -487,6 +493,9 @@ class FailurePointModel:
     def _baseline_proba(self, frame: pd.DataFrame) -> np.ndarray:
         if self.baseline_booster is None:
             raise ModelError("this model has no raw-confidence baseline")
+        forest = self._compiled_scoring("baseline", self.baseline_booster).forest()
+        if forest is not None:  # compiled after the model itself (`compiled.then`); the Overview's trust reads it
+            return softmax(forest.raw_scores(_confidences(frame), threads=self.config.num_threads or None))
         return np.asarray(self.baseline_booster.predict(_confidences(frame)))
 
     def baseline_probas(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -585,7 +594,8 @@ class FailurePointModel:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        self.meta, self.path, self._compiled, self._saved_booster = meta, target, None, booster
+        self.meta, self.path, self._compiled = meta, target, {}
+        self._saved = {"model": booster, **({"baseline": self.baseline_booster} if self.baseline_booster else {})}
         return target
 
     @classmethod
@@ -628,7 +638,9 @@ class FailurePointModel:
         if meta.get("rule_cascade_thresholds"):
             model.rule = RuleCascade(dict(meta["rule_cascade_thresholds"]))
         model.temperature = float(meta.get("temperature", 1.0))
-        model.meta, model.path, model._saved_booster = meta, path, model.booster
+        model.meta, model.path = meta, path
+        model._saved = {"model": model.booster,
+                        **({"baseline": model.baseline_booster} if model.baseline_booster is not None else {})}
         return model
 
 

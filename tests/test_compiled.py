@@ -52,6 +52,11 @@ def _loaded(saved: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Failure
     return FailurePointModel.load(saved)
 
 
+def _model_folder(saved: Path, home: Path) -> Path:
+    sha = json.loads((saved / "meta.json").read_text())["model_sha256"]
+    return next(p for p in (home / compiled.CACHE_DIRNAME).iterdir() if p.name.startswith(sha))
+
+
 def _awkward_traces() -> pd.DataFrame:
     """Simulated turns with missing optional values and categories the model never saw."""
     frame = simulate(400, seed=31)
@@ -89,7 +94,7 @@ def test_unseen_codes_nan_and_negative_categories_score_as_lightgbm_does(saved, 
     model = _loaded(saved, built_home, monkeypatch)
     forest = model.compiled.forest()
     assert forest is not None
-    matrix = model.features(simulate(200, seed=32)).to_numpy(dtype=float)
+    matrix = model.features(simulate(200, seed=32)).to_numpy(dtype=float).copy()
     names = list(model.spec.features)
     for i, column in enumerate(model.spec.categorical):
         j = names.index(column)
@@ -106,8 +111,11 @@ def test_unseen_codes_nan_and_negative_categories_score_as_lightgbm_does(saved, 
 
 def test_the_build_is_kept_once_per_model_and_leaves_no_staging(saved, built_home, monkeypatch):
     model = _loaded(saved, built_home, monkeypatch)
-    assert model.compiled.build().state == "ready"  # already there: nothing is rebuilt
-    entries = list((built_home / compiled.CACHE_DIRNAME).iterdir())
+    before = list((built_home / compiled.CACHE_DIRNAME).iterdir())
+    assert model.compiled.build().state == "ready"  # already there: nothing is rebuilt ...
+    entries = [p for p in (built_home / compiled.CACHE_DIRNAME).iterdir() if p not in before]
+    assert len(entries) == 1 and entries[0].name.startswith(model.meta["baseline_sha256"])  # ... but the baseline
+    entries = before
     assert len(entries) == 1 and entries[0].name.startswith(model.meta["model_sha256"])
     record = json.loads((entries[0] / compiled.BUILD_FILE).read_text())
     obj = (entries[0] / compiled.OBJECT_FILE).read_bytes()
@@ -115,7 +123,8 @@ def test_the_build_is_kept_once_per_model_and_leaves_no_staging(saved, built_hom
     assert record["model_sha256"] == model.meta["model_sha256"]
     # a second builder of the same model loses the rename race quietly and keeps the first build
     assert compiled.build(model.booster.model_to_string(), model.meta["model_sha256"], built_home) == entries[0]
-    assert [p.name for p in (built_home / compiled.CACHE_DIRNAME).iterdir()] == [entries[0].name]
+    assert len(list((built_home / compiled.CACHE_DIRNAME).iterdir())) == 2
+    assert not any(p.name.startswith(".") for p in (built_home / compiled.CACHE_DIRNAME).iterdir())
 
 
 def test_a_changed_object_file_is_refused_and_scoring_falls_back(saved, built_home, tmp_path, monkeypatch):
@@ -123,7 +132,7 @@ def test_a_changed_object_file_is_refused_and_scoring_falls_back(saved, built_ho
 
     home = tmp_path / "home"
     shutil.copytree(built_home, home)
-    folder = next((home / compiled.CACHE_DIRNAME).iterdir())
+    folder = _model_folder(saved, home)
     obj = bytearray((folder / compiled.OBJECT_FILE).read_bytes())
     obj[len(obj) // 2] ^= 0xFF
     (folder / compiled.OBJECT_FILE).write_bytes(bytes(obj))
@@ -141,7 +150,7 @@ def test_a_build_others_can_write_is_refused(saved, built_home, tmp_path, monkey
 
     home = tmp_path / "home"
     shutil.copytree(built_home, home)
-    folder = next((home / compiled.CACHE_DIRNAME).iterdir())
+    folder = _model_folder(saved, home)
     (folder / compiled.OBJECT_FILE).chmod(0o666)
     status = _loaded(saved, home, monkeypatch).compiled.status
     assert status.state == "unavailable" and "writable" in status.reason
@@ -153,9 +162,13 @@ def test_background_build_then_ready_and_picklable(saved, tmp_path, monkeypatch)
     before = model.predict_proba(frame)  # interpreted: nothing built yet
     assert model.compiled.status.state == "not built"
     assert model.compiled.build(background=True).state in ("building", "ready")
+    baseline_before = model.baseline_probas(frame)["raw_confidence_lgbm"]
     assert model.compiled.wait(timeout=300).state == "ready"
     assert model.compiled.status.build_seconds is not None
     np.testing.assert_allclose(model.predict_proba(frame), before, rtol=0, atol=1e-12)
+    assert model.compiled.then is not None and model.compiled.then.wait(timeout=300).state == "ready"
+    np.testing.assert_allclose(model.baseline_probas(frame)["raw_confidence_lgbm"], baseline_before,
+                               rtol=0, atol=1e-12)
     again = pickle.loads(pickle.dumps(model))  # Dask ships models to workers
     np.testing.assert_allclose(again.predict_proba(frame), before, rtol=0, atol=1e-12)
 
@@ -205,7 +218,7 @@ def test_the_app_compiles_the_active_model_in_the_background_and_says_so(saved, 
         at.run()
     assert scoring().startswith("Scoring: compiled trees"), scoring()
     assert "compiled once in" in scoring()
-    assert len(list((tmp_path / "home" / compiled.CACHE_DIRNAME).iterdir())) == 1
+    assert len([p for p in (tmp_path / "home" / compiled.CACHE_DIRNAME).iterdir() if not p.name.startswith(".")]) >= 1
 
 
 def test_fpi_compile_then_predict_uses_the_compiled_trees(saved, tmp_path, monkeypatch):
