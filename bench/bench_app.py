@@ -2,8 +2,10 @@
 
 Drives the real app with `streamlit.testing.v1.AppTest` (same process, no
 browser): one run with the file in the uploader (read, check, features, score,
-summary, the Data page), then one run of the Overview page. Prints figures;
-asserts nothing (the target, under 5 s on 2 cores, lives in the issue).
+summary, the Data page), then one run of the Overview page. Twice, side by side:
+scoring with LightGBM's `Booster.predict` (FPI_COMPILED=0), then with the model's
+compiled trees (built once beforehand, its time printed). Prints figures; asserts
+nothing (the target, 1.5 s on 2 cores, lives in issue 15).
 
     python bench/bench_app.py                      # 100k turns, the active model
     python bench/bench_app.py --turns 20000 --model /path/to/model
@@ -28,11 +30,13 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=100_000)
     parser.add_argument("--model", type=Path, default=None,
                         help="model directory (default: $FPI_MODEL, else models/default, else one trained here)")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="FPI_HOME to use (keeps the compiled model between runs; default: a temp dir)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        os.environ["FPI_HOME"] = str(tmp / "home")
+        os.environ["FPI_HOME"] = str(args.home or tmp / "home")
         model_dir = _model_dir(args.model, tmp)
         os.environ["FPI_MODEL"] = str(model_dir)
 
@@ -49,25 +53,46 @@ def main() -> None:
         print(f"file: {len(frame):,} turns, {len(data) / 1e6:.1f} MB CSV; model {model.version} "
               f"({model.booster.num_trees()} trees, {model_dir}); {os.cpu_count()} CPUs")
 
-        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600)
-        at.run()
+        results = {}
+        os.environ["FPI_COMPILED"] = "0"
+        results["interpreted"] = _upload(AppTest, data)
+        os.environ["FPI_COMPILED"] = "1"
         started = time.perf_counter()
-        at.file_uploader[0].set_value(("traces.csv", data, "text/csv")).run()
-        loaded = time.perf_counter()
-        _check(at, "Data")
-        at.switch_page("fpi/ui/overview_page.py").run()
-        done = time.perf_counter()
-        _check(at, "Overview")
+        status = FailurePointModel.load(model_dir).compiled.build()
+        print(f"compiling the model once: {time.perf_counter() - started:.1f} s -> {status.describe()}")
+        if status.state == "ready":
+            results["compiled"] = _upload(AppTest, data)
+        names = list(results)
+        print(f"\n{'':<32}" + "".join(f"{n:>14}" for n in names))
+        rows = list(dict.fromkeys(k for r in results.values() for k in r))
+        for row in rows:
+            print(f"{row:<32}" + "".join(f"{results[n].get(row, float('nan')):>12.2f} s" for n in names))
+        if "compiled" in results:
+            total = "upload -> overview rendered"
+            print(f"\ncompiled / interpreted, {total}: {results['compiled'][total] / results['interpreted'][total]:.2f}")
 
-        state = at.session_state["fpi_app_state"]
-        steps = dict(state.data.seconds)
-        accounted = sum(steps.values())
-        print(f"upload -> overview rendered: {done - started:.2f} s")
-        print(f"  upload run (Data page):     {loaded - started:.2f} s")
-        for name, seconds in steps.items():
-            print(f"    {name:<24}{seconds:.2f} s")
-        print(f"    {'hashing, page, other':<24}{loaded - started - accounted:.2f} s")
-        print(f"  overview run:               {done - loaded:.2f} s")
+
+def _upload(app_test: type, data: bytes) -> dict[str, float]:
+    """One upload of `data` to a rendered overview, on a fresh app with empty caches; seconds per step."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = app_test.from_file(str(REPO / "app.py"), default_timeout=600)
+    at.run()
+    started = time.perf_counter()
+    at.file_uploader[0].set_value(("traces.csv", data, "text/csv")).run()
+    loaded = time.perf_counter()
+    _check(at, "Data")
+    at.switch_page("fpi/ui/overview_page.py").run()
+    done = time.perf_counter()
+    _check(at, "Overview")
+    steps = dict(at.session_state["fpi_app_state"].data.seconds)
+    out = {"upload -> overview rendered": done - started, "  upload run (Data page)": loaded - started}
+    out.update({f"    {name}": seconds for name, seconds in steps.items()})
+    out["    hashing, page, other"] = loaded - started - sum(steps.values())
+    out["  overview run"] = done - loaded
+    return out
 
 
 def _model_dir(explicit: Path | None, tmp: Path) -> Path:

@@ -244,12 +244,32 @@ def predict(traces: Path, model_dir: Path | None, output: Path, chunk_rows: int 
     from fpi.model import FailurePointModel
 
     model = FailurePointModel.load(_model_path(model_dir))
+    click.echo(f"scoring with {model.compiled.status.describe()}", err=True)
     result = predict_file(traces, output, model=model, column_map=_parse_map(mappings), chunk_rows=chunk_rows,
                           engine=engine, scheduler=scheduler, workdir=workdir, progress=_progress_printer())
     counts = sorted(result.label_counts.items(), key=lambda kv: -kv[1])
     summary = ", ".join(f"{label} {n:,}" for label, n in counts)
     how = result.mode + (f", {result.buckets} buckets" if result.buckets else "")
     _echo(f"scored {result.turns:,} turns in {result.seconds:.1f} s ({how}) -> {output} ({summary})")
+
+
+@main.command(name="compile")
+@MODEL_OPTION
+@_friendly
+def compile_model(model_dir: Path | None) -> None:
+    """Compile the model's trees once (cached under FPI_HOME/compiled); later scoring uses them.
+
+    Predictions are the same as LightGBM's; scoring is several times faster. Without
+    the compiler packages it says why, and scoring stays with LightGBM.
+    """
+    from fpi.model import FailurePointModel
+
+    model = FailurePointModel.load(_model_path(model_dir))
+    started = time.perf_counter()
+    status = model.compiled.build()
+    click.echo(f"model {model.version}: scoring with {status.describe()} ({time.perf_counter() - started:.1f} s)")
+    if status.state != "ready":
+        raise SystemExit(EXIT_ERROR)
 
 
 def _progress_printer(every: float = 2.0) -> Callable[[str, float], None]:

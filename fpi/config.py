@@ -8,6 +8,7 @@
 | `FPI_DATA_DIR`| the working directory     | the app opens scored files by path only here |
 | `FPI_MAX_UPLOAD_ROWS` | 500000            | turns an upload may hold in the app        |
 | `FPI_MAX_UPLOAD_MB` | 1024                | its values' decompressed size, in MB       |
+| `FPI_COMPILED`| `1`                       | `0`: never build or load compiled forests (score with `Booster.predict`) |
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ class Config:
     in memory a turn costs ~3 KB once scored and explained (1M turns took the server to 3.1 GB)."""
     max_upload_bytes: int = 1024 * 1_000_000
     """Decompressed size of an upload's values: a small Parquet file can unpack to gigabytes."""
+    compiled: bool = True
+    """Score with the compiled forest cached in `home/compiled` when there is one (`fpi.compiled`)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -41,7 +44,8 @@ class Config:
         db_url = env.get("FPI_DB_URL") or f"sqlite:///{(home / 'fpi.sqlite3').as_posix()}"
         model = Path(env["FPI_MODEL"]).expanduser() if env.get("FPI_MODEL") else SHIPPED_MODEL
         data_dir = Path(env.get("FPI_DATA_DIR") or Path.cwd()).expanduser()
-        return cls(home=home, db_url=db_url, default_model=model, data_dir=data_dir,
+        compiled = env.get("FPI_COMPILED", "1").strip().lower() not in ("0", "off", "false", "no")
+        return cls(home=home, db_url=db_url, default_model=model, data_dir=data_dir, compiled=compiled,
                    max_upload_rows=_positive_int(env, "FPI_MAX_UPLOAD_ROWS", 500_000),
                    max_upload_bytes=_positive_int(env, "FPI_MAX_UPLOAD_MB", 1024) * 1_000_000)
 

@@ -31,6 +31,8 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 
 from fpi.baselines import RuleCascade
+from fpi.compiled import CompiledScoring
+from fpi.config import Config
 from fpi.errors import ModelError, NotLabelledError
 from fpi.features import (
     FeatureSpec, build_features, build_features_by_upload, fit_feature_spec, missing_column_variants,
@@ -155,6 +157,20 @@ class FailurePointModel:
         """Up to `REFERENCE_ROWS` training feature rows: what an upload is compared with (`fpi.trust`)."""
         self.reference_uploads: np.ndarray | None = None
         """The upload (`TrainConfig.upload_column`) of each reference row, when training pooled several."""
+        self._compiled: dict[str, tuple[lgb.Booster, CompiledScoring]] = {}
+        """Per booster ('model', 'baseline'): the compiled scoring made for that booster object."""
+        self._saved: dict[str, lgb.Booster] = {}
+        """The boosters `meta['<name>_sha256']` vouches for (saved or loaded); compiled builds are keyed by it."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable for Dask workers: the compiled forest is machine code of this process; a worker finds its own."""
+        state = dict(self.__dict__)
+        state["_compiled"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._compiled = {}
 
     # -- training ---------------------------------------------------------------
 
@@ -428,9 +444,40 @@ class FailurePointModel:
         _, spec = self._require()
         return build_features(frame, spec)
 
-    def raw_scores(self, features: pd.DataFrame) -> np.ndarray:
+    @property
+    def compiled(self) -> CompiledScoring:
+        """This model's compiled scoring (built once per model sha256 under `FPI_HOME/compiled`).
+
+        Only a saved or loaded model has one: its key is the sha256 of its model file.
+        """
         booster, _ = self._require()
-        return np.asarray(booster.predict(features.to_numpy(dtype=float), raw_score=True))
+        baseline = self._compiled_scoring("baseline", self.baseline_booster) if self.baseline_booster else None
+        return self._compiled_scoring("model", booster, then=baseline)
+
+    def _compiled_scoring(self, name: str, booster: lgb.Booster, then: CompiledScoring | None = None
+                          ) -> CompiledScoring:
+        """The compiled scoring of one of this model's boosters, made afresh when the booster was replaced."""
+        made = self._compiled.get(name)
+        if made is None or made[0] is not booster:
+            config = Config.from_env()
+            sha = str(self.meta.get(f"{name}_sha256", "")) if self._saved.get(name) is booster else ""
+            made = booster, CompiledScoring(
+                model_text=booster.model_to_string, model_sha256=sha, home=config.home,
+                n_features=booster.num_feature(), n_classes=booster.num_model_per_iteration(),
+                enabled=config.compiled, then=then,
+            )
+            self._compiled[name] = made
+        return made[1]
+
+    def raw_scores(self, features: pd.DataFrame, *, compiled: bool = True) -> np.ndarray:
+        """Raw scores per class: from the compiled forest when one is built, else `Booster.predict`
+        (the same numbers to ~1e-15; `compiled=False` forces the booster, for comparisons)."""
+        booster, _ = self._require()
+        matrix = features.to_numpy(dtype=float)
+        forest = self.compiled.forest() if compiled else None
+        if forest is not None:
+            return forest.raw_scores(matrix, threads=self.config.num_threads or None)
+        return np.asarray(booster.predict(matrix, raw_score=True))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities per turn, columns in `LABELS` order."""
@@ -452,6 +499,9 @@ class FailurePointModel:
     def _baseline_proba(self, frame: pd.DataFrame) -> np.ndarray:
         if self.baseline_booster is None:
             raise ModelError("this model has no raw-confidence baseline")
+        forest = self._compiled_scoring("baseline", self.baseline_booster).forest()
+        if forest is not None:  # compiled after the model itself (`compiled.then`); the Overview's trust reads it
+            return softmax(forest.raw_scores(_confidences(frame), threads=self.config.num_threads or None))
         return np.asarray(self.baseline_booster.predict(_confidences(frame)))
 
     def baseline_probas(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -555,7 +605,8 @@ class FailurePointModel:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        self.meta, self.path = meta, target
+        self.meta, self.path, self._compiled = meta, target, {}
+        self._saved = {"model": booster, **({"baseline": self.baseline_booster} if self.baseline_booster else {})}
         return target
 
     @classmethod
@@ -609,6 +660,8 @@ class FailurePointModel:
             model.rule = RuleCascade(dict(meta["rule_cascade_thresholds"]))
         model.temperature = float(meta.get("temperature", 1.0))
         model.meta, model.path = meta, path
+        model._saved = {"model": model.booster,
+                        **({"baseline": model.baseline_booster} if model.baseline_booster is not None else {})}
         return model
 
 

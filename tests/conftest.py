@@ -59,6 +59,7 @@ def at(files, home, monkeypatch: pytest.MonkeyPatch):
     from fpi.ui import services, triage_services
 
     monkeypatch.setenv("FPI_HOME", str(home))
+    monkeypatch.setenv("FPI_COMPILED", "0")  # no background compile of the shipped model per test (test_compiled)
     monkeypatch.delenv("FPI_DB_URL", raising=False)
     monkeypatch.setenv("FPI_MODEL", str(files.model))
     monkeypatch.setitem(services.SAMPLES, "labelled", files.labelled)

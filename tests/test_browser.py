@@ -48,7 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     tmp = tmp_path_factory.mktemp("browser")
     files = app_files(tmp)
     port = _free_port()
-    env = {**os.environ, "FPI_HOME": str(tmp / "home"), "FPI_MODEL": str(files.model)}
+    env = {**os.environ, "FPI_HOME": str(tmp / "home"), "FPI_MODEL": str(files.model), "FPI_COMPILED": "0"}
     log_path = tmp / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

@@ -54,6 +54,8 @@ def _card(model, active_version: str) -> None:
     cols[3].metric("Trees", f"{card.trees:,}" if card.trees else "—", border=True)
     where = "the configured default model" if active_version == DEFAULT else f"registry version {active_version}"
     st.caption(f"Loaded from {where}. Classes: " + ", ".join(NAMES.get(c, c) for c in card.classes) + ".")
+    st.caption(f"Scoring: {components.md_escape(model.compiled.status.describe())}. Predictions are the same "
+               "either way; compiled trees are several times faster.")
     st.caption("Training data fingerprint (sha256 of the training traces):")
     st.code(card.fingerprint or "unknown", language=None)
     left, right = st.columns([2, 3], gap="medium")

@@ -60,13 +60,19 @@ def _load_problem(path: str, sha256: str) -> str | None:
 
 
 def active_model() -> FailurePointModel:
-    """The registry's active model (raises `ModelError` with the reason when it can't be loaded)."""
+    """The registry's active model (raises `ModelError` with the reason when it can't be loaded).
+
+    Its trees are compiled in a background thread the first time it is active (after
+    activation, or at start), once per model: scoring uses `Booster.predict` until then.
+    """
     path = registry().active_path()
     sha = str(read_meta(path).get("model_sha256", ""))
     problem = _load_problem(str(path), sha)
     if problem is not None:
         raise ModelError(problem)
-    return _load_model(str(path), sha)
+    model = _load_model(str(path), sha)
+    model.compiled.build(background=True)  # a no-op once built, building, switched off or impossible
+    return model
 
 
 # ---------------------------------------------------------------- loading and scoring
