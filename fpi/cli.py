@@ -19,6 +19,8 @@ F = TypeVar("F", bound=Callable[..., object])
 
 EXIT_BAD_INPUT = 1
 EXIT_ERROR = 2
+EXIT_BREACH = 4
+"""`fpi monitor` found at least one breach: a scheduler can alert on it."""
 
 
 def _friendly(func: F) -> F:
@@ -340,6 +342,62 @@ def cohorts(traces: Path, model_dir: Path | None, as_json: bool, level: float, m
     click.echo("")
     click.echo("model fairness: needs labels (failure_point)" if checked is None
                else format_fairness(checked, level=level))
+
+
+@main.command()
+@click.argument("traces", type=click.Path(dir_okay=False, path_type=Path))
+@MODEL_OPTION
+@click.option("--by", type=click.Choice(["hour", "day", "week"]), default="day", show_default=True,
+              help="Period of each point of the control charts.")
+@click.option("--window", type=click.IntRange(min=1), default=None,
+              help="Preceding periods the control limits are estimated from (default: 168 hours, 14 days, 8 weeks).")
+@click.option("--cohort", "extra_columns", multiple=True, metavar="COLUMN",
+              help="Also monitor each value of COLUMN (e.g. nlu_domain), beside device_type and locale. Repeatable.")
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="False discovery rate (Benjamini-Hochberg over every series and period tested).")
+@click.option("--min-turns", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Fewest turns a series needs in a period to be tested.")
+@click.option("--labels", "use_labels", is_flag=True,
+              help="Monitor the human labels (failure_point) instead of the model's predictions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the breaches as JSON.")
+@MAP_OPTION
+@_friendly
+def monitor(traces: Path, model_dir: Path | None, by: str, window: int | None, extra_columns: tuple[str, ...],
+            level: float, min_turns: int, use_labels: bool, as_json: bool, mappings: tuple[str, ...]) -> None:
+    """Find periods in which a failure point's rate rose above its control limit, overall and per cohort.
+
+    Each failure point's rate per --by period, for all turns and for each
+    device_type and locale, is tested against the preceding --window periods
+    (a p-chart; one-sided Fisher exact test, Benjamini-Hochberg over all points).
+    Scores TRACES with the model unless they already carry predictions or
+    --labels is given. Exits with status 4 when there is at least one breach,
+    0 when there is none, so a scheduler can alert on it.
+    """
+    import json
+
+    from fpi.dashboard import PREDICTED
+    from fpi.monitor import MONITOR_COLUMNS, format_monitoring
+    from fpi.monitor import monitor as run_monitor
+    from fpi.schema import LABEL_COLUMN
+    from fpi.traces import load_traces
+
+    frame = load_traces(traces, column_map=_parse_map(mappings))
+    if not use_labels and PREDICTED not in frame.columns:
+        from fpi.model import FailurePointModel
+
+        frame = FailurePointModel.load(_model_path(model_dir)).score(frame)
+    missing = [c for c in extra_columns if c not in frame.columns]
+    if missing:
+        raise click.BadParameter(f"{traces} has no column {missing[0]!r}", param_hint="--cohort")
+    columns = tuple(dict.fromkeys((*MONITOR_COLUMNS, *extra_columns)))
+    result = run_monitor(frame, label_column=LABEL_COLUMN if use_labels else PREDICTED, by=by, window=window,
+                         columns=columns, level=level, min_turns=min_turns)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(format_monitoring(result))
+    if not result.breaches.empty:
+        sys.exit(EXIT_BREACH)
 
 
 @main.command()
