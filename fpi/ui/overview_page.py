@@ -53,6 +53,7 @@ def render() -> None:
         st.button("Clear filters", on_click=clear_filters)
         return
     _kpis(view.kpis)
+    _episodes(source, filters)
 
     left, right = st.columns(2, gap="medium")
     with left:
@@ -183,6 +184,25 @@ def _kpis(k: dashboard.Kpis) -> None:
     cols[4].metric("Label agreement", "—" if k.agreement is None else f"{k.agreement:.1%}",
                    "no labels" if k.agreement is None else f"on {k.labelled:,} turns", **quiet,
                    help="Share of labelled turns where the model predicts the human label.")
+
+
+def _episodes(source: services.OverviewSource, filters: dashboard.Filters) -> None:
+    """Turns and defect episodes side by side: a failure and the user's retries of it are one experience."""
+    if source.data is None:  # a big file opened by path is summarised per turn only
+        return
+    s = services.episode_summary(source.key, filters, source.data.frame)
+    quiet = dict(delta_color="off", delta_arrow="off", border=True)
+    cols = st.columns(4)
+    cols[0].metric("Defect rate per episode", f"{s.defect_rate_per_episode:.1%}",
+                   f"{s.episodes:,} episodes in {s.requests:,} requests", **quiet,
+                   help="A failing turn and the turns in which the user retried the same request (similar words "
+                        "or a barge-in) are one episode; a request is an episode or any other turn.")
+    cols[1].metric("Recovered", "—" if not s.episodes else f"{s.recovered / s.episodes:.1%}",
+                   f"{s.recovered:,} episodes", **quiet, help="Episodes that ended with a correct retry.")
+    cols[2].metric("Turns to recovery", "—" if not s.recovered else f"{s.mean_turns_to_recovery:.2f}",
+                   "mean, recovered episodes", **quiet)
+    cols[3].metric("Abandoned", "—" if not s.episodes else f"{s.abandoned_share:.1%}", f"{s.abandoned:,} episodes",
+                   **quiet, help="Episodes after which the dialogue ended without a correct turn.")
 
 
 def _breakdown(source: services.OverviewSource, filters: dashboard.Filters) -> tuple[str | None, str]:

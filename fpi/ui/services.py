@@ -19,6 +19,8 @@ import streamlit as st
 
 from fpi import aggregates, dashboard, trust
 from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED, Config
+from fpi.episodes import EpisodeSummary
+from fpi.episodes import episode_summary as summarize_episodes
 from fpi.errors import FpiError, ScoredFileError, TraceError
 from fpi.explain import TurnExplanation, beeswarm_data, global_importance
 from fpi.model import FailurePointModel, TrainConfig
@@ -152,6 +154,11 @@ def filter_options(data_key: str, _frame: pd.DataFrame) -> dashboard.FilterOptio
 @st.cache_data(show_spinner=False, max_entries=32)
 def overview(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) -> dashboard.Overview:
     return dashboard.overview(dashboard.apply_filters(_frame, filters))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def episode_summary(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) -> EpisodeSummary:
+    return summarize_episodes(dashboard.apply_filters(_frame, filters))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
