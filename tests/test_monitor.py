@@ -107,3 +107,12 @@ def test_cli_names_a_missing_cohort_column(clean, tmp_path) -> None:
     write_traces(clean.head(2000), path)
     result = CliRunner().invoke(main, ["monitor", str(path), "--labels", "--cohort", "app_versio"])
     assert result.exit_code == 2 and "app_versio" in result.output
+
+
+def test_cli_scores_with_the_model_when_the_traces_have_no_predictions(tiny_model, tmp_path) -> None:
+    path = tmp_path / "month.csv"
+    write_traces(simulate(1500, seed=105, config=SimConfig(days=30)), path)
+    model = tiny_model.save(tmp_path / "model")
+    result = CliRunner().invoke(main, ["monitor", str(path), "--model", str(model)])
+    assert result.exit_code in (0, EXIT_BREACH), result.output
+    assert "failure point from 'predicted_failure_point'" in result.output
