@@ -486,6 +486,35 @@ def compare(traces: Path, after: Path | None, model_dir: Path | None, against_di
 @main.command()
 @click.argument("traces", type=click.Path(dir_okay=False, path_type=Path))
 @MODEL_OPTION
+@click.option("--labels", "use_labels", is_flag=True,
+              help="Group the human labels (failure_point) instead of the model's predictions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@MAP_OPTION
+@_friendly
+def episodes(traces: Path, model_dir: Path | None, use_labels: bool, as_json: bool, mappings: tuple[str, ...]) -> None:
+    """Count defect episodes beside turns: a failure and the user's retries of the same request are one episode.
+
+    Prints the defect rate per turn and per episode, how many episodes recovered
+    (and in how many turns), were abandoned (the dialogue ended) or moved on.
+    """
+    import json
+
+    from fpi.dashboard import PREDICTED
+    from fpi.episodes import episode_summary, format_episode_summary
+    from fpi.model import FailurePointModel
+    from fpi.schema import LABEL_COLUMN
+    from fpi.traces import load_traces
+
+    frame = load_traces(traces, column_map=_parse_map(mappings))
+    if not use_labels and PREDICTED not in frame.columns:
+        frame = FailurePointModel.load(_model_path(model_dir)).score(frame)
+    summary = episode_summary(frame, label_column=LABEL_COLUMN if use_labels else PREDICTED)
+    click.echo(json.dumps(summary.to_dict(), indent=2) if as_json else format_episode_summary(summary))
+
+
+@main.command()
+@click.argument("traces", type=click.Path(dir_okay=False, path_type=Path))
+@MODEL_OPTION
 @click.option("--exclude", "exclude", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Verdicts file (dialogue_id, turn_index, label; or an `fpi verdicts export`): leave these turns out.")
 @click.option("-n", "n_turns", type=click.IntRange(min=1), default=100, show_default=True,

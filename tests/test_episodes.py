@@ -138,3 +138,23 @@ def test_episode_invariants(dialogues: list[list[tuple[str, bool, str]]], min_si
     recovered = table[table["outcome"] == "recovered"]
     assert (recovered["turns_to_recovery"] == recovered["turns"] - 1).all()
     assert (recovered["turns_to_recovery"] >= 1).all()
+
+
+def test_cli_prints_turns_and_episodes(tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from fpi.cli import main
+    from fpi.simulate import simulate
+    from fpi.traces import write_traces
+
+    path = tmp_path / "traces.csv"
+    frame = simulate(300, seed=4)
+    write_traces(frame, path)
+    text = CliRunner().invoke(main, ["episodes", str(path), "--labels"])
+    assert text.exit_code == 0, text.output
+    assert "per turn" in text.output and "per request" in text.output
+    report = json.loads(CliRunner().invoke(main, ["episodes", str(path), "--labels", "--json"]).output)
+    expected = episode_summary(frame, label_column="failure_point")
+    assert report["episodes"] == expected.episodes and report["turns"] == len(frame)
