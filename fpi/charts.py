@@ -335,3 +335,25 @@ def cohort_performance_figure(performance: pd.DataFrame, *, dimension: str) -> g
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     return _layout(fig, f"Model performance by {html.escape(dimension)}", height=140 + 36 * max(2, len(performance)))
+
+
+def control_chart_figure(points: pd.DataFrame, *, series: str, failure_point: str) -> go.Figure:
+    """One series' rate per period against the rate expected from its window and its upper control limit;
+    breaches marked. `points` as `fpi.monitor.Monitoring.points`."""
+    part = points[(points["series"] == series) & (points["failure_point"] == failure_point)].sort_values("period")
+    color = ALL_DEFECTS_COLOR if failure_point == "defect" else LABEL_COLORS.get(failure_point, "#888")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=part["period"], y=part["limit"], mode="lines", name="upper control limit",
+                             line=dict(color="#d62728", dash="dot", width=1.5)))
+    fig.add_trace(go.Scatter(x=part["period"], y=part["expected"], mode="lines", name="expected (preceding window)",
+                             line=dict(color="#888", dash="dash", width=1.5)))
+    fig.add_trace(go.Scatter(
+        x=part["period"], y=part["rate"], mode="lines+markers", name=html.escape(f"{failure_point} rate"),
+        line=dict(color=color, width=2.5), customdata=part[["count", "turns"]].to_numpy(),
+        hovertemplate="%{x}: %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,} turns)<extra></extra>",
+    ))
+    breaches = part[part["breach"]]
+    fig.add_trace(go.Scatter(x=breaches["period"], y=breaches["rate"], mode="markers", name="breach",
+                             marker=dict(color="#d62728", size=13, symbol="x")))
+    fig.update_yaxes(title="share of turns", tickformat=".0%", rangemode="tozero")
+    return _layout(fig, html.escape(f"{failure_point} rate, {series}: control chart"), height=320)

@@ -24,3 +24,13 @@ def test_overview_shows_episodes_beside_turns(at: AppTest, files) -> None:
     assert per_episode.delta == f"{expected.episodes:,} episodes in {expected.requests:,} requests"
     assert _metric(at, "Abandoned").delta == f"{expected.abandoned:,} episodes"
     assert expected.episodes <= expected.defect_turns
+
+
+def test_overview_shows_control_limits_beside_the_time_chart(at: AppTest) -> None:
+    at.run()
+    next(b for b in at.button if b.label == "Load labelled sample").click().run()
+    at.switch_page("fpi/ui/overview_page.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    limits = [e for e in at.expander if e.label.startswith("Control limits: ")]
+    assert len(limits) == 1
+    assert "Benjamini-Hochberg" in "\n".join(c.value for c in limits[0].caption)

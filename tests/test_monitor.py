@@ -116,3 +116,14 @@ def test_cli_scores_with_the_model_when_the_traces_have_no_predictions(tiny_mode
     result = CliRunner().invoke(main, ["monitor", str(path), "--model", str(model)])
     assert result.exit_code in (0, EXIT_BREACH), result.output
     assert "failure point from 'predicted_failure_point'" in result.output
+
+
+def test_the_control_chart_marks_the_breach_on_its_day(spiked) -> None:
+    from fpi.charts import control_chart_figure
+
+    result = monitor(spiked, label_column="failure_point")
+    figure = control_chart_figure(result.points, series="device_type = car", failure_point="asr")
+    traces = {trace.name: trace for trace in figure.data}
+    assert set(traces) == {"upper control limit", "expected (preceding window)", "asr rate", "breach"}
+    assert [pd.Timestamp(x) for x in traces["breach"].x] == [SPIKE_DAY]
+    assert len(traces["asr rate"].x) == len(traces["upper control limit"].x) > 20

@@ -22,6 +22,7 @@ from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED, Config
 from fpi.episodes import EpisodeSummary
 from fpi.episodes import episode_summary as summarize_episodes
 from fpi.errors import FpiError, ScoredFileError, TraceError
+from fpi.monitor import Monitoring, monitor
 from fpi.explain import TurnExplanation, beeswarm_data, global_importance
 from fpi.model import FailurePointModel, TrainConfig
 from fpi.model_report import compare_models, current_data_report, heldout_mask
@@ -154,6 +155,17 @@ def filter_options(data_key: str, _frame: pd.DataFrame) -> dashboard.FilterOptio
 @st.cache_data(show_spinner=False, max_entries=32)
 def overview(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) -> dashboard.Overview:
     return dashboard.overview(dashboard.apply_filters(_frame, filters))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def monitoring(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) -> Monitoring | None:
+    """Control limits of the filtered turns, by hour, day or week as the time chart; None without timestamps."""
+    frame = dashboard.apply_filters(_frame, filters)
+    stamps = frame["timestamp"].dropna() if "timestamp" in frame.columns else pd.Series(dtype=object)
+    if stamps.empty:
+        return None
+    by = {"h": "hour", "D": "day", "W": "week"}[dashboard.pick_frequency(stamps.min(), stamps.max())]
+    return monitor(frame, by=by)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
