@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from fpi.cli import main
@@ -128,3 +130,18 @@ def test_cli_compares_two_models_on_the_same_turns(tiny_model, sim_heldout, tmp_
     assert sum(sum(row.values()) for row in report["migration"].values()) == 2000
     text = CliRunner().invoke(main, ["compare", str(traces), "--model", str(mine), "--against", str(mine)])
     assert text.exit_code == 0 and "exact McNemar" in text.output and "0 significant" in text.output
+
+
+@settings(max_examples=200, deadline=None)
+@given(counts=st.tuples(*(st.integers(0, 400) for _ in range(4))))
+def test_intervals_hold_the_observed_change_and_stay_in_range(counts: tuple[int, int, int, int]) -> None:
+    a, b, c, d = counts
+    n = a + b + c + d
+    if n == 0:
+        return
+    change = (c - b) / n  # second rate minus first
+    low, high = newcombe_paired_interval(a, b, c, d)
+    assert -1 - 1e-9 <= low <= change + 1e-9 and change - 1e-9 <= high <= 1 + 1e-9
+    x1, x2 = a + b, a + c
+    low_u, high_u = newcombe_interval(x1, n, x2, n)
+    assert -1 - 1e-9 <= low_u <= change + 1e-9 <= high_u + 2e-9 <= 1 + 3e-9
