@@ -262,8 +262,12 @@ def confidence_distribution_figure(distribution: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Model confidence per predicted failure point", height=120 + 40 * max(1, len(distribution)))
 
 
-def confidence_strip_figure(strip: pd.DataFrame) -> go.Figure:
-    """One row per turn, one cell per stage coloured by its confidence; the predicted failing stage boxed."""
+def confidence_strip_figure(strip: pd.DataFrame, *, episodes: pd.DataFrame | None = None) -> go.Figure:
+    """One row per turn, one cell per stage coloured by its confidence; the predicted failing stage boxed.
+
+    `episodes` (as `fpi.episodes.episodes` returns them for this dialogue): each drawn as a dashed
+    frame around its turns, with its failure point and outcome beside it.
+    """
     stages = list(dict.fromkeys(strip["stage"]))
     turns = list(dict.fromkeys(strip["turn_index"]))
     table = strip.pivot(index="turn_index", columns="stage", values="confidence").reindex(index=turns, columns=stages)
@@ -278,9 +282,21 @@ def confidence_strip_figure(strip: pd.DataFrame) -> go.Figure:
         x, y = stages.index(cell["stage"]), turns.index(cell["turn_index"])
         fig.add_shape(type="rect", x0=x - 0.5, x1=x + 0.5, y0=y - 0.5, y1=y + 0.5,
                       line=dict(color="#111", width=3))
+    shown = episodes if episodes is not None else pd.DataFrame()
+    for episode in shown.itertuples(index=False):
+        if episode.first_turn not in turns or episode.last_turn not in turns:
+            continue
+        y0, y1 = turns.index(episode.first_turn) - 0.5, turns.index(episode.last_turn) + 0.5
+        fig.add_shape(type="rect", x0=-0.55, x1=len(stages) - 0.45, y0=y0, y1=y1,
+                      line=dict(color="#d62728", width=2, dash="dash"))
+        outcome = str(episode.outcome).replace("_", " ")
+        fig.add_annotation(x=len(stages) - 0.45, y=(y0 + y1) / 2, xanchor="left", showarrow=False,
+                           text=html.escape(f"episode: {episode.failure_point}, {outcome}"),
+                           font=dict(color="#d62728", size=12))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(side="top")
-    fig.update_layout(height=70 + 34 * len(turns), margin=dict(l=10, r=10, t=30, b=10), template="plotly_white")
+    fig.update_layout(height=70 + 34 * len(turns), template="plotly_white",
+                      margin=dict(l=10, r=190 if len(shown) else 10, t=30, b=10))
     return fig
 
 

@@ -34,3 +34,13 @@ def test_overview_shows_control_limits_beside_the_time_chart(at: AppTest) -> Non
     limits = [e for e in at.expander if e.label.startswith("Control limits: ")]
     assert len(limits) == 1
     assert "Benjamini-Hochberg" in "\n".join(c.value for c in limits[0].caption)
+
+
+def test_drill_down_frames_episodes_on_the_turn_strip(at: AppTest) -> None:
+    at.run()
+    next(b for b in at.button if b.label == "Load labelled sample").click().run()
+    at.switch_page("fpi/ui/dialogue_page.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("defect episode" in c.value for c in at.caption)
+    strip = next(c for c in at.get("plotly_chart") if "episode: " in c.proto.spec)  # the first dialogue has a defect
+    assert "dash" in strip.proto.spec

@@ -158,3 +158,19 @@ def test_cli_prints_turns_and_episodes(tmp_path) -> None:
     report = json.loads(CliRunner().invoke(main, ["episodes", str(path), "--labels", "--json"]).output)
     expected = episode_summary(frame, label_column="failure_point")
     assert report["episodes"] == expected.episodes and report["turns"] == len(frame)
+
+
+def test_the_turn_strip_frames_each_episode() -> None:
+    from fpi.charts import confidence_strip_figure
+    from fpi.dashboard import stage_strip
+
+    turns = HAND_MADE[HAND_MADE["dialogue_id"] == "d4"].assign(
+        predicted_failure_point=lambda f: f["failure_point"],
+        **{f"{stage}_confidence": 0.9 for stage in ("wake", "asr", "nlu", "er", "result")})
+    figure = confidence_strip_figure(stage_strip(turns), episodes=episodes(turns))
+    frames = [shape for shape in figure.layout.shapes if shape.line.dash == "dash"]
+    assert [(shape.y0, shape.y1) for shape in frames] == [(-0.5, 0.5), (1.5, 2.5), (2.5, 3.5)]
+    assert [a.text for a in figure.layout.annotations] == [
+        "episode: asr, moved on", "episode: er, moved on", "episode: asr, abandoned"]
+    plain = confidence_strip_figure(stage_strip(turns))
+    assert not [shape for shape in plain.layout.shapes if shape.line.dash == "dash"]

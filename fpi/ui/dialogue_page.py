@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from fpi import charts, dashboard
+from fpi.episodes import episodes
 from fpi.schema import LABEL_COLUMN, LABELS
 from fpi.ui import components, services
 from fpi.ui.state import AppState, Keys, current_filters, set_widget_value, show_dialogue, show_selected_dialogue
@@ -43,9 +44,11 @@ def render() -> None:
     _navigation(state, data, frame, defect_ids, filters.active)
     turns = dashboard.dialogue_turns(frame, current)
     _header(turns)
-    st.plotly_chart(charts.confidence_strip_figure(dashboard.stage_strip(turns)), key="strip")
+    st.plotly_chart(charts.confidence_strip_figure(dashboard.stage_strip(turns), episodes=episodes(turns)),
+                    key="strip")
     st.caption("Stage confidences per turn (red low, green high; — not logged). "
-               "The black box marks the stage the model names as the failure point.")
+               "The black box marks the stage the model names as the failure point; a dashed red frame, a defect "
+               "episode (a failure and the user's retries of it).")
     for _, turn in turns.iterrows():
         _turn(turn)
     if model is not None:
