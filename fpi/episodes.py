@@ -173,11 +173,16 @@ class EpisodeSummary:
         return self.abandoned / self.episodes if self.episodes else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; a figure without any episode behind it (a NaN) is None."""
+        def value(x: float) -> float | None:
+            return None if x != x else x
+
         return {"turns": self.turns, "defect_turns": self.defect_turns, "requests": self.requests,
                 "episodes": self.episodes, "recovered": self.recovered, "abandoned": self.abandoned,
-                "moved_on": self.moved_on, "mean_turns_to_recovery": self.mean_turns_to_recovery,
-                "defect_rate_per_turn": self.defect_rate_per_turn,
-                "defect_rate_per_episode": self.defect_rate_per_episode, "abandoned_share": self.abandoned_share}
+                "moved_on": self.moved_on, "mean_turns_to_recovery": value(self.mean_turns_to_recovery),
+                "defect_rate_per_turn": value(self.defect_rate_per_turn),
+                "defect_rate_per_episode": value(self.defect_rate_per_episode),
+                "abandoned_share": value(self.abandoned_share)}
 
 
 def episode_summary(

@@ -88,7 +88,7 @@ class Monitoring:
     periods: int
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the settings and the breaches as records (periods as ISO text)."""
+        """JSON-ready: the settings and the breaches as records (periods as ISO text, UTC)."""
         def records(table: pd.DataFrame) -> list[dict[str, Any]]:
             out = table.assign(period=table["period"].map(lambda t: t.isoformat()))
             return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}

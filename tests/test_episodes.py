@@ -99,6 +99,7 @@ def test_without_text_or_barge_in_every_failing_turn_is_its_own_episode() -> Non
     s = episode_summary(HAND_MADE.drop(columns=["asr_text", "barge_in"]), label_column="failure_point")
     assert s.episodes == s.defect_turns == 10
     assert s.recovered == 0 and math.isnan(s.mean_turns_to_recovery)
+    assert s.to_dict()["mean_turns_to_recovery"] is None  # JSON has no NaN
 
 
 WORDS = ["play", "jazz", "call", "mom", "the", "light", "on", "weather"]
