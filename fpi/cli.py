@@ -515,6 +515,36 @@ def episodes(traces: Path, model_dir: Path | None, use_labels: bool, as_json: bo
 @main.command()
 @click.argument("traces", type=click.Path(dir_okay=False, path_type=Path))
 @MODEL_OPTION
+@click.option("--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="False discovery rate for flagging a locale or device (Benjamini-Hochberg).")
+@click.option("--labels", "use_labels", is_flag=True,
+              help="Use the human labels (failure_point) instead of the model's predictions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON records.")
+@MAP_OPTION
+@_friendly
+def gaps(traces: Path, model_dir: Path | None, level: float, use_labels: bool, as_json: bool,
+         mappings: tuple[str, ...]) -> None:
+    """Split the gap of each locale and device that fails more than the rest into its failure points.
+
+    "locale = en-IN: 12 points worse" becomes "asr +9 (7 to 11), nlu +2 ...":
+    the per-stage differences add up to the gap; each has a 95% Newcombe interval.
+    """
+    from fpi.dashboard import PREDICTED
+    from fpi.gaps import format_gaps, stage_gaps
+    from fpi.model import FailurePointModel
+    from fpi.schema import LABEL_COLUMN
+    from fpi.traces import load_traces
+
+    frame = load_traces(traces, column_map=_parse_map(mappings))
+    if not use_labels and PREDICTED not in frame.columns:
+        frame = FailurePointModel.load(_model_path(model_dir)).score(frame)
+    table = stage_gaps(frame, label_column=LABEL_COLUMN if use_labels else PREDICTED, level=level)
+    click.echo(table.to_json(orient="records", indent=2) if as_json else format_gaps(table))
+
+
+@main.command()
+@click.argument("traces", type=click.Path(dir_okay=False, path_type=Path))
+@MODEL_OPTION
 @click.option("--exclude", "exclude", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Verdicts file (dialogue_id, turn_index, label; or an `fpi verdicts export`): leave these turns out.")
 @click.option("-n", "n_turns", type=click.IntRange(min=1), default=100, show_default=True,
