@@ -145,7 +145,8 @@ def _cell_counts(
 
 
 def _compare(frame: pd.DataFrame, before: np.ndarray, after: np.ndarray, side: np.ndarray | None, *,
-             names: tuple[str, str], columns: Sequence[str] | None, max_conditions: int, min_support: int, level: float) -> Comparison:
+             names: tuple[str, str], columns: Sequence[str] | None, max_conditions: int, min_support: int,
+             level: float) -> Comparison:
     if not 0.0 < level < 1.0:
         raise FpiError(f"level must be in (0, 1); got {level}")
     chosen = tuple(c for c in (COMPARE_COLUMNS if columns is None else columns) if c in frame.columns)
@@ -227,7 +228,7 @@ def split_frame(
     frame: pd.DataFrame, *, at: str | pd.Timestamp | None = None, column: str | None = None,
     before_value: str | None = None, after_value: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split one upload into before and after: at a date-time (turns before it / from it on), or by a column's values."""
+    """Split one upload into before and after: at a date-time (before it / from it on), or by a column's values."""
     if (at is None) == (column is None):
         raise FpiError("split either at a date (at=...) or by a column (column=..., before_value=, after_value=)")
     if at is not None:

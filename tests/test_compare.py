@@ -32,7 +32,8 @@ def before() -> pd.DataFrame:
 def release() -> pd.DataFrame:
     """A release whose NLU fails twice as often on PlayMusic requests, starting 15 October."""
     factors = tuple(2.0 if name == "PlayMusic" else 1.0 for name in INTENT_NAMES)
-    return simulate(12000, seed=20, config=SimConfig(start="2026-10-15", pipeline=PipelineProfile(nlu_by_intent=factors)))
+    config = SimConfig(start="2026-10-15", pipeline=PipelineProfile(nlu_by_intent=factors))
+    return simulate(12000, seed=20, config=config)
 
 
 def test_a_release_doubling_nlu_failures_for_one_intent_is_found_first(before, release) -> None:

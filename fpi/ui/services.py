@@ -22,10 +22,10 @@ from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED, Config
 from fpi.episodes import EpisodeSummary
 from fpi.episodes import episode_summary as summarize_episodes
 from fpi.errors import FpiError, ScoredFileError, TraceError
-from fpi.monitor import Monitoring, monitor
 from fpi.explain import TurnExplanation, beeswarm_data, global_importance
 from fpi.model import FailurePointModel, TrainConfig
 from fpi.model_report import compare_models, current_data_report, heldout_mask
+from fpi.monitor import Monitoring, monitor
 from fpi.registry import Registry, read_meta
 from fpi.scoring import ScoredTraces, content_hash, file_columns, mapping_suggestions, score_frame
 from fpi.traces import load_traces
