@@ -262,12 +262,28 @@ def confidence_distribution_figure(distribution: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Model confidence per predicted failure point", height=120 + 40 * max(1, len(distribution)))
 
 
-def confidence_strip_figure(strip: pd.DataFrame) -> go.Figure:
+def _episodes_on_strip(episodes: pd.DataFrame | None, turns: list) -> pd.DataFrame:
+    """Each episode's frame on the strip's rows (clipped to the turns shown) and its label."""
+    if episodes is None or not len(episodes):
+        return pd.DataFrame(columns=["y0", "y1", "text"])
+    position = {t: i for i, t in enumerate(turns)}
+    rows = []
+    for episode in episodes.itertuples(index=False):
+        inside = [position[t] for t in turns if episode.first_turn <= t <= episode.last_turn]
+        if inside:
+            outcome = str(episode.outcome).replace("_", " ")
+            rows.append((min(inside) - 0.5, max(inside) + 0.5, f"episode: {episode.failure_point}, {outcome}"))
+    return pd.DataFrame(rows, columns=["y0", "y1", "text"])
+
+
+def confidence_strip_figure(strip: pd.DataFrame, *, episodes: pd.DataFrame | None = None) -> go.Figure:
     """One row per turn, one cell per stage coloured by its confidence; the predicted failing stage boxed.
 
     The boxes are one line trace (outlines joined by gaps), not a shape per turn: plotly
     redraws every shape on each update, which took 86 s for 1,000 boxes; a trace costs the
     same for any number of turns. Axes are numeric (stage and turn positions, labelled).
+    `episodes` (as `fpi.episodes.episodes` returns them for this dialogue): each drawn as a dashed
+    frame around its turns on this strip (clipped to them), with its failure point and outcome beside it.
     """
     stages = list(dict.fromkeys(strip["stage"]))
     turns = list(dict.fromkeys(strip["turn_index"]))
@@ -295,7 +311,20 @@ def confidence_strip_figure(strip: pd.DataFrame) -> go.Figure:
                      showgrid=False, zeroline=False)
     fig.update_yaxes(autorange="reversed", tickvals=list(range(len(turns))), ticktext=rows, showgrid=False,
                      zeroline=False)
-    fig.update_layout(height=70 + 34 * len(turns), margin=dict(l=10, r=10, t=30, b=10), template="plotly_white")
+    shown = _episodes_on_strip(episodes, turns)
+    if len(shown):
+        xs = np.column_stack([np.full(len(shown), -0.55), np.full(len(shown), len(stages) - 0.45),
+                              np.full(len(shown), len(stages) - 0.45), np.full(len(shown), -0.55),
+                              np.full(len(shown), -0.55), np.full(len(shown), np.nan)]).ravel()
+        y0, y1 = shown["y0"].to_numpy(), shown["y1"].to_numpy()
+        ys = np.column_stack([y0, y0, y1, y1, y0, np.full_like(y0, np.nan)]).ravel()
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#d62728", width=2, dash="dash"),
+                                 hoverinfo="skip", showlegend=False, connectgaps=False))
+        for episode in shown.itertuples(index=False):
+            fig.add_annotation(xref="paper", x=1.0, y=(episode.y0 + episode.y1) / 2, xanchor="left", showarrow=False,
+                               text=html.escape(episode.text), font=dict(color="#d62728", size=12))
+    fig.update_layout(height=70 + 34 * len(turns), template="plotly_white",
+                      margin=dict(l=10, r=190 if len(shown) else 10, t=30, b=10))
     return fig
 
 
@@ -350,3 +379,25 @@ def cohort_performance_figure(performance: pd.DataFrame, *, dimension: str) -> g
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     return _layout(fig, f"Model performance by {html.escape(dimension)}", height=140 + 36 * max(2, len(performance)))
+
+
+def control_chart_figure(points: pd.DataFrame, *, series: str, failure_point: str) -> go.Figure:
+    """One series' rate per period against the rate expected from its window and its upper control limit;
+    breaches marked. `points` as `fpi.monitor.Monitoring.points`."""
+    part = points[(points["series"] == series) & (points["failure_point"] == failure_point)].sort_values("period")
+    color = ALL_DEFECTS_COLOR if failure_point == "defect" else LABEL_COLORS.get(failure_point, "#888")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=part["period"], y=part["limit"], mode="lines", name="upper control limit",
+                             line=dict(color="#d62728", dash="dot", width=1.5)))
+    fig.add_trace(go.Scatter(x=part["period"], y=part["expected"], mode="lines", name="expected (preceding window)",
+                             line=dict(color="#888", dash="dash", width=1.5)))
+    fig.add_trace(go.Scatter(
+        x=part["period"], y=part["rate"], mode="lines+markers", name=html.escape(f"{failure_point} rate"),
+        line=dict(color=color, width=2.5), customdata=part[["count", "turns"]].to_numpy(),
+        hovertemplate="%{x}: %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,} turns)<extra></extra>",
+    ))
+    breaches = part[part["breach"]]
+    fig.add_trace(go.Scatter(x=breaches["period"], y=breaches["rate"], mode="markers", name="breach",
+                             marker=dict(color="#d62728", size=13, symbol="x")))
+    fig.update_yaxes(title="share of turns", tickformat=".0%", rangemode="tozero")
+    return _layout(fig, html.escape(f"{failure_point} rate, {series}: control chart"), height=320)

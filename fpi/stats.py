@@ -15,11 +15,11 @@ from typing import Sequence
 
 import numpy as np
 from scipy.special import betaln
-from scipy.stats import norm
+from scipy.stats import binom, norm
 
 __all__ = [
     "CORRECTIONS", "benjamini_hochberg", "bh_cutoff", "fisher_greater", "fisher_less", "hypergeom_sf", "macro_f1",
-    "wilson_interval",
+    "mcnemar_p", "newcombe_interval", "newcombe_paired_interval", "two_proportion_p", "wilson_interval",
 ]
 
 
@@ -149,3 +149,65 @@ def macro_f1(confusion: np.ndarray) -> np.ndarray:
     present = (truth + predicted) > 0
     f1 = np.where(present, 2 * tp / np.maximum(truth + predicted, 1), 0.0)
     return f1.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
+
+
+def newcombe_interval(
+    x1: np.ndarray | float, n1: np.ndarray | float, x2: np.ndarray | float, n2: np.ndarray | float,
+    *, confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval of the difference x2/n2 - x1/n1 of two independent proportions (Newcombe's hybrid score).
+
+    Built from the two Wilson intervals, so it inherits their coverage for rare
+    failure points where the Wald interval of a difference undercovers.
+    """
+    x1, n1, x2, n2 = (np.asarray(a, dtype=float) for a in (x1, n1, x2, n2))
+    l1, u1 = wilson_interval(x1, n1, confidence=confidence)
+    l2, u2 = wilson_interval(x2, n2, confidence=confidence)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p1, p2 = x1 / n1, x2 / n2
+    diff = p2 - p1
+    return diff - np.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2), diff + np.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+
+
+def newcombe_paired_interval(
+    a: np.ndarray | float, b: np.ndarray | float, c: np.ndarray | float, d: np.ndarray | float,
+    *, confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval of p2 - p1 for paired proportions (Newcombe 1998, method 10).
+
+    The 2x2 table of the same turns: a in both, b only in the first, c only in
+    the second, d in neither; p1 = (a + b) / n, p2 = (a + c) / n. The Wilson
+    intervals of both are combined with the correlation phi of the pairs, so the
+    interval is narrower than the unpaired one when the two agree on most turns.
+    """
+    a, b, c, d = (np.asarray(v, dtype=float) for v in (a, b, c, d))
+    n = a + b + c + d
+    l1, u1 = wilson_interval(a + b, n, confidence=confidence)
+    l2, u2 = wilson_interval(a + c, n, confidence=confidence)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p1, p2 = (a + b) / n, (a + c) / n
+        denom = np.sqrt((a + b) * (c + d) * (a + c) * (b + d))
+        phi = np.where(denom > 0, (a * d - b * c) / np.where(denom > 0, denom, 1.0), 0.0)
+    diff = p2 - p1
+    down = np.sqrt(np.maximum((p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2, 0.0))
+    up = np.sqrt(np.maximum((u2 - p2) ** 2 - 2 * phi * (u2 - p2) * (p1 - l1) + (p1 - l1) ** 2, 0.0))
+    return diff - down, diff + up
+
+
+def two_proportion_p(
+    x1: np.ndarray | float, n1: np.ndarray | float, x2: np.ndarray | float, n2: np.ndarray | float
+) -> np.ndarray:
+    """Two-sided p-value of the pooled two-proportion z test (independent samples); 1 where undefined."""
+    x1, n1, x2, n2 = (np.asarray(a, dtype=float) for a in (x1, n1, x2, n2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pooled = (x1 + x2) / (n1 + n2)
+        z = (x2 / n2 - x1 / n1) / np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    p = 2 * norm.sf(np.abs(z))
+    return np.where(np.isfinite(p), p, 1.0)
+
+
+def mcnemar_p(b: np.ndarray | float, c: np.ndarray | float) -> np.ndarray:
+    """Two-sided exact McNemar p-value: of the b + c discordant pairs, is the split unlike a fair coin's?"""
+    b, c = np.asarray(b, dtype=float), np.asarray(c, dtype=float)
+    p = 2 * binom.cdf(np.minimum(b, c), b + c, 0.5)
+    return np.where(b + c > 0, np.minimum(p, 1.0), 1.0)

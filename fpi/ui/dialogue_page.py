@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from fpi import charts, dashboard
+from fpi.episodes import episodes
 from fpi.schema import LABEL_COLUMN, LABELS
 from fpi.ui import components, services
 from fpi.ui.state import AppState, Keys, current_filters, set_widget_value, show_dialogue, show_selected_dialogue
@@ -48,9 +49,10 @@ def render() -> None:
         page = int(st.number_input(f"Turns page (of {pages:,}; {dashboard.TURNS_PER_PAGE} turns a page)",
                                    min_value=1, max_value=pages, step=1, key=Keys.TURN_PAGE)) - 1
     shown = dashboard.turns_page(turns, page)
-    st.plotly_chart(services.strip_figure(data.key, current, page, shown), key="strip")
+    st.plotly_chart(services.strip_figure(data.key, current, page, shown, episodes(turns)), key="strip")
     st.caption("Stage confidences per turn (red low, green high; — not logged). "
-               "The black box marks the stage the model names as the failure point.")
+               "The black box marks the stage the model names as the failure point; a dashed red frame, a defect "
+               "episode (a failure and the user's retries of it).")
     for _, turn in shown.iterrows():
         _turn(turn)
     if model is not None:

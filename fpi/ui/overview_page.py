@@ -53,6 +53,7 @@ def render() -> None:
         st.button("Clear filters", on_click=clear_filters)
         return
     _kpis(view.kpis)
+    _episodes(source, filters)
 
     left, right = st.columns(2, gap="medium")
     with left:
@@ -72,6 +73,7 @@ def render() -> None:
     if not view.over_time.empty:
         st.plotly_chart(charts.defect_rate_time_figure(view.over_time), key="over_time")
         st.caption("Share of turns with a predicted defect per period, in all (thick) and per failing stage.")
+        _control_limits(source, filters)
 
     cohort_rows, column = _breakdown(source, filters)
 
@@ -183,6 +185,48 @@ def _kpis(k: dashboard.Kpis) -> None:
     cols[4].metric("Label agreement", "—" if k.agreement is None else f"{k.agreement:.1%}",
                    "no labels" if k.agreement is None else f"on {k.labelled:,} turns", **quiet,
                    help="Share of labelled turns where the model predicts the human label.")
+
+
+def _episodes(source: services.OverviewSource, filters: dashboard.Filters) -> None:
+    """Turns and defect episodes side by side: a failure and the user's retries of it are one experience."""
+    if source.data is None:  # a big file opened by path is summarised per turn only
+        return
+    s = services.episode_summary(source.key, filters, source.data.frame)
+    quiet = dict(delta_color="off", delta_arrow="off", border=True)
+    cols = st.columns(4)
+    cols[0].metric("Defect rate per episode", f"{s.defect_rate_per_episode:.1%}",
+                   f"{s.episodes:,} episodes in {s.requests:,} requests", **quiet,
+                   help="A failing turn and the turns in which the user retried the same request (similar words "
+                        "or a barge-in) are one episode; a request is an episode or any other turn.")
+    cols[1].metric("Recovered", "—" if not s.episodes else f"{s.recovered / s.episodes:.1%}",
+                   f"{s.recovered:,} episodes", **quiet, help="Episodes that ended with a correct retry.")
+    cols[2].metric("Turns to recovery", "—" if not s.recovered else f"{s.mean_turns_to_recovery:.2f}",
+                   "mean, recovered episodes", **quiet)
+    cols[3].metric("Abandoned", "—" if not s.episodes else f"{s.abandoned_share:.1%}", f"{s.abandoned:,} episodes",
+                   **quiet, help="Episodes after which the dialogue ended without a correct turn.")
+
+
+def _control_limits(source: services.OverviewSource, filters: dashboard.Filters) -> None:
+    """The defect rate against control limits from the preceding periods, and every breach (as `fpi monitor`)."""
+    if source.data is None:
+        return
+    result = services.monitoring(source.key, filters, source.data.frame)
+    if result is None or result.tested == 0:
+        return
+    with st.expander(f"Control limits: {len(result.breaches):,} breach{'es' if len(result.breaches) != 1 else ''}",
+                     expanded=not result.breaches.empty):
+        first = result.breaches.iloc[0] if not result.breaches.empty else None
+        series, label = ("all turns", "defect") if first is None else (first["series"], first["failure_point"])
+        st.plotly_chart(charts.control_chart_figure(result.points, series=series, failure_point=label),
+                        key="control_chart")
+        st.caption(f"Each {result.by}'s rate against the preceding {result.window} {result.by}s, per failure point, "
+                   "for all turns and each device and locale; a breach is a rise beyond the limit (Fisher exact "
+                   f"test, Benjamini-Hochberg over all {result.tested:,} points). `fpi monitor` lists the same.")
+        if first is not None:
+            table = result.breaches[["period", "series", "failure_point", "turns", "count", "rate", "expected",
+                                     "limit", "p_value"]]
+            st.dataframe(table, hide_index=True, column_config={
+                c: st.column_config.NumberColumn(format="percent") for c in ("rate", "expected", "limit")})
 
 
 def _breakdown(source: services.OverviewSource, filters: dashboard.Filters) -> tuple[str | None, str]:

@@ -20,10 +20,13 @@ import streamlit as st
 
 from fpi import aggregates, charts, dashboard, trust
 from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED, Config
+from fpi.episodes import EpisodeSummary
+from fpi.episodes import episode_summary as summarize_episodes
 from fpi.errors import FpiError, ModelError, ScoredFileError, TraceError
 from fpi.explain import TurnExplanation, beeswarm_data, global_importance
 from fpi.model import FailurePointModel, TrainConfig, load_problem
 from fpi.model_report import compare_models, current_data_report, heldout_mask
+from fpi.monitor import Monitoring, monitor
 from fpi.registry import Registry, read_meta
 from fpi.scoring import ScoredTraces, content_hash, file_columns, mapping_suggestions, score_frame
 from fpi.traces import check_upload_size, load_traces
@@ -175,6 +178,22 @@ def overview(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) ->
     return dashboard.overview(dashboard.apply_filters(_frame, filters))
 
 
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
+def monitoring(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) -> Monitoring | None:
+    """Control limits of the filtered turns, by hour, day or week as the time chart; None without timestamps."""
+    frame = dashboard.apply_filters(_frame, filters)
+    stamps = frame["timestamp"].dropna() if "timestamp" in frame.columns else pd.Series(dtype=object)
+    if stamps.empty:
+        return None
+    by = {"h": "hour", "D": "day", "W": "week"}[dashboard.pick_frequency(stamps.min(), stamps.max())]
+    return monitor(frame, by=by)
+
+
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
+def episode_summary(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) -> EpisodeSummary:
+    return summarize_episodes(dashboard.apply_filters(_frame, filters))
+
+
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=64)
 def breakdown(data_key: str, filters: dashboard.Filters, column: str, _frame: pd.DataFrame) -> pd.DataFrame:
     return dashboard.breakdown(dashboard.apply_filters(_frame, filters), column)
@@ -289,9 +308,10 @@ class OverviewSource:
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
-def strip_figure(data_key: str, dialogue_id: str, page: int, _turns: pd.DataFrame) -> go.Figure:
-    """The turn strip of one page of a dialogue, built once per (data, dialogue, page)."""
-    return charts.confidence_strip_figure(dashboard.stage_strip(_turns))
+def strip_figure(data_key: str, dialogue_id: str, page: int, _turns: pd.DataFrame,
+                 _episodes: pd.DataFrame | None = None) -> go.Figure:
+    """The turn strip of one page of a dialogue (its episodes framed), built once per (data, dialogue, page)."""
+    return charts.confidence_strip_figure(dashboard.stage_strip(_turns), episodes=_episodes)
 
 
 # ---------------------------------------------------------------- explanations
