@@ -208,6 +208,17 @@ def test_trace_text_renders_literally(at: AppTest, files: AppFiles, tmp_path: Pa
     assert "alert(" not in rendered_as_markup and "bold" not in rendered_as_markup
 
 
+def activate_candidate(at: AppTest) -> str:
+    """Click the candidate's Activate button (confirming when the page asks); returns its version."""
+    activate = next(b for b in at.button if b.key == "model_candidate_activate")
+    version = activate.label.split()[1]
+    activate.click().run()
+    confirm = [b for b in at.button if b.key == "model_candidate_confirm"]
+    if confirm:
+        confirm[0].click().run()
+    return version
+
+
 def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
     load_sample(at)
     at.switch_page(PAGES["model"]).run()
@@ -216,9 +227,7 @@ def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
     button(at, "Train a model").click().run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
-    activate = next(b for b in at.button if b.label.startswith("Activate "))
-    new_version = activate.label.split()[-1]
-    activate.click().run()
+    new_version = activate_candidate(at)
     no_exception(at)
     if new_version != old_version:
         assert metric(at, "Version") == new_version
@@ -228,6 +237,59 @@ def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
         button(at, "Roll back").click().run()
         no_exception(at)
         assert metric(at, "Version") == old_version
+
+
+def test_a_worse_candidate_is_advised_against_and_activating_it_asks_first(at: AppTest, monkeypatch) -> None:
+    from fpi.model import TrainConfig
+    from fpi.ui import services
+
+    # Two boosting rounds on 5k turns: far below the shipped model on the same held-out dialogues.
+    weak = TrainConfig(learning_rate=0.01, max_rounds=2, early_stopping_rounds=1, text_models=False, seed=0,
+                       num_threads=1)
+    monkeypatch.setattr(services, "TRAIN_CONFIG", weak)
+    load_sample(at)
+    at.switch_page(PAGES["model"]).run()
+    old_version = metric(at, "Version")
+    button(at, "Train a model").click().run()
+    no_exception(at)
+    assert "The candidate is worse than the active model on the same" in all_text(at.warning)
+    keep = button(at, "Keep the active model")
+    activate = next(b for b in at.button if b.key == "model_candidate_activate")
+    assert keep.proto.type == "primary" and activate.proto.type == "secondary"
+    assert activate.label.endswith(" anyway")
+    version = activate.label.split()[1]
+
+    activate.click().run()  # asks first, activates nothing
+    no_exception(at)
+    assert metric(at, "Version") == old_version
+    assert f"Activate {version} anyway?" in all_text(at.warning)
+    button(at, "Cancel").click().run()
+    assert metric(at, "Version") == old_version
+    assert not [b for b in at.button if b.key == "model_candidate_confirm"]
+
+    next(b for b in at.button if b.key == "model_candidate_activate").click().run()
+    button(at, f"Yes, activate {version}").click().run()
+    no_exception(at)
+    assert metric(at, "Version") == version
+    button(at, "Roll back").click().run()
+    assert metric(at, "Version") == old_version
+
+
+def test_keeping_the_active_model_drops_the_candidate(at: AppTest, monkeypatch) -> None:
+    from fpi.model import TrainConfig
+    from fpi.ui import services
+
+    monkeypatch.setattr(services, "TRAIN_CONFIG", TrainConfig(learning_rate=0.01, max_rounds=2,
+                                                              early_stopping_rounds=1, text_models=False,
+                                                              seed=0, num_threads=1))
+    load_sample(at)
+    at.switch_page(PAGES["model"]).run()
+    old_version = metric(at, "Version")
+    button(at, "Train a model").click().run()
+    button(at, "Keep the active model").click().run()
+    no_exception(at)
+    assert not [b for b in at.button if b.key == "model_candidate_activate"]
+    assert metric(at, "Version") == old_version
 
 
 def _table_key(at: AppTest, prefix: str) -> tuple[str, pd.DataFrame]:

@@ -113,6 +113,15 @@ def test_a_verdict_is_stored_and_the_next_turn_comes_up(at: AppTest, home: Path)
     assert len(verdicts(home)) == 2 and progress_text(at).startswith(f"2 of {size} ")
 
 
+def test_verdict_buttons_are_neutral_and_the_prediction_is_text(at: AppTest) -> None:
+    sign_in(open_triage(at))
+    verdict_buttons = [b for b in at.button if b.key and b.key.startswith("w_triage_verdict_")]
+    assert len(verdict_buttons) == len(LABELS)
+    assert {b.proto.type for b in verdict_buttons} == {"secondary"}  # none pre-selected
+    assert not any("prediction" in (b.help or "") for b in verdict_buttons)
+    assert any(m.value.startswith("**Predicted: ") for m in at.markdown)
+
+
 def test_filters_and_a_cohort_from_the_cohorts_page(at: AppTest) -> None:
     sign_in(open_triage(at))
     at.selectbox(key="w_triage_label").set_value("asr").run()
@@ -155,12 +164,17 @@ def test_retrain_compare_and_activate(at: AppTest, home: Path, monkeypatch) -> N
     button(at, "ER").click().run()
     button(at, "Train a candidate").click().run()
     no_exception(at)
-    activate = next(b for b in at.button if b.label.startswith("Activate "))
-    version = activate.label.split()[-1]
+    activate = next(b for b in at.button if b.key == "verdict_candidate_activate")
+    version = activate.label.split()[1]
+    assert any(t.startswith("The candidate is ") for t in
+               [e.value for e in (*at.success, *at.warning, *at.info)])
     table = next(d.value for d in at.dataframe if "macro_f1" in d.value.columns)
     assert list(table["system"]) == ["active", "candidate"] and table["turns"].nunique() == 1
     assert (home / "models" / version / "model.txt").is_file()
     activate.click().run()
+    confirm = [b for b in at.button if b.key == "verdict_candidate_confirm"]
+    if confirm:  # a worse candidate is activated only on a second click
+        confirm[0].click().run()
     no_exception(at)
     assert f"Scored by model: {version}" in [t.value for t in at.switch_page("fpi/ui/data_page.py").run().text]
     at.switch_page(TRIAGE).run()

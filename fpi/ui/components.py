@@ -13,6 +13,7 @@ import streamlit as st
 
 from fpi.errors import FpiError
 from fpi.model import FailurePointModel
+from fpi.model_report import CandidateAdvice
 from fpi.ui import nav, services
 from fpi.ui.text import md_escape
 from fpi.ui.state import AppState, get_state
@@ -125,15 +126,57 @@ def plain_line(name: str, value: object) -> None:
     st.text(f"{name}: {_verbatim(value)}")
 
 
-def candidate_actions(version: str, *, activate: Callable[[], None], discard: Callable[[], None]) -> None:
-    """Activate a trained candidate or keep the current model (Model and Triage pages)."""
+def _run_action(state: AppState, action: Callable[[], None]) -> None:
+    """Callback wrapper: run `action`, keep a failure as data for the page to show."""
+    state.confirm_activation = None
+    try:
+        action()
+    except FpiError as exc:
+        state.action_error = str(exc)
+
+
+def _ask_confirmation(state: AppState, version: str) -> None:
+    state.confirm_activation = version
+
+
+def _cancel_confirmation(state: AppState) -> None:
+    state.confirm_activation = None
+
+
+def candidate_actions(advice: CandidateAdvice, version: str, *, activate: Callable[[], None],
+                      discard: Callable[[], None], key: str) -> None:
+    """Recommend, then activate a trained candidate or keep the active model (Model and Triage pages).
+
+    The recommended action is the primary button; a candidate that scored worse is activated only
+    after a confirmation.
+    """
+    state = get_state()
+    if state.action_error:
+        st.error(md_escape(state.action_error))
+        state.action_error = None
+    show = st.success if advice.verdict == "better" else st.warning if advice.verdict == "worse" else st.info
+    show(advice.text, icon=":material/thumb_up:" if advice.verdict == "better" else ":material/warning:"
+         if advice.verdict == "worse" else ":material/info:")
+    if state.confirm_activation == version:
+        st.warning(f"Activate {version} anyway? It scored worse than the active model (macro-F1 "
+                   f"{advice.candidate_f1:.3f} against {advice.active_f1:.3f}); every page would then show its "
+                   "labels. You can roll back later.", icon=":material/help:")
+        left, right, _ = st.columns([1, 1, 2])
+        left.button(f"Yes, activate {version}", key=f"{key}_confirm", width="stretch",
+                    on_click=_run_action, args=(state, activate))
+        right.button("Cancel", key=f"{key}_cancel", type="primary", width="stretch",
+                     on_click=_cancel_confirmation, args=(state,))
+        return
     left, right, _ = st.columns([1, 1, 2])
-    if left.button(f"Activate {version}", type="primary", width="stretch"):
-        try:
-            activate()
-            st.rerun()
-        except FpiError as exc:
-            st.error(md_escape(exc))
-    if right.button("Keep the current model", width="stretch"):
-        discard()
-        st.rerun()
+    keep = right if advice.activate_first else left
+    go = left if advice.activate_first else right
+    keep.button("Keep the active model", key=f"{key}_keep", width="stretch",
+                type="secondary" if advice.activate_first else "primary",
+                on_click=_run_action, args=(state, discard))
+    if advice.confirm_activation:
+        go.button(f"Activate {version} anyway", key=f"{key}_activate", width="stretch",
+                  on_click=_ask_confirmation, args=(state, version))
+    else:
+        go.button(f"Activate {version}", key=f"{key}_activate", width="stretch",
+                  type="primary" if advice.activate_first else "secondary",
+                  on_click=_run_action, args=(state, activate))

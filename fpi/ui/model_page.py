@@ -7,7 +7,7 @@ import streamlit as st
 from fpi import charts
 from fpi.errors import FpiError
 from fpi.model import MIN_LABELLED_TURNS
-from fpi.model_report import display_names, metrics_table, model_card, per_class_table
+from fpi.model_report import advise_candidate, display_names, metrics_table, model_card, per_class_table
 from fpi.registry import DEFAULT
 from fpi.schema import LABELS
 from fpi.ui import components, services
@@ -161,8 +161,10 @@ def _training(state: AppState, labelled: int) -> None:
     st.dataframe(metrics_table(candidate.comparison), hide_index=True,
                  column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
     st.plotly_chart(charts.candidate_comparison_figure(candidate.comparison), key="candidate_compare")
-    components.candidate_actions(candidate.version, activate=lambda: services.activate(state, candidate.version),
-                                 discard=lambda: setattr(state, "candidate", None))
+    advice = advise_candidate(candidate.comparison, what="held-out labelled turns (dialogues the candidate never saw)")
+    components.candidate_actions(advice, candidate.version,
+                                 activate=lambda: services.activate(state, candidate.version),
+                                 discard=lambda: setattr(state, "candidate", None), key="model_candidate")
 
 
 if __name__ == "__main__":

@@ -131,6 +131,10 @@ class AppState:
     verdict_candidate: VerdictCandidate | None = None
     big_file: str | None = None
     """Path of a large scored Parquet file the overview summarises with DuckDB instead of `data`."""
+    confirm_activation: str | None = None
+    """A candidate version whose "Activate anyway" was clicked: the page asks to confirm it."""
+    action_error: str | None = None
+    """Why the last action run from a button callback failed (shown once, as an error)."""
 
 
 def get_state() -> AppState:
