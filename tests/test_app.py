@@ -109,11 +109,16 @@ def test_bad_upload_shows_report_and_keeps_previous_data(at: AppTest, files: App
     upload(at, "broken.csv", bad.to_csv(index=False).encode())
 
     assert "rejected" in all_text(at.error)
-    report = at.dataframe[0].value
-    assert {"column", "rows", "reason"} <= set(report.columns)
-    assert "asr_confidence" in set(report["column"])
-    out_of_range = report[report["column"] == "wake_confidence"].iloc[0]
-    assert out_of_range["rows"] == "5" and "between 0 and 1" in out_of_range["reason"]
+    report = at.table[0].value.reset_index()
+    assert list(report.columns) == ["Column", "Rows (first few)", "Rows in all", "Value found",
+                                    "What is wrong and how to fix it"]
+    assert md_escape("asr_confidence") in set(report["Column"])
+    out_of_range = report[report["Column"] == md_escape("wake_confidence")].iloc[0]
+    assert out_of_range["Rows (first few)"] == "5" and out_of_range["Value found"] == md_escape("'1.7'")
+    assert "between 0 and 1" in out_of_range["What is wrong and how to fix it"]
+    missing = report[report["Column"] == md_escape("asr_confidence")].iloc[0]["What is wrong and how to fix it"]
+    assert "--map" not in missing and "column\\_map" not in missing  # no command-line advice on the web
+    assert "Map your columns" in missing and "ASR conf" in missing  # the reason in full, pointing at the form
     assert metric(at, "Turns") == before  # the sample is still the active data
 
     # The mapping form offers the look-alike column; applying it reloads (the range error remains).
@@ -121,7 +126,7 @@ def test_bad_upload_shows_report_and_keeps_previous_data(at: AppTest, files: App
     assert mapping.value == "ASR conf"
     at.form_submit_button[0].click().run()
     no_exception(at)
-    assert "asr_confidence" not in set(at.dataframe[0].value["column"])
+    assert md_escape("asr_confidence") not in set(at.table[0].value.reset_index()["Column"])
     assert metric(at, "Turns") == before
 
 

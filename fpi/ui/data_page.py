@@ -6,6 +6,7 @@ import streamlit as st
 
 from fpi.schema import REQUIRED_COLUMNS
 from fpi.ui import components, nav, services
+from fpi.ui.text import md_escape
 from fpi.ui.state import AppState, Keys, Rejection
 
 NOT_IN_FILE = "(not in the file)"
@@ -63,15 +64,11 @@ def render() -> None:
 
 def _rejection(state: AppState, rejection: Rejection, uploaded: object) -> None:
     st.error(components.md_escape(rejection.message))
-    st.caption("Every problem found in the file, with the rows (as a spreadsheet numbers them) and the fix. "
+    st.caption("Every problem found in the file: the column, the rows (numbered as a spreadsheet shows the file: "
+               "the header is row 1, the first turn row 2), the value found there and how to fix it. "
                "Nothing of this file was loaded" + (
                    "; the data loaded before stays active." if state.data is not None else "."))
-    report = pd.DataFrame(list(rejection.records), columns=["column", "rows", "count", "reason"])
-    report["count"] = report["count"].where(report["count"] > 0, None)
-    st.dataframe(report, hide_index=True, placeholder="",
-                 column_config={"rows": st.column_config.TextColumn("rows (first few)"),
-                                "count": st.column_config.NumberColumn("rows in all", format="%d"),
-                                "reason": st.column_config.TextColumn("reason and fix", width="large")})
+    st.table(rejection_table(rejection), border="horizontal")
     if rejection.suggestions and rejection.from_upload:
         if uploaded is not None:
             _mapping_form(state, rejection, uploaded)
@@ -79,10 +76,28 @@ def _rejection(state: AppState, rejection: Rejection, uploaded: object) -> None:
             st.info("Upload the file again to map its columns onto the contract's.")
 
 
+REJECTION_HEADERS = {"column": "Column", "rows": "Rows (first few)", "count": "Rows in all",
+                     "found": "Value found", "reason": "What is wrong and how to fix it"}
+
+
+def rejection_table(rejection: Rejection) -> pd.DataFrame:
+    """The rejection report as a static table: every cell in full (no truncation), escaped, because
+    `st.table` renders Markdown and the values found come from the file."""
+    rows = []
+    for record in rejection.records:
+        count = int(record.get("count") or 0)
+        rows.append({REJECTION_HEADERS["column"]: md_escape(record["column"]),
+                     REJECTION_HEADERS["rows"]: md_escape(record["rows"]) if count else "",
+                     REJECTION_HEADERS["count"]: f"{count:,}" if count else "",
+                     REJECTION_HEADERS["found"]: md_escape(record.get("found", "")),
+                     REJECTION_HEADERS["reason"]: md_escape(record["reason"])})
+    return pd.DataFrame(rows, columns=list(REJECTION_HEADERS.values())).set_index(REJECTION_HEADERS["column"])
+
+
 def _mapping_form(state: AppState, rejection: Rejection, uploaded: object) -> None:
     st.subheader("Map your columns")
-    st.caption("The file lacks some required columns but has columns that look like them. "
-               "Pick which file column holds each one, then load the file again.")
+    st.caption("The file lacks some required columns. Pick which of its columns holds each one (pre-selected "
+               "where a column looks like it), then load the file again.")
     spare = [c for c in rejection.columns if c not in REQUIRED_COLUMNS]
     with st.form(Keys.MAPPING_FORM):
         choices: dict[str, str] = {}

@@ -100,8 +100,8 @@ def load_into_state(
         except TraceError as exc:
             columns = tuple(file_columns(data))
             state.rejection = Rejection(
-                source=name, message=exc.report().splitlines()[0], records=tuple(exc.to_records()),
-                columns=columns, suggestions=mapping_suggestions(exc, columns), from_upload=from_upload,
+                source=name, message=exc.report().splitlines()[0], records=tuple(exc.web_records()),
+                columns=columns, suggestions=mapping_suggestions(exc, columns, keep_unmatched=from_upload), from_upload=from_upload,
             )
             status.update(label=f"{label} was rejected" + ("; the previous data stays active" if state.data else ""),
                           state="error")
