@@ -353,8 +353,9 @@ def dialogue_ids(frame: pd.DataFrame) -> np.ndarray:
     return pd.unique(frame["dialogue_id"].to_numpy(dtype=object))
 
 
-def search_dialogues(frame: pd.DataFrame, query: str = "", *, limit: int = 500) -> list[str]:
-    """Ids of dialogues whose id, or any of whose ASR texts, contains `query` (any case); sorted, at most `limit`."""
+def search_dialogues(frame: pd.DataFrame, query: str = "", *, limit: int | None = 500) -> list[str]:
+    """Ids of dialogues whose id, or any of whose ASR texts, contains `query` (any case); sorted, at most `limit`
+    (None: all of them, so a page can say how many match)."""
     query = query.strip().lower()
     if not query:
         return [str(i) for i in dialogue_ids(frame)[:limit]]

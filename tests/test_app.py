@@ -180,6 +180,13 @@ def test_drilldown_deep_link_shows_the_dialogues_turns(at: AppTest, files: AppFi
         assert text in shown
     assert at.dataframe[0].value["dialogue"].iloc[0] == dialogue
     assert f"Turn {int(turns['turn_index'].max())}" in all_text(at.caption)
+    glossary = next(e for e in at.expander if e.label == "What these features mean")
+    meanings = glossary.table[0].value
+    assert len(meanings) >= 5 and "nan" not in all_text(at.text).lower().split()
+    import json
+    waterfall = next(c for c in at.get("plotly_chart") if '"waterfall"' in c.proto.spec)
+    rows = json.loads(waterfall.proto.spec)["data"][0]["y"]
+    assert not any("nan" in row.split() or "_" in row for row in rows), rows
 
 
 def test_previous_next_defect_navigation(at: AppTest) -> None:

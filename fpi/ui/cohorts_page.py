@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from fpi import charts, cohorts, dashboard
+from fpi.display import labels_for_display, plural
 from fpi.errors import FpiError
 from fpi.fairness import FAIRNESS_COLUMNS
 from fpi.schema import LABEL_COLUMN
@@ -116,16 +117,17 @@ def _discovered(found: cohorts.Discovery, data_key: str, min_support: int, *,
     # A new table (new key) whenever its rows change, so a stale selection never picks another cohort.
     rows_shown = "|".join(table["cohort"] + "/" + table["failure_point"])
     key = f"{Keys.COHORT_FOUND}_{hashlib.sha1(f'{data_key}|{rows_shown}'.encode()).hexdigest()[:10]}"
+    shown = labels_for_display(shown, ["failure_point"])
     event = st.dataframe(
         shown, key=key, on_select="rerun", selection_mode="single-row", hide_index=True,
         column_config={
             "cohort": st.column_config.TextColumn("cohort", width="large"),
-            "failure_point": st.column_config.TextColumn("fails at"),
+            "failure_point": st.column_config.TextColumn("fails at"),  # written as display names below
             "turns": st.column_config.NumberColumn("turns", format="%d"),
-            "rate": st.column_config.NumberColumn("rate", format="percent"),
-            "low": st.column_config.NumberColumn("95% low", format="percent"),
-            "high": st.column_config.NumberColumn("95% high", format="percent"),
-            "overall_rate": st.column_config.NumberColumn("all turns", format="percent"),
+            "rate": components.percent_column("rate"),
+            "low": components.percent_column("95% low"),
+            "high": components.percent_column("95% high"),
+            "overall_rate": components.percent_column("all turns"),
             "lift": st.column_config.NumberColumn("lift", format="%.2f×"),
             "lift_low": st.column_config.NumberColumn("lift, low end", format="%.2f×"),
             "q_value": st.column_config.NumberColumn("q (BH)", format="%.1e"),
@@ -183,7 +185,7 @@ def _rates(key: str, frame: pd.DataFrame, source: str) -> None:
     }
     for name in table.columns:
         if name.startswith(("defect_", "rate_", "low_", "high_")):
-            config[name] = st.column_config.NumberColumn(name.replace("_", " "), format="percent")
+            config[name] = components.percent_column(name.replace("_", " "))
     st.dataframe(table, hide_index=True, column_config=config, key="cohort_rates")
     st.caption("Each value's defect rate and rate per failure point, with 95% Wilson intervals (low, high); "
                "worst defect rate first.")
@@ -210,7 +212,8 @@ def _fairness(data: ScoredTraces, labelled: bool, level: float) -> None:
     if flagged.empty:
         st.success(f"No locale or device is served significantly worse than the rest (false discovery rate {level:g}).")
     else:
-        st.warning(f"{len(flagged)} cohort × metric comparisons are significantly below the rest "
+        st.warning(f"{plural(len(flagged), 'cohort × metric comparison')} "
+                   f"{'is' if len(flagged) == 1 else 'are'} significantly below the rest "
                    f"(false discovery rate {level:g}); they are listed first.")
     st.dataframe(
         table, hide_index=True, key="fairness_table",
@@ -220,11 +223,11 @@ def _fairness(data: ScoredTraces, labelled: bool, level: float) -> None:
             "metric": st.column_config.TextColumn("metric"),
             "turns": st.column_config.NumberColumn("turns", format="%d"),
             "hits": st.column_config.NumberColumn("right", format="%d"),
-            "value": st.column_config.NumberColumn("value", format="percent"),
-            "low": st.column_config.NumberColumn("95% low", format="percent"),
-            "high": st.column_config.NumberColumn("95% high", format="percent"),
-            "rest_value": st.column_config.NumberColumn("rest", format="percent"),
-            "gap": st.column_config.NumberColumn("gap", format="percent"),
+            "value": components.percent_column("value"),
+            "low": components.percent_column("95% low"),
+            "high": components.percent_column("95% high"),
+            "rest_value": components.percent_column("rest"),
+            "gap": components.percent_column("gap"),
             "p_value": st.column_config.NumberColumn("p", format="%.1e"),
             "q_value": st.column_config.NumberColumn("q (BH)", format="%.1e"),
             "flagged": st.column_config.CheckboxColumn("worse"),

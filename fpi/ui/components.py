@@ -11,6 +11,7 @@ from typing import Any, Callable
 import pandas as pd
 import streamlit as st
 
+from fpi import display, glossary
 from fpi.errors import FpiError
 from fpi.model import FailurePointModel
 from fpi.model_report import CandidateAdvice
@@ -18,15 +19,24 @@ from fpi.ui import nav, services
 from fpi.ui.text import md_escape
 from fpi.ui.state import AppState, get_state
 
-LABEL_NAMES: dict[str, str] = {
-    "correct": "correct",
-    "false_wake": "false wake",
-    "asr": "ASR",
-    "nlu": "NLU",
-    "er": "ER",
-    "result": "result",
-}
-"""How the app names labels in its own prose (labels are from a closed set, safe in Markdown)."""
+LABEL_NAMES = display.LABEL_NAMES
+"""How the app names labels (one spelling everywhere: `fpi.display`)."""
+
+
+def percent_column(label: str, **kwargs: Any) -> Any:
+    """A share (0-1) shown as a percentage with one decimal, like every percentage in the app."""
+    return st.column_config.NumberColumn(label, format="percent", step=0.001, **kwargs)
+
+
+def percent_bar_column(label: str, **kwargs: Any) -> Any:
+    """A share (0-1) as a bar with its percentage (one decimal)."""
+    return st.column_config.ProgressColumn(label, min_value=0.0, max_value=1.0, format="percent", step=0.001,
+                                           **kwargs)
+
+
+def time_column(label: str, **kwargs: Any) -> Any:
+    """A UTC time in the app's one format."""
+    return st.column_config.DatetimeColumn(label, format=display.TIME_FORMAT_MOMENT, **kwargs)
 
 
 def page_setup() -> tuple[AppState, FailurePointModel | None]:
@@ -71,34 +81,46 @@ def no_data(state: AppState, *, what: str) -> None:
         st.page_link(nav.DATA, label="Go to the Data page", icon=":material/upload_file:")
 
 
+TURN_COLUMNS: tuple[str, ...] = (
+    "dialogue_id", "turn_index", "predicted_failure_point", "confidence", "failure_point", "asr_text",
+    "response_text", "timestamp", "device_type", "locale", "nlu_domain", "nlu_intent",
+)
+"""The turns table's columns, what matters first: which turn, the model's label, how sure, the human label."""
+PINNED = ("dialogue_id", "turn_index")
+
+
 def turn_table_config() -> dict[str, Any]:
     return {
-        "dialogue_id": st.column_config.TextColumn("dialogue"),
-        "turn_index": st.column_config.NumberColumn("turn", format="%d"),
-        "timestamp": st.column_config.DatetimeColumn("time", format="YYYY-MM-DD HH:mm"),
+        "dialogue_id": st.column_config.TextColumn("dialogue", pinned=True),
+        "turn_index": st.column_config.NumberColumn("turn", format="%d", pinned=True),
+        "timestamp": time_column("time (UTC)"),
         "device_type": st.column_config.TextColumn("device"),
         "nlu_domain": st.column_config.TextColumn("domain"),
         "nlu_intent": st.column_config.TextColumn("intent"),
-        "asr_text": st.column_config.TextColumn("user said (ASR)", width="large"),
-        "response_text": st.column_config.TextColumn("assistant said", width="large"),
+        "asr_text": st.column_config.TextColumn("user said (ASR)", width="medium"),
+        "response_text": st.column_config.TextColumn("assistant said", width="medium"),
         "predicted_failure_point": st.column_config.TextColumn("predicted"),
-        "confidence": st.column_config.ProgressColumn("p(predicted)", min_value=0.0, max_value=1.0, format="%.2f"),
+        "confidence": st.column_config.ProgressColumn("p(predicted)", min_value=0.0, max_value=1.0, format="%.2f",
+                                                      width="small"),
         "failure_point": st.column_config.TextColumn("human label"),
     }
 
 
 def turns_table(turns: pd.DataFrame, *, key: str, total: int | None = None) -> None:
-    """A table of turns; selecting a row opens that dialogue in the drill-down."""
+    """A table of turns, key columns first and pinned; selecting a row opens that dialogue in the drill-down."""
     if turns.empty:
         st.info("No turns match.")
         return
     if total is not None and total > len(turns):
-        st.caption(f"Showing the {len(turns):,} most confident of {total:,} matching turns. "
+        st.caption(f"Showing the {len(turns):,} most confident of {display.plural(total, 'matching turn')}. "
                    "Select a row to open its dialogue.")
     else:
-        st.caption(f"{len(turns):,} matching turns. Select a row to open its dialogue.")
-    event = st.dataframe(turns, key=key, on_select="rerun", selection_mode="single-row", hide_index=True, placeholder="—",
-                         column_config=turn_table_config(), height=min(420, 38 + 35 * len(turns)))
+        st.caption(f"{display.plural(len(turns), 'matching turn')}. Select a row to open its dialogue.")
+    shown = display.labels_for_display(turns, ["predicted_failure_point", "failure_point"])
+    order = [c for c in TURN_COLUMNS if c in shown.columns] + [c for c in shown.columns if c not in TURN_COLUMNS]
+    event = st.dataframe(shown, key=key, on_select="rerun", selection_mode="single-row", hide_index=True,
+                         placeholder="—", column_order=order, column_config=turn_table_config(),
+                         height=min(420, 38 + 35 * len(turns)))
     rows = event.selection.rows if event is not None else []
     if rows:
         open_dialogue(str(turns.iloc[rows[0]]["dialogue_id"]))
@@ -124,6 +146,19 @@ def plain(caption: str, value: object) -> None:
 def plain_line(name: str, value: object) -> None:
     """'name: value' on one line, the value from the traces shown verbatim."""
     st.text(f"{name}: {_verbatim(value)}")
+
+
+def glossary_expander(features: list[str], *, title: str, expanded: bool = False) -> None:
+    """The meaning of each feature named on the page, in a static table (every line in full).
+
+    Feature names of stage signals come from the traces' columns, so every cell is escaped.
+    """
+    with st.expander(title, expanded=expanded, icon=":material/menu_book:"):
+        table = glossary.glossary_table(features)
+        shown = pd.DataFrame({"Name": [md_escape(v) for v in table["name"]],
+                              "What it means": [md_escape(v) for v in table["meaning"]],
+                              "Column in the model": [md_escape(v) for v in table["feature"]]})
+        st.table(shown.set_index("Name"), border="horizontal")
 
 
 def _run_action(state: AppState, action: Callable[[], None]) -> None:

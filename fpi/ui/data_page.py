@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from fpi.display import format_percent, format_time, label_name
 from fpi.schema import REQUIRED_COLUMNS
 from fpi.ui import components, nav, services
 from fpi.ui.text import md_escape
@@ -125,15 +126,16 @@ def _summary(state: AppState) -> None:
     cols[0].metric("Turns", f"{summary.turns:,}", border=True)
     cols[1].metric("Dialogues", f"{summary.dialogues:,}", border=True)
     share = summary.labelled / summary.turns if summary.turns else 0.0
-    cols[2].metric("Labelled turns", f"{summary.labelled:,}", f"{share:.0%} of turns", delta_color="off",
+    cols[2].metric("Labelled turns", f"{summary.labelled:,}", f"{format_percent(share)} of turns", delta_color="off",
                    delta_arrow="off", border=True)
     if summary.date_range:
         start, end = summary.date_range
-        st.caption(f"From {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC.")
+        st.caption(f"From {format_time(start)} to {format_time(end)}.")
     left, middle, right = st.columns(3)
     with left:
         st.caption("Labels (human)")
-        st.dataframe(pd.DataFrame(list(summary.label_counts.items()), columns=["label", "turns"]), hide_index=True)
+        st.dataframe(pd.DataFrame([(label_name(k), v) for k, v in summary.label_counts.items()],
+                                  columns=["label", "turns"]), hide_index=True)
     with middle:
         st.caption("Devices")
         st.dataframe(pd.DataFrame(list(summary.devices.items()), columns=["device", "turns"]), hide_index=True)

@@ -6,6 +6,7 @@ import hashlib
 import streamlit as st
 
 from fpi import charts, dashboard, trust
+from fpi.display import format_percent, label_from_name, label_name, plural
 from fpi.errors import FpiError
 from fpi.model import FailurePointModel
 from fpi.ui import components, nav, services
@@ -47,7 +48,7 @@ def render() -> None:
                                          big=None, data=data)
 
     if filters.active:
-        st.caption(f"Filtered: {view.kpis.turns:,} of {source.turns:,} turns. Every chart below uses the filter.")
+        st.caption(f"Filtered: {view.kpis.turns:,} of {plural(source.turns, 'turn')}. Every chart below uses the filter.")
     if view.kpis.turns == 0:
         st.warning("No turns match the filters. Widen them in the sidebar.")
         st.button("Clear filters", on_click=clear_filters)
@@ -58,7 +59,8 @@ def render() -> None:
     with left:
         event = st.plotly_chart(charts.label_distribution_figure(view.distribution), key=Keys.LABEL_CHART,
                                 on_select=drill_by_label, selection_mode="points")
-        st.caption("Turns per predicted failure point; diamonds are human labels where the file has them. "
+        st.caption("Turns per predicted failure point; grey bars beside are the human labels where the file has "
+                   "them. "
                    "Click a bar to list its turns below.")
     with right:
         st.plotly_chart(charts.confidence_distribution_figure(view.confidence), key="confidence")
@@ -177,11 +179,11 @@ def _kpis(k: dashboard.Kpis) -> None:
     quiet = dict(delta_color="off", delta_arrow="off", border=True)
     cols[0].metric("Turns", f"{k.turns:,}", border=True)
     cols[1].metric("Dialogues", f"{k.dialogues:,}", f"{k.dialogues_with_defect:,} with a defect", **quiet)
-    cols[2].metric("Defect rate", f"{k.defect_rate:.1%}", f"{k.defects:,} turns", **quiet,
+    cols[2].metric("Defect rate", format_percent(k.defect_rate), plural(k.defects, "turn"), **quiet,
                    help="Share of turns whose predicted failure point is not 'correct'.")
-    cols[3].metric("Labelled", f"{k.labelled_share:.0%}", f"{k.labelled:,} turns", **quiet)
-    cols[4].metric("Label agreement", "—" if k.agreement is None else f"{k.agreement:.1%}",
-                   "no labels" if k.agreement is None else f"on {k.labelled:,} turns", **quiet,
+    cols[3].metric("Labelled", format_percent(k.labelled_share), plural(k.labelled, "turn"), **quiet)
+    cols[4].metric("Label agreement", format_percent(k.agreement),
+                   "no labels" if k.agreement is None else f"on {plural(k.labelled, 'turn')}", **quiet,
                    help="Share of labelled turns where the model predicts the human label.")
 
 
@@ -207,8 +209,7 @@ def _breakdown(source: services.OverviewSource, filters: dashboard.Filters) -> t
             selection_mode="single-row",
             column_config={
                 "cohort": st.column_config.TextColumn(dimension),
-                "defect_rate": st.column_config.ProgressColumn("defect rate", min_value=0.0, max_value=1.0,
-                                                               format="percent"),
+                "defect_rate": components.percent_bar_column("defect rate"),
                 "top_failure_point": st.column_config.TextColumn("most common failure"),
             },
         )
@@ -221,13 +222,13 @@ def _matching_turns(state: AppState, source: services.OverviewSource, filters: d
                     cohort: str | None, column: str) -> None:
     st.subheader("Matching turns")
     points = label_event.selection.points if label_event is not None else []
-    label = str(points[0]["x"]) if points else None
+    label = label_from_name(points[0]["x"]) if points else None
     if cohort is not None and (state.drill_source == "cohort" or label is None):
         st.caption(f"Defective turns of this {column.replace('_', ' ')}:")
         st.text(cohort)
         shown, total = source.matching_turns(filters, limit=TURNS_SHOWN, cohort=(column, cohort), defects_only=True)
     elif label is not None:
-        st.caption(f"Turns predicted as '{components.LABEL_NAMES.get(label, label)}'.")
+        st.caption(f"Turns predicted as '{label_name(label)}'.")
         shown, total = source.matching_turns(filters, limit=TURNS_SHOWN, predicted=label)
     else:
         st.caption("All predicted defects, most confident first. Click a bar above or select a cohort to narrow down.")

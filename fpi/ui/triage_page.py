@@ -13,6 +13,7 @@ import streamlit as st
 from fpi import charts, triage
 from fpi.errors import FpiError
 from fpi.model_report import advise_candidate, metrics_table, per_class_table
+from fpi.display import format_time, labels_for_display, times_for_display
 from fpi.schema import LABEL_COLUMN, LABELS
 from fpi.ui import components, identity, services
 from fpi.ui import triage_services as ts
@@ -139,7 +140,8 @@ def _review(state: AppState, model, item: pd.Series, dataset: str, analyst: str)
         with left:
             components.plain("User said (ASR)", turn.get("asr_text"))
             components.plain("Assistant said", turn.get("response_text"))
-            fields = {name: turn.get(column) for column, name in TRACE_FIELDS if column in data.frame.columns}
+            fields = {name: format_time(turn.get(column)) if column == "timestamp" else turn.get(column)
+                      for column, name in TRACE_FIELDS if column in data.frame.columns}
             st.dataframe(pd.DataFrame([fields]), hide_index=True, placeholder="—")
             confidences = {f"{stage}": turn.get(f"{stage}_confidence") for stage in ("wake", "asr", "nlu", "er", "result")}
             st.caption("Stage confidences")
@@ -158,6 +160,7 @@ def _review(state: AppState, model, item: pd.Series, dataset: str, analyst: str)
                     or "No feature moved this turn's score.")
         st.caption("The dialogue (this turn ticked)")
         context = triage.dialogue_context(data.frame, dialogue, index)
+        context = labels_for_display(context, ["predicted_failure_point", LABEL_COLUMN])
         st.dataframe(context, hide_index=True, placeholder="—", column_config={
             "this_turn": st.column_config.CheckboxColumn("this"),
             "turn_index": st.column_config.NumberColumn("turn", format="%d"),
@@ -173,8 +176,10 @@ def _review(state: AppState, model, item: pd.Series, dataset: str, analyst: str)
         if history.empty:
             st.caption("No verdicts yet.")
         else:
-            st.dataframe(history[["created_at", "analyst", "label", "note", "predicted_label", "model_version"]],
-                         hide_index=True, placeholder="—")
+            shown = history[["created_at", "analyst", "label", "note", "predicted_label", "model_version"]]
+            shown = times_for_display(labels_for_display(shown, ["label", "predicted_label"]), ["created_at"])
+            st.dataframe(shown, hide_index=True, placeholder="—",
+                         column_config={"created_at": st.column_config.TextColumn("time (UTC)")})
 
 
 def _verdict_buttons(state: AppState, item: pd.Series, dataset: str, analyst: str, model_version: str) -> None:
@@ -233,7 +238,8 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
             both = per_class_table(candidate.comparison["systems"]["active"])[["label", "f1", "support"]].merge(
                 per_class_table(candidate.comparison["systems"]["candidate"])[["label", "f1"]],
                 on="label", suffixes=(" active", " candidate"))
-            st.dataframe(both, hide_index=True, column_config={"f1 active": PERCENT, "f1 candidate": PERCENT})
+            st.dataframe(labels_for_display(both, ["label"]), hide_index=True,
+                         column_config={"f1 active": PERCENT, "f1 candidate": PERCENT})
         advice = advise_candidate(candidate.comparison,
                                   what="labelled turns, each predicted by a fold model that never saw its dialogue")
         components.candidate_actions(advice, candidate.version,
