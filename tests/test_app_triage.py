@@ -37,6 +37,7 @@ def button(at: AppTest, label: str):
 
 def open_triage(at: AppTest, sample: str = "labelled") -> AppTest:
     at.run()
+    at.switch_page("fpi/ui/data_page.py").run()
     button(at, f"Load {sample} sample").click().run()
     at.switch_page(TRIAGE).run()
     no_exception(at)
@@ -62,17 +63,17 @@ def current_turn(at: AppTest) -> tuple[str, str]:
     return next(t.value for t in at.text if t.value in known), header
 
 
-def test_triage_without_data_says_what_to_do(at: AppTest) -> None:
+def test_triage_opens_on_the_sample_and_says_so(at: AppTest) -> None:
     at.run()
     at.switch_page(TRIAGE).run()
     no_exception(at)
     assert at.title[0].value == "Triage"
-    assert "No traces are loaded yet" in at.info[0].value
+    assert "bundled **labelled sample**" in at.info[0].value
 
 
 def test_the_analyst_types_a_name_once(at: AppTest) -> None:
     open_triage(at)
-    assert "Type your name" in at.info[0].value
+    assert any("Type your name" in i.value for i in at.info)
     assert not [b for b in at.button if b.label in ("ASR", "correct")]  # no verdicts before a name
     at.form_submit_button[0].click().run()  # empty name: refused
     assert "never anonymous" in at.warning[0].value
@@ -206,6 +207,7 @@ def test_the_logged_in_user_is_the_analyst(at: AppTest, home: Path) -> None:
 
 def test_a_cohort_sent_from_the_cohorts_page_narrows_the_queue(at: AppTest) -> None:
     at.run()
+    at.switch_page("fpi/ui/data_page.py").run()
     button(at, "Load labelled sample").click().run()
     at.switch_page("fpi/ui/cohorts_page.py").run()
     found = next(d for d in at.dataframe if d.key and d.key.startswith("w_cohort_found"))

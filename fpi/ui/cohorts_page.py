@@ -121,7 +121,7 @@ def _discovered(found: cohorts.Discovery, data_key: str, min_support: int, *,
     event = st.dataframe(
         shown, key=key, on_select="rerun", selection_mode="single-row", hide_index=True,
         column_config={
-            "cohort": st.column_config.TextColumn("cohort", width="large"),
+            "cohort": st.column_config.TextColumn("cohort", width="medium", pinned=True),
             "failure_point": st.column_config.TextColumn("fails at"),  # written as display names below
             "turns": st.column_config.NumberColumn("turns", format="%d"),
             "rate": components.percent_column("rate"),
@@ -130,8 +130,12 @@ def _discovered(found: cohorts.Discovery, data_key: str, min_support: int, *,
             "overall_rate": components.percent_column("all turns"),
             "lift": st.column_config.NumberColumn("lift", format="%.2f×"),
             "lift_low": st.column_config.NumberColumn("lift, low end", format="%.2f×"),
-            "q_value": st.column_config.NumberColumn("q (BH)", format="%.1e"),
+            "q_value": st.column_config.NumberColumn("q (BH)", format="%.1e",
+                                                     help="Benjamini-Hochberg adjusted p-value"),
         },
+        # What matters first: the cohort, where it fails, how much worse, how sure; the details after.
+        column_order=["cohort", "failure_point", "rate", "overall_rate", "lift", "lift_low", "q_value", "turns",
+                      "low", "high"],
     )
     st.caption("Select a cohort to compare it with all turns" + (" and list its turns." if lists_turns else "."))
     rows = [r for r in (event.selection.rows if event is not None else []) if r < len(table)]
@@ -218,8 +222,8 @@ def _fairness(data: ScoredTraces, labelled: bool, level: float) -> None:
     st.dataframe(
         table, hide_index=True, key="fairness_table",
         column_config={
-            "column": st.column_config.TextColumn("column"),
-            "cohort": st.column_config.TextColumn("cohort"),
+            "column": st.column_config.TextColumn("column", pinned=True),
+            "cohort": st.column_config.TextColumn("cohort", pinned=True),
             "metric": st.column_config.TextColumn("metric"),
             "turns": st.column_config.NumberColumn("turns", format="%d"),
             "hits": st.column_config.NumberColumn("right", format="%d"),

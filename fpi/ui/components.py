@@ -39,7 +39,7 @@ def time_column(label: str, **kwargs: Any) -> Any:
     return st.column_config.DatetimeColumn(label, format=display.TIME_FORMAT_MOMENT, **kwargs)
 
 
-def page_setup() -> tuple[AppState, FailurePointModel | None]:
+def page_setup(*, data_page: bool = False) -> tuple[AppState, FailurePointModel | None]:
     """State and active model for a page; shows pending notices and rescoring after a model switch."""
     state = get_state()
     model = None
@@ -48,10 +48,29 @@ def page_setup() -> tuple[AppState, FailurePointModel | None]:
         services.rescore_if_model_changed(state)
     except FpiError as exc:
         st.error(f"No usable model: {md_escape(exc)}")
+    if model is not None:
+        services.open_linked_dataset(state)
+        services.open_sample_once(state)
+        services.sync_dataset_param(state)
     if state.notice:
         st.toast(md_escape(state.notice))
         state.notice = None
+    sample_banner(state, data_page=data_page)
     return state, model
+
+
+def sample_banner(state: AppState, *, data_page: bool = False) -> None:
+    """Say plainly when the data on screen is the bundled sample, with one click to replace it."""
+    if state.data is None or state.sample is None:
+        return
+    text = (f"You are looking at the bundled **{state.sample} sample**: simulated traces shipped with fpi, "
+            "opened so every page has something to show. ")
+    if data_page:
+        st.info(text + "Upload a file below to replace it.", icon=":material/science:")
+        return
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.info(text + "Upload your own traces to replace it.", icon=":material/science:")
+    right.page_link(nav.DATA, label="Upload your own traces", icon=":material/upload_file:")
 
 
 def no_data(state: AppState, *, what: str) -> None:
@@ -127,8 +146,10 @@ def turns_table(turns: pd.DataFrame, *, key: str, total: int | None = None) -> N
 
 
 def open_dialogue(dialogue_id: str) -> None:
-    get_state().dialogue_id = dialogue_id
-    st.switch_page(nav.DIALOGUE, query_params={"dialogue": dialogue_id})
+    state = get_state()
+    state.dialogue_id = dialogue_id
+    st.switch_page(nav.DIALOGUE, query_params={"dialogue": dialogue_id, **({"dataset": state.dataset}
+                                                                          if state.dataset else {})})
 
 
 def _verbatim(value: object) -> str:

@@ -14,7 +14,7 @@ NOT_IN_FILE = "(not in the file)"
 
 
 def render() -> None:
-    state, model = components.page_setup()
+    state, model = components.page_setup(data_page=True)
     st.title("Data")
     st.caption("Load voice-assistant traces: one row per turn, in the trace contract's columns. "
                "Each accepted file is scored by the active model"
@@ -49,11 +49,10 @@ def render() -> None:
         st.rerun()  # so the page (and the expander above) show the file just opened
     if uploaded is not None and uploaded.file_id != state.handled_upload:
         state.handled_upload = uploaded.file_id
-        services.load_into_state(state, uploaded.getvalue(), name=uploaded.name, from_upload=True)
-    if labelled:
-        services.load_sample(state, "labelled")
-    if unlabelled:
-        services.load_sample(state, "unlabelled")
+        if services.load_into_state(state, uploaded.getvalue(), name=uploaded.name, from_upload=True):
+            st.rerun()  # the sample banner drawn above must go
+    if (labelled and services.load_sample(state, "labelled")) or (unlabelled and services.load_sample(state, "unlabelled")):
+        st.rerun()  # the banner drawn above names the sample now loaded
 
     if state.rejection is not None:
         _rejection(state, state.rejection, uploaded)

@@ -127,9 +127,13 @@ def _explanation(state: AppState, model, turns: pd.DataFrame) -> None:
     indices = [int(i) for i in turns["turn_index"]]
     defective = [int(t) for t, p in zip(turns["turn_index"], turns[dashboard.PREDICTED]) if p != "correct"]
     default = defective[0] if defective else indices[0]
+    linked = st.query_params.get("turn")
+    if linked is not None and linked.isdigit() and int(linked) in indices:
+        default = int(linked)  # a link names the turn to explain
     choice = st.segmented_control("Explain turn", indices, default=default, key=Keys.EXPLAIN_TURN,
                                   format_func=lambda t: f"turn {t}", required=True)
     chosen = default if choice is None else int(choice)
+    st.query_params["turn"] = str(chosen)
     row = int(turns.index[indices.index(chosen)])
     explanation = services.explain(state, model, [row])[0]
     st.caption(f"Evidence for '{label_name(explanation.label)}' on turn {chosen}, in log-odds: "

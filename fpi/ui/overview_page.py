@@ -10,7 +10,8 @@ from fpi.display import format_percent, label_from_name, label_name, plural
 from fpi.errors import FpiError
 from fpi.model import FailurePointModel
 from fpi.ui import components, nav, services
-from fpi.ui.state import AppState, Keys, clear_filters, current_filters, drill_by_cohort, drill_by_label
+from fpi.ui.state import (AppState, Keys, clear_filters, current_filters, drill_by_cohort, drill_by_label,
+                          restore_filters_from_url, write_filters_to_url)
 
 TURNS_SHOWN = 2000
 
@@ -25,8 +26,10 @@ def render() -> None:
             st.error(components.md_escape(exc))
             return
         options = services.big_filter_options(big.key, big.path)
+        restore_filters_from_url(options)
         _sidebar(options)
         filters = current_filters(options)
+        write_filters_to_url(filters)
         view = services.big_overview(big.key, big.path, filters)
         components.plain_line("Traces", big.path)
         st.caption(f"Computed with DuckDB on {components.md_escape(big.name)}, {big.turns:,} turns "
@@ -39,8 +42,10 @@ def render() -> None:
     else:
         data = state.data
         options = services.filter_options(data.key, data.frame)
+        restore_filters_from_url(options)
         _sidebar(options)
         filters = current_filters(options)
+        write_filters_to_url(filters)
         view = services.overview(data.key, filters, data.frame)
         components.plain_line("Traces", data.source)
         _trust(state, model)
