@@ -61,7 +61,8 @@ def waterfall_figure(explanation: TurnExplanation, *, top: int = 10) -> go.Figur
             customdata=["The model's score before it looks at this turn (the average turn).", *hover,
                         f"The turn's score for {label_name(explanation.label)} (log-odds)."],
             text=[f"{v:+.2f}".replace("-", "\u2212") for v in (explanation.base_value, *values, explanation.raw_score)],
-            textposition="outside", cliponaxis=False,
+            # Outside the bars, never clipped; the base value's inside its bar, clear of the row labels.
+            textposition=["inside", *(["outside"] * len(values)), "outside"], cliponaxis=False,
             hovertemplate="%{y}<br>%{customdata}<br>%{x:+.2f}<extra></extra>",
         )
     )
@@ -291,7 +292,9 @@ def breakdown_heatmap_figure(matrix: pd.DataFrame, *, dimension: str) -> go.Figu
     ))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(side="top")
-    return _layout(fig, f"Failure points by {dimension}", height=140 + 26 * max(3, len(matrix)))
+    fig = _layout(fig, f"Failure points by {dimension}", height=160 + 26 * max(3, len(matrix)))
+    fig.update_layout(margin=dict(t=90), title=dict(y=0.98, yanchor="top"))  # labels on top, clear of the title
+    return fig
 
 
 def confidence_distribution_figure(distribution: pd.DataFrame) -> go.Figure:
@@ -321,7 +324,7 @@ def confidence_strip_figure(strip: pd.DataFrame) -> go.Figure:
     text = [["—" if np.isnan(v) else f"{v:.2f}" for v in row] for row in z]
     rows = [f"turn {t}" for t in turns]
     fig = go.Figure(go.Heatmap(
-        z=z, x=stages, y=rows, colorscale="RdYlGn", zmin=0, zmax=1, text=text, texttemplate="%{text}",
+        z=z, x=[stage_name(s) for s in stages], y=rows, colorscale="RdYlGn", zmin=0, zmax=1, text=text, texttemplate="%{text}",
         hovertemplate="%{y}, %{x}: %{text}<extra></extra>", showscale=False, xgap=2, ygap=2,
     ))
     for _, cell in strip[strip["failing"]].iterrows():

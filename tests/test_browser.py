@@ -81,6 +81,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
                 process.wait(timeout=10)
 
 
+def settle(page, ms: int = 1500) -> None:
+    """Wait until Streamlit has replaced every placeholder (charts and tables load after the page), then a bit
+    for plotly to draw, so the screenshot shows the page as a person sees it."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0)
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+    expect(page.get_by_test_id("stSkeletonElement")).to_have_count(0)
+    page.wait_for_timeout(ms)
+
+
 def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Path], tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -113,7 +124,7 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             expect(page.get_by_text("Defect rate", exact=True)).to_be_visible()
             expect(page.get_by_text("labelled sample", exact=False).first).to_be_visible()
             expect(page.get_by_text("Deploy", exact=True)).to_have_count(0)  # toolbar in viewer mode
-            page.wait_for_timeout(1500)
+            settle(page, 1500)
             page.screenshot(path=str(ARTIFACTS / "browser-0-first-screen.png"))
 
             page.get_by_test_id("stSidebarNav").get_by_text("Data").click()
@@ -127,7 +138,7 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             expect(page.get_by_text("Defect rate", exact=True)).to_be_visible()
             expect(page.get_by_text("Where turns fail in the pipeline", exact=True)).to_be_visible()
             expect(page.get_by_text("Matching turns", exact=True)).to_be_visible()
-            page.wait_for_timeout(1500)  # let plotly finish drawing before the screenshot
+            settle(page, 1500)
             page.screenshot(path=str(ARTIFACTS / "browser-2-overview.png"))
 
             page.get_by_test_id("stSidebarNav").get_by_text("Dialogue drill-down").click()
@@ -139,7 +150,7 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             text = turns["asr_text"].dropna()
             if len(text):
                 expect(page.get_by_text(text.iloc[0], exact=True).first).to_be_visible()
-            page.wait_for_timeout(1500)
+            settle(page, 1500)
             page.screenshot(path=str(ARTIFACTS / "browser-3-dialogue.png"))
 
             # The address bar is a link a colleague can open: a new browser context is a new session.
@@ -152,25 +163,27 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             if len(text):
                 expect(other.get_by_text(text.iloc[0], exact=True).first).to_be_visible()
             assert re.search(r"dialogue=([^&]+)", other.url).group(1) == dialogue
-            other.wait_for_timeout(1500)
+            expect(other.get_by_text("What these features mean", exact=True)).to_be_visible()
+            settle(other, 4000)
             other.screenshot(path=str(ARTIFACTS / "browser-3b-link-in-a-new-session.png"))
             colleague.close()
 
-            page.get_by_test_id("stSidebarNav").get_by_text("Model").click()
+            page.get_by_test_id("stSidebarNav").get_by_text("Model", exact=True).click()
             expect(page.get_by_text("What drives each label", exact=True)).to_be_visible()
-            page.wait_for_timeout(2500)
+            expect(page.get_by_text("What the features mean", exact=False).first).to_be_visible()
+            settle(page, 3000)
             page.screenshot(path=str(ARTIFACTS / "browser-5-model.png"), full_page=True)
 
-            page.get_by_test_id("stSidebarNav").get_by_text("Cohorts").click()
+            page.get_by_test_id("stSidebarNav").get_by_text("Cohorts", exact=True).click()
             expect(page.get_by_text("Cohorts that fail more often", exact=True)).to_be_visible()
-            page.wait_for_timeout(2500)
+            settle(page, 2500)
             page.screenshot(path=str(ARTIFACTS / "browser-6-cohorts.png"), full_page=True)
 
-            page.get_by_test_id("stSidebarNav").get_by_text("Triage").click()
+            page.get_by_test_id("stSidebarNav").get_by_text("Triage", exact=True).click()
             page.get_by_label("Your name").fill("Ana Lima")
             page.get_by_role("button", name="Start triage").click()
             expect(page.get_by_text("Your verdict", exact=False).first).to_be_visible()
-            page.wait_for_timeout(1500)
+            settle(page, 1500)
             page.screenshot(path=str(ARTIFACTS / "browser-7-triage.png"), full_page=True)
 
             # A rejected file: every problem with the value found, in full.
@@ -178,7 +191,7 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             page.locator("input[type=file]").set_input_files(str(broken_file))
             expect(page.get_by_text("Value found", exact=True)).to_be_visible()
             expect(page.get_by_text("'1.7'", exact=False).first).to_be_visible()
-            page.wait_for_timeout(1000)
+            settle(page, 1000)
             page.screenshot(path=str(ARTIFACTS / "browser-8-rejected.png"), full_page=True)
 
             # Markup in the traces is shown as typed, never run or rendered.

@@ -11,10 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from fpi import charts, cohorts, dashboard
-from fpi.display import labels_for_display, plural
+from fpi.display import label_name, labels_for_display, plural
 from fpi.errors import FpiError
 from fpi.fairness import FAIRNESS_COLUMNS
-from fpi.schema import LABEL_COLUMN
+from fpi.schema import LABEL_COLUMN, LABELS
 from fpi.ui import cohort_services, components, nav, services
 from fpi.scoring import ScoredTraces
 from fpi.ui.state import AppState, Keys
@@ -189,7 +189,8 @@ def _rates(key: str, frame: pd.DataFrame, source: str) -> None:
     }
     for name in table.columns:
         if name.startswith(("defect_", "rate_", "low_", "high_")):
-            config[name] = components.percent_column(name.replace("_", " "))
+            kind, _, label = name.partition("_")
+            config[name] = components.percent_column(f"{kind} {label_name(label) if label in LABELS else label}")
     st.dataframe(table, hide_index=True, column_config=config, key="cohort_rates")
     st.caption("Each value's defect rate and rate per failure point, with 95% Wilson intervals (low, high); "
                "worst defect rate first.")

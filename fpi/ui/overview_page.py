@@ -6,7 +6,7 @@ import hashlib
 import streamlit as st
 
 from fpi import charts, dashboard, trust
-from fpi.display import format_percent, label_from_name, label_name, plural
+from fpi.display import format_percent, label_from_name, label_name, labels_for_display, plural
 from fpi.errors import FpiError
 from fpi.model import FailurePointModel
 from fpi.ui import components, nav, services
@@ -209,7 +209,8 @@ def _breakdown(source: services.OverviewSource, filters: dashboard.Filters) -> t
         st.caption(f"Share of each {dimension}'s turns failing at each stage; worst {dimension}s first.")
     with right:
         event = st.dataframe(
-            table[["cohort", "turns", "defect_rate", "top_failure_point"]], hide_index=True,
+            labels_for_display(table[["cohort", "turns", "defect_rate", "top_failure_point"]], ["top_failure_point"]),
+            hide_index=True,
             key=f"{Keys.COHORT_TABLE}_{column}", on_select=drill_by_cohort,
             selection_mode="single-row",
             column_config={

@@ -193,6 +193,7 @@ def open_linked_dataset(state: AppState) -> None:
         st.query_params["dialogue"] = dialogue
     if turn:
         st.query_params["turn"] = turn
+    st.rerun()  # draw the page afresh, without the loading box
 
 
 def sync_dataset_param(state: AppState) -> None:
@@ -213,6 +214,7 @@ def open_sample_once(state: AppState) -> None:
     if state.data is None and state.big_file is None and state.rejection is None and SAMPLES["labelled"].is_file():
         if load_sample(state, "labelled"):
             state.notice = None  # the banner says what is open
+            st.rerun()  # draw the first screen afresh, without the loading box
 
 
 def rescore_if_model_changed(state: AppState) -> None:

@@ -13,7 +13,7 @@ import streamlit as st
 from fpi import charts, triage
 from fpi.errors import FpiError
 from fpi.model_report import advise_candidate, metrics_table, per_class_table
-from fpi.display import format_time, labels_for_display, times_for_display
+from fpi.display import format_time, labels_for_display, stage_name, times_for_display
 from fpi.schema import LABEL_COLUMN, LABELS
 from fpi.ui import components, identity, services
 from fpi.ui import triage_services as ts
@@ -143,7 +143,8 @@ def _review(state: AppState, model, item: pd.Series, dataset: str, analyst: str)
             fields = {name: format_time(turn.get(column)) if column == "timestamp" else turn.get(column)
                       for column, name in TRACE_FIELDS if column in data.frame.columns}
             st.dataframe(pd.DataFrame([fields]), hide_index=True, placeholder="—")
-            confidences = {f"{stage}": turn.get(f"{stage}_confidence") for stage in ("wake", "asr", "nlu", "er", "result")}
+            confidences = {stage_name(stage): turn.get(f"{stage}_confidence")
+                           for stage in ("wake", "asr", "nlu", "er", "result")}
             st.caption("Stage confidences")
             st.dataframe(pd.DataFrame([confidences]), hide_index=True, placeholder="—",
                          column_config={k: st.column_config.NumberColumn(format="%.2f") for k in confidences})
