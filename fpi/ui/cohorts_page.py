@@ -88,9 +88,10 @@ def _settings(key: str, frame: pd.DataFrame, labelled: bool) -> tuple[str, tuple
         source = SOURCES.get(choice or options[0], dashboard.PREDICTED)
         candidates = cohort_services.candidate_columns(key, source, frame)
         # Keyed by the data too: another file has other columns, and a stale choice must not carry over.
-        chosen = st.multiselect("Columns", candidates, default=list(candidates),
-                                key=f"{Keys.COHORT_COLUMNS}_{key[:16]}_{source}",
-                                help="Text columns with at most 50 values; ids and free text are left out.")
+        # Pills wrap onto as many lines as they need: no column name is cut off in the narrow sidebar.
+        chosen = st.pills("Columns", candidates, selection_mode="multi", default=list(candidates),
+                          key=f"{Keys.COHORT_COLUMNS}_{key[:16]}_{source}",
+                          help="Text columns with at most 50 values; ids and free text are left out.")
         level = st.select_slider("False discovery rate", options=[0.001, 0.01, 0.05, 0.1, 0.2], value=0.05,
                                  key=Keys.COHORT_LEVEL,
                                  help="Benjamini-Hochberg over every cohort and failure point tested.")
