@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from fpi.display import PERCENT_D3, format_percent, label_name, label_names, stage_name
+from fpi import glossary
 from fpi.explain import TurnExplanation
 from fpi.schema import LABELS
 
@@ -24,19 +26,29 @@ UP, DOWN = "#d62728", "#1f77b4"
 
 def _layout(fig: go.Figure, title: str, *, height: int = 380) -> go.Figure:
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10), template="plotly_white")
+    # Room for long tick labels instead of letting them run into each other or the title.
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True, ticksuffix=" ")
     return fig
 
 
 def waterfall_figure(explanation: TurnExplanation, *, top: int = 10) -> go.Figure:
-    """From the base value to the turn's raw score for one class, biggest contributions first."""
-    contrib = explanation.contributions
-    order = contrib.abs().sort_values(ascending=False).index
-    shown, rest = list(order[:top]), contrib[order[top:]].sum()
-    labels = [f"{name} = {explanation.values[name]:.3g}" for name in shown]
-    values = [float(contrib[name]) for name in shown]
-    if len(order) > top:
-        labels.append(f"{len(order) - top} other features")
-        values.append(float(rest))
+    """From the base value to the turn's raw score for one class, biggest contributions first.
+
+    Each bar is labelled in the same words as the reasons ("NLU intent = PlayAudiobook", "ER confidence:
+    not logged"); hovering a bar gives the feature's meaning from `fpi.glossary`.
+    """
+    evidence = list(explanation.evidence)
+    shown = evidence[:top]
+    rest = float(sum(r.contribution for r in evidence[top:]))
+    labels = [r.phrase or glossary.labelled_value(r.feature, r.value) for r in shown]
+    labels = [_unique(label, labels[:i]) for i, label in enumerate(labels)]
+    values = [r.contribution for r in shown]
+    hover = [f"{glossary.display_name(r.feature)}: {glossary.meaning(r.feature)}" for r in shown]
+    if len(evidence) > top:
+        labels.append(f"{len(evidence) - top} other features")
+        values.append(rest)
+        hover.append("The remaining features together.")
     fig = go.Figure(
         go.Waterfall(
             orientation="h",
@@ -46,37 +58,63 @@ def waterfall_figure(explanation: TurnExplanation, *, top: int = 10) -> go.Figur
             increasing=dict(marker=dict(color=UP)),
             decreasing=dict(marker=dict(color=DOWN)),
             totals=dict(marker=dict(color="#999999")),
+            customdata=["The model's score before it looks at this turn (the average turn).", *hover,
+                        f"The turn's score for {label_name(explanation.label)} (log-odds)."],
+            text=[f"{v:+.2f}".replace("-", "\u2212") for v in (explanation.base_value, *values, explanation.raw_score)],
+            # Outside the bars, never clipped; the base value's inside its bar, clear of the row labels.
+            textposition=["inside", *(["outside"] * len(values)), "outside"], cliponaxis=False,
+            hovertemplate="%{y}<br>%{customdata}<br>%{x:+.2f}<extra></extra>",
         )
     )
     fig.update_yaxes(autorange="reversed")  # read top-down: base value first, score last
     return _layout(
         fig,
-        f"Why {explanation.label} (p = {explanation.probability:.2f}): contributions to its score",
+        f"Why {label_name(explanation.label)} (p = {explanation.probability:.2f}): contributions to its score",
         height=120 + 28 * (len(labels) + 2),
     )
+
+
+def _unique(label: str, before: list[str]) -> str:
+    """Plotly merges equal category names into one row; a trailing space per repeat keeps them apart."""
+    while label in before:
+        label += " "
+    return label
 
 
 def stage_group_figure(explanation: TurnExplanation) -> go.Figure:
     """Evidence summed per stage/context group: which part of the pipeline pushed the label."""
     groups = explanation.groups[explanation.groups.abs() > 1e-9].sort_values()
+    values = groups.to_numpy(dtype=float)
     fig = go.Figure(
         go.Bar(
-            x=groups.to_numpy(), y=list(groups.index), orientation="h",
-            marker_color=[UP if v > 0 else DOWN for v in groups.to_numpy()],
-            text=[f"{v:+.2f}" for v in groups.to_numpy()], textposition="auto",
+            x=values, y=[stage_name(g) for g in groups.index], orientation="h",
+            marker_color=[UP if v > 0 else DOWN for v in values],
+            # Signed, outside the bar and never clipped: "-0.24" must not read as "24".
+            text=[f"{v:+.2f}".replace("-", "\u2212") for v in values], textposition="outside", cliponaxis=False,
+            hovertemplate="%{y}: %{x:+.2f}<extra></extra>",
         )
     )
-    fig.update_xaxes(title=f"contribution toward {explanation.label}")
+    fig.update_xaxes(title=f"contribution toward {label_name(explanation.label)}", range=_padded_range(values),
+                     zeroline=True, zerolinecolor="#888")
     return _layout(fig, "Evidence per stage", height=120 + 30 * max(1, len(groups)))
+
+
+def _padded_range(values: np.ndarray, *, pad: float = 0.3) -> list[float]:
+    """An axis range around `values` and 0 with room on both sides for the labels outside the bars."""
+    low, high = min(0.0, float(np.min(values, initial=0.0))), max(0.0, float(np.max(values, initial=0.0)))
+    span = max(high - low, 1e-6)
+    return [low - pad * span if low < 0 else low - 0.05 * span, high + pad * span if high > 0 else high + 0.05 * span]
 
 
 def importance_figure(importance: pd.DataFrame, *, label: str, top: int = 15) -> go.Figure:
     """Mean |SHAP| of the most important features for one class."""
     part = importance[importance["class"] == label].nlargest(top, "mean_abs_shap").iloc[::-1]
-    fig = go.Figure(go.Bar(x=part["mean_abs_shap"], y=part["feature"], orientation="h",
-                           marker_color=LABEL_COLORS.get(label, "#888")))
+    fig = go.Figure(go.Bar(x=part["mean_abs_shap"], y=[glossary.display_name(f) for f in part["feature"]],
+                           orientation="h", marker_color=LABEL_COLORS.get(label, "#888"),
+                           customdata=[glossary.meaning(f) for f in part["feature"]],
+                           hovertemplate="%{y}<br>%{customdata}<br>mean |SHAP| %{x:.3f}<extra></extra>"))
     fig.update_xaxes(title="mean |SHAP| (log-odds)")
-    return _layout(fig, f"What drives '{label}'", height=120 + 24 * len(part))
+    return _layout(fig, f"What drives '{label_name(label)}'", height=120 + 24 * len(part))
 
 
 def beeswarm_figure(points: pd.DataFrame, *, label: str) -> go.Figure:
@@ -90,12 +128,12 @@ def beeswarm_figure(points: pd.DataFrame, *, label: str) -> go.Figure:
             x=points["shap"], y=points["feature"].map(position) + jitter, mode="markers",
             marker=dict(size=5, color=points["value_pct"], colorscale="RdBu_r", cmin=0, cmax=1,
                         colorbar=dict(title="value<br>percentile")),
-            hovertext=[f"{f} = {v:.3g}" for f, v in zip(points["feature"], points["value"])],
+            hovertext=[glossary.labelled_value(f, v) for f, v in zip(points["feature"], points["value"])],
         )
     )
-    fig.update_yaxes(tickvals=list(position.values()), ticktext=list(position.keys()))
-    fig.update_xaxes(title=f"SHAP value toward '{label}'")
-    return _layout(fig, f"Feature effects on '{label}'", height=140 + 32 * len(features))
+    fig.update_yaxes(tickvals=list(position.values()), ticktext=[glossary.display_name(f) for f in position])
+    fig.update_xaxes(title=f"SHAP value toward '{label_name(label)}'")
+    return _layout(fig, f"Feature effects on '{label_name(label)}'", height=140 + 32 * len(features))
 
 
 def confusion_figure(confusion: list[list[int]], *, title: str = "Confusion matrix") -> go.Figure:
@@ -103,7 +141,7 @@ def confusion_figure(confusion: list[list[int]], *, title: str = "Confusion matr
     share = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
     fig = go.Figure(
         go.Heatmap(
-            z=share, x=list(LABELS), y=list(LABELS), colorscale="Blues", zmin=0, zmax=1,
+            z=share, x=label_names(LABELS), y=label_names(LABELS), colorscale="Blues", zmin=0, zmax=1,
             text=matrix.astype(int), texttemplate="%{text}", hovertemplate="label %{y}, predicted %{x}: %{text}<extra></extra>",
         )
     )
@@ -128,7 +166,7 @@ def metric_comparison_figure(report: Mapping[str, Any]) -> go.Figure:
     """F1 per class for each system, side by side."""
     fig = go.Figure()
     for name, metrics in report["systems"].items():
-        fig.add_trace(go.Bar(name=name, x=list(LABELS), y=[metrics["per_class"][c]["f1"] for c in LABELS]))
+        fig.add_trace(go.Bar(name=name, x=label_names(LABELS), y=[metrics["per_class"][c]["f1"] for c in LABELS]))
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="F1", range=[0, 1])
     return _layout(fig, "F1 per class: model vs baselines")
@@ -147,23 +185,32 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 def label_distribution_figure(distribution: pd.DataFrame) -> go.Figure:
-    """Turns per predicted failure point (bars, clickable), human labels beside as markers when present."""
+    """Turns per predicted failure point (bars, clickable), human labels as grey bars beside when present.
+
+    The human labels are bars of their own rather than markers on the predicted bars, so they never
+    cover the percentages written above the bars.
+    """
+    names = label_names(distribution["label"])
+    has_labels = distribution["labelled"].sum() > 0
     fig = go.Figure(
         go.Bar(
-            x=distribution["label"], y=distribution["predicted"], name="predicted",
+            x=names, y=distribution["predicted"], name="predicted",
             marker_color=[LABEL_COLORS.get(label, "#888") for label in distribution["label"]],
             customdata=distribution["share"],
-            text=[f"{share:.1%}" for share in distribution["share"]], textposition="outside",
-            hovertemplate="%{x}: %{y:,} turns (%{customdata:.1%})<extra>predicted</extra>",
+            text=[format_percent(share) for share in distribution["share"]], textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{x}: %{y:,} turns (%{customdata:" + PERCENT_D3 + "})<extra>predicted</extra>",
         )
     )
-    if distribution["labelled"].sum() > 0:
-        fig.add_trace(go.Scatter(
-            x=distribution["label"], y=distribution["labelled"], mode="markers", name="human label",
-            marker=dict(symbol="diamond", size=11, color="#222", line=dict(color="white", width=1)),
+    if has_labels:
+        fig.add_trace(go.Bar(
+            x=names, y=distribution["labelled"], name="human label", marker_color="rgba(60,60,60,0.35)",
+            marker_line=dict(color="#333", width=1),
             hovertemplate="%{x}: %{y:,} turns<extra>human label</extra>",
         ))
-    fig.update_yaxes(title="turns")
+        fig.update_layout(barmode="group", bargap=0.25, bargroupgap=0.05)
+    top = float(max(distribution["predicted"].max(), distribution["labelled"].max(), 1))
+    fig.update_yaxes(title="turns", range=[0, top * 1.15])
     fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     return _layout(fig, "Predicted failure points", height=360)
 
@@ -184,7 +231,9 @@ def sankey_figure(flows: Any) -> go.Figure:
     for i, (old, name, kind, label) in enumerate(zip(flows.nodes.loc[flows.nodes["kind"] != "source", "id"],
                                                       nodes["name"], nodes["kind"], nodes["label"])):
         size = int(outflow.get(old, 0)) if kind == "stage" else int(inflow.get(old, 0))
-        names.append(f"{name}: {size:,}")
+        shown = (f"fails at {stage_name(name[len('fails at '):])}" if str(name).startswith("fails at ")
+                 else stage_name(name) if kind == "stage" else str(name))
+        names.append(f"{shown}: {size:,}")
         if kind == "stage":
             column = stages.index(i)
             xs.append(0.01 + column * step)
@@ -220,13 +269,15 @@ def defect_rate_time_figure(over_time: pd.DataFrame) -> go.Figure:
     for label, part in over_time.groupby("label", sort=False):
         is_all = label == "all defects"
         fig.add_trace(go.Scatter(
-            x=part["period"], y=part["rate"], mode="lines+markers" if len(part) < 60 else "lines", name=str(label),
+            x=part["period"], y=part["rate"], mode="lines+markers" if len(part) < 60 else "lines",
+            name=label_name(label),
             line=dict(color=ALL_DEFECTS_COLOR if is_all else LABEL_COLORS.get(str(label), "#888"),
                       width=3 if is_all else 1.5),
             customdata=part[["count", "turns"]].to_numpy(),
-            hovertemplate="%{x}: %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,} turns)<extra>" + str(label) + "</extra>",
+            hovertemplate="%{x}: %{y:" + PERCENT_D3 + "} (%{customdata[0]:,} of %{customdata[1]:,} turns)<extra>"
+                          + label_name(label) + "</extra>",
         ))
-    fig.update_yaxes(title="share of turns", tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(title="share of turns", tickformat=PERCENT_D3, rangemode="tozero")
     return _layout(fig, "Defect rate over time", height=340)
 
 
@@ -234,14 +285,16 @@ def breakdown_heatmap_figure(matrix: pd.DataFrame, *, dimension: str) -> go.Figu
     """Cohorts (rows) x failure points (columns): share of the cohort's turns failing there."""
     z = matrix.to_numpy(dtype=float)
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(matrix.columns), y=[html.escape(str(i)) for i in matrix.index], colorscale="Reds", zmin=0,
-        text=[[f"{v:.1%}" for v in row] for row in z], texttemplate="%{text}",
+        z=z, x=label_names(matrix.columns), y=[html.escape(str(i)) for i in matrix.index], colorscale="Reds", zmin=0,
+        text=[[format_percent(v) for v in row] for row in z], texttemplate="%{text}",
         hovertemplate=f"{dimension} %{{y}}, fails at %{{x}}: %{{text}} of its turns<extra></extra>",
-        colorbar=dict(title="share", tickformat=".0%"),
+        colorbar=dict(title="share", tickformat=PERCENT_D3),
     ))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(side="top")
-    return _layout(fig, f"Failure points by {dimension}", height=140 + 26 * max(3, len(matrix)))
+    fig = _layout(fig, f"Failure points by {dimension}", height=160 + 26 * max(3, len(matrix)))
+    fig.update_layout(margin=dict(t=90), title=dict(y=0.98, yanchor="top"))  # labels on top, clear of the title
+    return fig
 
 
 def confidence_distribution_figure(distribution: pd.DataFrame) -> go.Figure:
@@ -250,10 +303,10 @@ def confidence_distribution_figure(distribution: pd.DataFrame) -> go.Figure:
     for row in distribution.itertuples(index=False):
         color = LABEL_COLORS.get(str(row.label), "#888")
         fig.add_trace(go.Box(
-            y=[str(row.label)], q1=[row.q25], median=[row.median], q3=[row.q75], lowerfence=[row.q05],
-            upperfence=[row.q95], mean=[row.mean], orientation="h", name=str(row.label), marker_color=color,
+            y=[label_name(row.label)], q1=[row.q25], median=[row.median], q3=[row.q75], lowerfence=[row.q05],
+            upperfence=[row.q95], mean=[row.mean], orientation="h", name=label_name(row.label), marker_color=color,
             fillcolor=_rgba(color, 0.45), line=dict(color=color), showlegend=False,
-            hovertemplate=(f"{row.label}: {row.turns:,} turns<br>median {row.median:.2f}, "
+            hovertemplate=(f"{label_name(row.label)}: {row.turns:,} turns<br>median {row.median:.2f}, "
                            f"middle half {row.q25:.2f}–{row.q75:.2f}, 90% within {row.q05:.2f}–{row.q95:.2f}"
                            "<extra></extra>"),
         ))
@@ -307,7 +360,7 @@ def confidence_strip_figure(strip: pd.DataFrame, *, episodes: pd.DataFrame | Non
         ys = np.column_stack([y - 0.5, y - 0.5, y + 0.5, y + 0.5, y - 0.5, np.full_like(y, np.nan)]).ravel()
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#111", width=3), hoverinfo="skip",
                                  showlegend=False, connectgaps=False))
-    fig.update_xaxes(side="top", tickvals=list(range(len(stages))), ticktext=stages, range=[-0.5, len(stages) - 0.5],
+    fig.update_xaxes(side="top", tickvals=list(range(len(stages))), ticktext=[stage_name(s) for s in stages], range=[-0.5, len(stages) - 0.5],
                      showgrid=False, zeroline=False)
     fig.update_yaxes(autorange="reversed", tickvals=list(range(len(turns))), ticktext=rows, showgrid=False,
                      zeroline=False)
@@ -349,15 +402,16 @@ def cohort_profile_figure(profile: pd.DataFrame, *, cohort: str) -> go.Figure:
     for group, color in (("cohort", COHORT_COLOR), ("all turns", OVERALL_COLOR)):
         part = profile[profile["group"] == group]
         fig.add_trace(go.Bar(
-            x=part["failure_point"], y=part["rate"], name=group, marker_color=color,
+            x=label_names(part["failure_point"]), y=part["rate"], name=group, marker_color=color,
             error_y=dict(type="data", symmetric=False, array=(part["high"] - part["rate"]).to_numpy(),
                          arrayminus=(part["rate"] - part["low"]).to_numpy(), color="#333", thickness=1.2),
             customdata=part[["count", "turns", "low", "high"]].to_numpy(),
-            hovertemplate="%{x}: %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,} turns; "
-                          "interval %{customdata[2]:.1%}–%{customdata[3]:.1%})<extra>" + group + "</extra>",
+            hovertemplate="%{x}: %{y:" + PERCENT_D3 + "} (%{customdata[0]:,} of %{customdata[1]:,} turns; "
+                          "interval %{customdata[2]:" + PERCENT_D3 + "}–%{customdata[3]:" + PERCENT_D3 + "})<extra>"
+                          + group + "</extra>",
         ))
     fig.update_layout(barmode="group", legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
-    fig.update_yaxes(title="share of turns", tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(title="share of turns", tickformat=PERCENT_D3, rangemode="tozero")
     return _layout(fig, html.escape(cohort), height=380)
 
 

@@ -748,5 +748,50 @@ def verdicts_history(dialogue_id: str, turn: int, dataset: str | None) -> None:
                    f"dataset {row.dataset_fingerprint[:12]}){note}")
 
 
+
+@main.group()
+def datasets() -> None:
+    """Datasets uploaded in the app and kept for shared links ($FPI_HOME/datasets)."""
+
+
+@datasets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@_friendly
+def datasets_list(as_json: bool) -> None:
+    """Every kept dataset, most recently opened first: fingerprint, file name, turns, size."""
+    import json
+
+    from fpi.config import Config
+    from fpi.datasets import describe, store_from_env
+
+    rows = describe(store_from_env(Config.from_env().home).list())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no datasets kept")
+        return
+    for row in rows:
+        click.echo(f"{row['fingerprint']}  {row['turns']:>9,} turns  {row['size_mb']:>9,.2f} MB  "
+                   f"saved {row['saved_at']}  {row['name']}")
+
+
+@datasets.command("rm")
+@click.argument("fingerprints", nargs=-1, required=True)
+@_friendly
+def datasets_rm(fingerprints: tuple[str, ...]) -> None:
+    """Delete kept datasets by fingerprint (links to them stop working)."""
+    from fpi.config import Config
+    from fpi.datasets import store_from_env
+
+    store = store_from_env(Config.from_env().home)
+    missing = [f for f in fingerprints if not store.remove(f)]
+    for fingerprint in fingerprints:
+        if fingerprint not in missing:
+            click.echo(f"removed {fingerprint}")
+    if missing:
+        raise FpiError("no such dataset: " + ", ".join(missing))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,42 @@ class Filters:
     @property
     def active(self) -> bool:
         return bool(self.date_range or self.devices or self.locales or self.domains or self.predicted)
+
+
+FILTER_PARAMS: tuple[str, ...] = ("from", "to", "device", "locale", "domain", "predicted")
+"""The URL parameters that carry the overview's filters (lists repeat the parameter)."""
+
+
+def filters_to_params(filters: Filters) -> dict[str, list[str]]:
+    """The filters as URL parameters, so a filtered view can be shared and bookmarked; empty ones left out."""
+    params: dict[str, list[str]] = {}
+    if filters.date_range:
+        params["from"], params["to"] = [filters.date_range[0].isoformat()], [filters.date_range[1].isoformat()]
+    for name, values in (("device", filters.devices), ("locale", filters.locales), ("domain", filters.domains),
+                         ("predicted", filters.predicted)):
+        if values:
+            params[name] = [str(v) for v in values]
+    return params
+
+
+def filters_from_params(params: Mapping[str, Sequence[str]], options: FilterOptions) -> Filters:
+    """Filters from URL parameters, keeping only values this data has (a link may be older than the data)."""
+    def chosen(name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v for v in dict.fromkeys(params.get(name, ())) if v in allowed)
+
+    date_range = None
+    try:
+        start, end = date.fromisoformat(params["from"][0]), date.fromisoformat(params["to"][0])
+    except (KeyError, IndexError, ValueError):
+        start = end = None
+    if start and end and options.date_bounds:
+        low, high = options.date_bounds
+        start, end = max(start, low), min(end, high)
+        if start <= end and (start, end) != (low, high):
+            date_range = (start, end)
+    return Filters(date_range=date_range, devices=chosen("device", options.devices),
+                   locales=chosen("locale", options.locales), domains=chosen("domain", options.domains),
+                   predicted=chosen("predicted", options.predicted))
 
 
 @dataclass(frozen=True)
@@ -353,8 +389,9 @@ def dialogue_ids(frame: pd.DataFrame) -> np.ndarray:
     return pd.unique(frame["dialogue_id"].to_numpy(dtype=object))
 
 
-def search_dialogues(frame: pd.DataFrame, query: str = "", *, limit: int = 500) -> list[str]:
-    """Ids of dialogues whose id, or any of whose ASR texts, contains `query` (any case); sorted, at most `limit`."""
+def search_dialogues(frame: pd.DataFrame, query: str = "", *, limit: int | None = 500) -> list[str]:
+    """Ids of dialogues whose id, or any of whose ASR texts, contains `query` (any case); sorted, at most `limit`
+    (None: all of them, so a page can say how many match)."""
     query = query.strip().lower()
     if not query:
         return [str(i) for i in dialogue_ids(frame)[:limit]]

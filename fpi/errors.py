@@ -26,6 +26,28 @@ class Problem:
     count: int = 0
     examples: tuple[str, ...] = ()
     hint: str | None = None
+    web_hint: str | None = None
+    """The hint for someone using the app (no command-line flags); None when `hint` already suits."""
+
+    def found_text(self) -> str:
+        """The offending values as found in the file, quoted: "'1.7', 'abc'" (empty when none are kept)."""
+        return ", ".join(repr(e) for e in self.examples)
+
+    def for_web(self) -> dict[str, object]:
+        """The problem as a web user reads it: the column, the rows, the value found and the reason in full,
+        with the app's way of fixing it instead of the command line's."""
+        reason = self.reason.replace("--map ", "the column mapping ")
+        hint = self.web_hint or self.hint
+        if hint and "--map" in hint:
+            hint = "Choose the right column in the 'Map your columns' form"
+        return {
+            "column": self.column or "(the whole file)",
+            "rows": self.rows_text(),
+            "count": self.count,
+            "found": self.found_text(),
+            "reason": _sentence(reason) + (f" {_sentence(hint)}" if hint else ""),
+            "code": self.code,
+        }
 
     def rows_text(self) -> str:
         if not self.count:
@@ -46,6 +68,15 @@ class Problem:
         if self.hint:
             text += f". {self.hint}"
         return text
+
+
+def _sentence(text: str) -> str:
+    """`text` with a capital first letter and a final full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 class TraceError(FpiError):
@@ -72,11 +103,16 @@ class TraceError(FpiError):
                 "column": p.column or "(file)",
                 "rows": p.rows_text(),
                 "count": p.count,
+                "found": p.found_text(),
                 "reason": p.reason + (f". {p.hint}" if p.hint else ""),
                 "code": p.code,
             }
             for p in self.problems
         ]
+
+    def web_records(self) -> list[dict[str, object]]:
+        """The report for the app: column, rows, count, found, reason in words a web user can act on."""
+        return [p.for_web() for p in self.problems]
 
 
 class ModelError(FpiError):

@@ -18,6 +18,8 @@ from typing import Any, Hashable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from fpi.display import label_name, plural
+from fpi.glossary import NOT_LOGGED, display_name, labelled_value
 from fpi.features import GROUP_CONTEXT, GROUP_COHORT, feature_group
 from fpi.model import softmax
 from fpi.schema import LABELS, STAGES
@@ -32,6 +34,9 @@ class Reason:
     value: float
     contribution: float
     text: str
+    """The phrase, the direction and the strength: "ASR confidence = 0.21 (...) -> toward ASR (+1.40)"."""
+    phrase: str = ""
+    """The feature and its value in words, as the waterfall labels its bar: "ASR confidence = 0.21 (...)"."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ class TurnExplanation:
     values: pd.Series
     groups: pd.Series
     reasons: tuple[Reason, ...]
+    evidence: tuple[Reason, ...] = ()
+    """Every piece of evidence (a text model's six numbers as one), strongest first, in the reasons' words:
+    what the waterfall draws, so chart and reasons read the same."""
 
 
 def contributions(model: Any, features: pd.DataFrame) -> np.ndarray:
@@ -86,6 +94,9 @@ def explain_rows(
         contrib = shap[i, k, :-1]
         contrib_series = pd.Series(contrib, index=names)
         value_series = pd.Series(values[i], index=names)
+        evidence = top_reasons(contrib_series, value_series, label=LABELS[k], top=len(names),
+                               levels=model.spec.levels if model.spec else None,
+                               words=_telling_words(model, texts, i, LABELS[k]))
         explanations.append(
             TurnExplanation(
                 row=int(features.index[i]) if isinstance(features.index[i], (int, np.integer)) else i,
@@ -97,9 +108,8 @@ def explain_rows(
                 contributions=contrib_series,
                 values=value_series,
                 groups=group_contributions(contrib[None, :], names).iloc[0],
-                reasons=top_reasons(contrib_series, value_series, label=LABELS[k], top=top,
-                                    levels=model.spec.levels if model.spec else None,
-                                    words=_telling_words(model, texts, i, LABELS[k])),
+                reasons=evidence[:top],
+                evidence=evidence,
             )
         )
     return explanations
@@ -159,10 +169,22 @@ def top_reasons(
     order = contrib.abs().sort_values(ascending=False).index[:top]
     return tuple(
         Reason(name, float(values[name]), float(contrib[name]),
-               reason_text(name, values, float(contrib[name]), label, levels=levels, words=words))
+               reason_text(name, values, float(contrib[name]), label, levels=levels, words=words),
+               phrase=describe(name, values, label, levels=levels, words=words))
         for name in order
         if abs(contrib[name]) > 1e-9
     )
+
+
+def describe(
+    name: str, values: pd.Series, label: str, *, levels: Mapping[str, Sequence[str]] | None = None,
+    words: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """A (merged) feature and its value in words, without the direction."""
+    value = float(values[name])
+    if name.startswith("text_") and name[5:] in FIELDS_BY_KEY:
+        return describe_text(name[5:], value, label, (words or {}).get(name[5:], ()))
+    return describe_feature(name, value, values, levels=levels)
 
 
 def reason_text(
@@ -171,11 +193,8 @@ def reason_text(
 ) -> str:
     """e.g. "asr_confidence = 0.21 (lower than 92% of turns) -> toward asr (+1.40)"."""
     value = float(values[name])
-    target = f"toward {label}" if contribution > 0 else f"away from {label}"
-    if name.startswith("text_") and name[5:] in FIELDS_BY_KEY:
-        described = describe_text(name[5:], value, label, (words or {}).get(name[5:], ()))
-    else:
-        described = describe_feature(name, value, values, levels=levels)
+    target = f"toward {label_name(label)}" if contribution > 0 else f"away from {label_name(label)}"
+    described = describe(name, values, label, levels=levels, words=words)
     return f"{described} -> {target} ({contribution:+.2f})"
 
 
@@ -185,26 +204,27 @@ def describe_text(key: str, probability: float, label: str, words: Sequence[str]
     if np.isnan(probability):
         return f"{field.description}: none"
     quoted = f" ({', '.join(repr(w) for w in words)})" if words else ""
-    return f"{field.description}{quoted} reads as {label} with p {probability:.2f}"
+    return f"{field.description}{quoted} reads as {label_name(label)} with p {probability:.2f}"
 
 
 def describe_feature(
     name: str, value: float, values: pd.Series, *, levels: Mapping[str, Sequence[str]] | None = None
 ) -> str:
-    """A feature and its value in an analyst's words."""
+    """A feature and its value in an analyst's words (names from `fpi.glossary`, categories by name,
+    a missing value as "not logged")."""
+    shown = display_name(name)
     if np.isnan(value):
-        return f"{name} is missing"
+        return f"{shown}: {NOT_LOGGED}"
     if levels and name in levels:
-        names = levels[name]
-        return f"{name} = {names[int(value)]}" if 0 <= int(value) < len(names) else f"{name} is an unseen value"
+        return labelled_value(name, value, levels=levels)
     if name.endswith("_confidence") and not name.startswith(("next_", "prev_", "missing_", "rank_")):
         rank = values.get(f"rank_{name}", np.nan)
         if not np.isnan(rank):
             side = f"lower than {1 - rank:.0%} of turns" if rank < 0.5 else f"higher than {rank:.0%} of turns"
-            return f"{name} = {value:.2f} ({side})"
-        return f"{name} = {value:.2f}"
-    if name.startswith("rank_"):
-        return f"{name[5:]} ranks at the {value:.0%} percentile of this upload"
+            return f"{shown} = {value:.2f} ({side})"
+        return f"{shown} = {value:.2f}"
+    if name.startswith("rank_") and name.endswith("_confidence"):
+        return f"{display_name(name[5:])} at the {value:.0%} percentile of this upload"
     phrases = {
         "next_text_similarity": lambda v: (
             f"next turn repeats this request (similarity {v:.2f})" if v >= 0.6
@@ -218,7 +238,7 @@ def describe_feature(
         "next_barge_in": lambda v: "the user interrupted the next response" if v else "no interruption on the next turn",
         "is_last_turn": lambda v: "no follow-up turn in this dialogue" if v else "the dialogue goes on after this turn",
         "asr_text_empty": lambda v: "the ASR text is empty" if v else "the ASR text is not empty",
-        "asr_word_count": lambda v: f"the request has {v:.0f} words",
+        "asr_word_count": lambda v: f"the request has {plural(round(v), 'word')}",
         "gap_to_next_s": lambda v: f"next turn came {v:.0f} s later",
         "gap_from_prev_s": lambda v: f"this turn came {v:.0f} s after the previous one",
         "next_same_intent": lambda v: "next turn has the same intent" if v else "next turn has another intent",
@@ -227,14 +247,12 @@ def describe_feature(
         "entity_words_heard": lambda v: f"{v:.0%} of the resolved entity's words were in the request",
         "entity_covers_request": lambda v: f"{v:.0%} of the request's words are in the resolved entity",
         "response_apology": lambda v: "the response apologises or refuses" if v else "the response does not apologise",
-        "dialogue_length": lambda v: f"the dialogue has {v:.0f} turns",
+        "dialogue_length": lambda v: f"the dialogue has {plural(round(v), 'turn')}",
         "turn_position": lambda v: f"turn {v:.0f} of the dialogue (0-based)",
     }
     if name in phrases:
         return phrases[name](value)
-    if name in ("device_type", "locale", "nlu_domain", "nlu_intent"):
-        return f"{name} (category {value:.0f})"
-    return f"{name} = {value:.3g}"
+    return labelled_value(name, value, levels=levels)
 
 
 def global_importance(

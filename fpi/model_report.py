@@ -16,7 +16,7 @@ from fpi.schema import LABEL_COLUMN, LABELS
 from fpi.splits import grouped_split
 
 __all__ = [
-    "ModelCard", "calibration_tables", "compare_models", "current_data_report", "display_names", "heldout_mask",
+    "CandidateAdvice", "ModelCard", "advise_candidate", "calibration_tables", "compare_models", "current_data_report", "display_names", "heldout_mask",
     "metrics_table", "model_card", "per_class_table",
 ]
 
@@ -119,3 +119,61 @@ def compare_models(models: Mapping[str, Any], frame: pd.DataFrame, *, mask: np.n
     """Several models on the same turns (`mask`), each with features over the whole frame."""
     truth = frame[LABEL_COLUMN].to_numpy(dtype=object)[mask]
     return evaluate_predictions(truth, {name: model.predict_proba(frame)[mask] for name, model in models.items()})
+
+
+@dataclass(frozen=True)
+class CandidateAdvice:
+    """Whether to activate a candidate, from its macro-F1 beside the active model's on the same turns.
+
+    The pages show `text`, make the recommended action the primary button and ask for
+    confirmation before activating a candidate that scored worse.
+    """
+
+    verdict: str
+    """"better", "worse" or "same" (macro-F1 equal to three decimals)."""
+    active_f1: float
+    candidate_f1: float
+    turns: int
+    text: str
+
+    @property
+    def activate_first(self) -> bool:
+        """Activating is the recommended (primary) action only for a better candidate."""
+        return self.verdict == "better"
+
+    @property
+    def confirm_activation(self) -> bool:
+        """Activating a worse candidate needs a second, deliberate click."""
+        return self.verdict == "worse"
+
+
+def _system(report: Mapping[str, Any], role: str) -> Mapping[str, Any]:
+    """The system named `role` or `role (version)` in an `evaluate_predictions` report."""
+    for name, metrics in report["systems"].items():
+        if name == role or str(name).startswith(f"{role} ("):
+            return metrics
+    raise KeyError(f"no '{role}' system in the comparison: {list(report['systems'])}")
+
+
+def advise_candidate(comparison: Mapping[str, Any], *, what: str = "held-out turns") -> CandidateAdvice:
+    """Recommend keeping or activating a candidate from a comparison of systems "active" and "candidate".
+
+    Both were scored on the same turns, so their macro-F1 can be compared directly; a difference
+    below 0.0005 (what the page shows as equal) counts as the same.
+    """
+    active, candidate = _system(comparison, "active"), _system(comparison, "candidate")
+    a, c = float(active["macro_f1"]), float(candidate["macro_f1"])
+    turns = int(candidate.get("turns", active.get("turns", 0)) or 0)
+    on = f"on the same {turns:,} {what}"
+    if round(c, 3) > round(a, 3):
+        return CandidateAdvice("better", a, c, turns,
+                               f"The candidate is better than the active model {on}: macro-F1 {c:.3f} against "
+                               f"{a:.3f}. Activate it to use it on every page.")
+    if round(c, 3) < round(a, 3):
+        return CandidateAdvice("worse", a, c, turns,
+                               f"The candidate is worse than the active model {on}: macro-F1 {c:.3f} against "
+                               f"{a:.3f}. Keep the active model; activating the candidate would make the labels "
+                               "on every page less accurate.")
+    return CandidateAdvice("same", a, c, turns,
+                           f"The candidate scores the same as the active model {on} (macro-F1 {c:.3f}). "
+                           "Nothing is gained by switching; keep the active model unless you have another reason.")

@@ -133,12 +133,14 @@ def file_columns(data: bytes) -> list[str]:
     return [name.strip() for name in rows[0]] if rows else []
 
 
-def mapping_suggestions(error: TraceError, columns: Sequence[str]) -> dict[str, str | None]:
+def mapping_suggestions(error: TraceError, columns: Sequence[str], *, keep_unmatched: bool = False
+                        ) -> dict[str, str | None]:
     """For each required column the file lacks: the file column that most looks like it, or None.
 
     Only columns the contract does not already use are offered. Empty when no
     required column is missing or the file has no spare columns to map, so the
-    UI shows a mapping form only where one can help.
+    UI shows a mapping form only where one can help. With `keep_unmatched`, missing columns without
+    a look-alike are kept (as None) as long as the file has spare columns to pick from.
     """
     missing = [p.column for p in error.problems if p.code == "missing_column" and p.column in REQUIRED_COLUMNS]
     spare = [c for c in columns if c not in COLUMNS_BY_NAME]
@@ -158,6 +160,6 @@ def mapping_suggestions(error: TraceError, columns: Sequence[str]) -> dict[str, 
         if choice:
             taken.add(choice)
         suggestions[str(name)] = choice
-    if not any(suggestions.values()):
+    if not any(suggestions.values()) and not keep_unmatched:
         return {}
     return suggestions

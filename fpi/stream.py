@@ -309,7 +309,8 @@ def merge_problems(problems: list[Problem]) -> list[Problem]:
         old = merged[key]
         examples = tuple(dict.fromkeys((*old.examples, *p.examples)))[:MAX_EXAMPLES]
         merged[key] = Problem(old.column, old.reason, old.code, rows=(old.rows + p.rows)[:MAX_ROWS_KEPT],
-                              count=old.count + p.count, examples=examples, hint=old.hint)
+                              count=old.count + p.count, examples=examples, hint=old.hint,
+                              web_hint=old.web_hint)
     return list(merged.values())
 
 

@@ -425,7 +425,7 @@ def check_batch(
     for name in REQUIRED_COLUMNS:
         if name not in columns:
             problems.append(Problem(name, "required column is missing", "missing_column",
-                                    hint=_missing_hint(name, extras)))
+                                    hint=_missing_hint(name, extras), web_hint=_missing_web_hint(name, extras)))
 
     out: dict[str, pd.Series] = {}
     bad_key = np.zeros(len(frame), bool)  # rows whose key is unusable can't be checked for duplicates
@@ -683,6 +683,19 @@ def _missing_hint(name: str, extras: list[str]) -> str:
         return (f"Did you mean '{near[0]}'? Map it with --map '{near[0]}={name}' "
                 f"(column_map={{'{near[0]}': '{name}'}})")
     return f"Add the column, or map the column that holds it with --map SOURCE={name} (column_map)"
+
+
+def _missing_web_hint(name: str, extras: list[str]) -> str:
+    """The same advice for someone uploading in the app, where the mapping form replaces `--map`."""
+    near = _near(name, [e for e in extras if e not in COLUMNS_BY_NAME])
+    if near:
+        return (f"The file has a column '{near[0]}' that looks like it: choose it for {name} in the "
+                "'Map your columns' form below and load the file again")
+    spare = [e for e in extras if e not in COLUMNS_BY_NAME]
+    add = f"Add a '{name}' column to the file (its values may be empty where the stage was not logged)"
+    if not spare:
+        return add
+    return f"{add}, or, if another column holds these values, choose it in the 'Map your columns' form below"
 
 
 # ---------------------------------------------------------------- writing

@@ -39,8 +39,17 @@ def no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
-def load_sample(at: AppTest) -> AppTest:
+def start(at: AppTest) -> AppTest:
+    """A new session, then the Data page (the app opens on the Overview, with the sample)."""
     at.run()
+    no_exception(at)
+    at.switch_page(PAGES["data"]).run()
+    no_exception(at)
+    return at
+
+
+def load_sample(at: AppTest) -> AppTest:
+    start(at)
     button(at, "Load labelled sample").click().run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
@@ -57,16 +66,41 @@ def all_text(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
 
-@pytest.mark.parametrize("page", list(PAGES))
-def test_every_page_without_data_says_what_to_do(at: AppTest, page: str) -> None:
+def test_the_first_screen_is_the_overview_on_the_labelled_sample(at: AppTest, files: AppFiles) -> None:
+    at.run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == "Overview"
+    assert metric(at, "Turns") == f"{len(load_traces(files.labelled)):,}"
+    assert "bundled **labelled sample**" in all_text(at.info)
+    links = [(link.proto.page, link.proto.label) for link in at.get("page_link")]
+    assert ("data", "Upload your own traces") in links, links  # one click to replace it
+    for page in ("dialogue", "model", "data"):
+        at.switch_page(PAGES[page]).run()
+        no_exception(at)
+        assert "bundled **labelled sample**" in all_text(at.info), page
+
+
+def test_own_traces_replace_the_sample_and_it_is_not_loaded_again(at: AppTest, files: AppFiles) -> None:
+    start(at)
+    own = pd.read_csv(files.labelled, dtype=str, keep_default_na=False).head(60)
+    upload(at, "mine.csv", own.to_csv(index=False).encode())
+    assert metric(at, "Turns") == "60"
+    assert "bundled" not in all_text(at.info)
+    at.switch_page(PAGES["overview"]).run()
+    assert metric(at, "Turns") == "60" and "bundled" not in all_text(at.info)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p != "data"])
+def test_without_the_sample_every_page_says_what_to_do(at: AppTest, page: str, monkeypatch, tmp_path: Path) -> None:
+    from fpi.ui import services
+
+    monkeypatch.setitem(services.SAMPLES, "labelled", tmp_path / "missing.csv")
     at.run()
     at.switch_page(PAGES[page]).run()
     no_exception(at)
-    if page == "data":
-        assert "Upload" in at.file_uploader[0].label
-    else:
-        assert "No traces are loaded yet" in all_text(at.info)
-        button(at, "Load the labelled sample")
+    assert "No traces are loaded yet" in all_text(at.info)
+    button(at, "Load the labelled sample")
 
 
 def test_sample_then_every_page_runs(at: AppTest, files: AppFiles) -> None:
@@ -81,16 +115,21 @@ def test_sample_then_every_page_runs(at: AppTest, files: AppFiles) -> None:
     assert metric(at, "Turns") == f"{turns:,}"
 
 
-def test_load_sample_from_an_empty_page(at: AppTest) -> None:
-    at.run()
+def test_load_sample_from_an_empty_page(at: AppTest, monkeypatch, files: AppFiles, tmp_path: Path) -> None:
+    from fpi.ui import services
+
+    monkeypatch.setitem(services.SAMPLES, "labelled", tmp_path / "not-yet.csv")
+    at.run()  # nothing to open at first
+    monkeypatch.setitem(services.SAMPLES, "labelled", files.labelled)
     at.switch_page(PAGES["overview"]).run()
+    assert "No traces are loaded yet" in all_text(at.info)  # offered once per session only
     button(at, "Load the labelled sample").click().run()
     no_exception(at)
     assert metric(at, "Turns") != "0" and at.title[0].value == "Overview"
 
 
 def test_unlabelled_sample_has_no_agreement(at: AppTest) -> None:
-    at.run()
+    start(at)
     button(at, "Load unlabelled sample").click().run()
     at.switch_page(PAGES["overview"]).run()
     no_exception(at)
@@ -109,11 +148,16 @@ def test_bad_upload_shows_report_and_keeps_previous_data(at: AppTest, files: App
     upload(at, "broken.csv", bad.to_csv(index=False).encode())
 
     assert "rejected" in all_text(at.error)
-    report = at.dataframe[0].value
-    assert {"column", "rows", "reason"} <= set(report.columns)
-    assert "asr_confidence" in set(report["column"])
-    out_of_range = report[report["column"] == "wake_confidence"].iloc[0]
-    assert out_of_range["rows"] == "5" and "between 0 and 1" in out_of_range["reason"]
+    report = at.table[0].value.reset_index()
+    assert list(report.columns) == ["Column", "Rows (first few)", "Rows in all", "Value found",
+                                    "What is wrong and how to fix it"]
+    assert md_escape("asr_confidence") in set(report["Column"])
+    out_of_range = report[report["Column"] == md_escape("wake_confidence")].iloc[0]
+    assert out_of_range["Rows (first few)"] == "5" and out_of_range["Value found"] == md_escape("'1.7'")
+    assert "between 0 and 1" in out_of_range["What is wrong and how to fix it"]
+    missing = report[report["Column"] == md_escape("asr_confidence")].iloc[0]["What is wrong and how to fix it"]
+    assert "--map" not in missing and "column\\_map" not in missing  # no command-line advice on the web
+    assert "Map your columns" in missing and "ASR conf" in missing  # the reason in full, pointing at the form
     assert metric(at, "Turns") == before  # the sample is still the active data
 
     # The mapping form offers the look-alike column; applying it reloads (the range error remains).
@@ -121,12 +165,12 @@ def test_bad_upload_shows_report_and_keeps_previous_data(at: AppTest, files: App
     assert mapping.value == "ASR conf"
     at.form_submit_button[0].click().run()
     no_exception(at)
-    assert "asr_confidence" not in set(at.dataframe[0].value["column"])
+    assert md_escape("asr_confidence") not in set(at.table[0].value.reset_index()["Column"])
     assert metric(at, "Turns") == before
 
 
 def test_mapping_form_loads_a_file_with_other_column_names(at: AppTest, files: AppFiles) -> None:
-    at.run()
+    start(at)
     good = pd.read_csv(files.labelled, dtype=str, keep_default_na=False).head(60)
     renamed = good.rename(columns={"asr_confidence": "asr_conf", "dialogue_id": "session_id"})
     upload(at, "renamed.csv", renamed.to_csv(index=False).encode())
@@ -175,6 +219,13 @@ def test_drilldown_deep_link_shows_the_dialogues_turns(at: AppTest, files: AppFi
         assert text in shown
     assert at.dataframe[0].value["dialogue"].iloc[0] == dialogue
     assert f"Turn {int(turns['turn_index'].max())}" in all_text(at.caption)
+    glossary = next(e for e in at.expander if e.label == "What these features mean")
+    meanings = glossary.table[0].value
+    assert len(meanings) >= 5 and "nan" not in all_text(at.text).lower().split()
+    import json
+    waterfall = next(c for c in at.get("plotly_chart") if '"waterfall"' in c.proto.spec)
+    rows = json.loads(waterfall.proto.spec)["data"][0]["y"]
+    assert not any("nan" in row.split() or "_" in row for row in rows), rows
 
 
 def test_previous_next_defect_navigation(at: AppTest) -> None:
@@ -197,7 +248,7 @@ def test_trace_text_renders_literally(at: AppTest, files: AppFiles, tmp_path: Pa
     frame.loc[rows[1], "asr_text"] = BOLD
     frame.loc[rows[1], "response_text"] = "<img src=x onerror=alert(2)>"
     write_traces(frame, tmp_path / "markup.csv")
-    at.run()
+    start(at)
     upload(at, "markup.csv", (tmp_path / "markup.csv").read_bytes())
     at.query_params["dialogue"] = dialogue
     at.switch_page(PAGES["dialogue"]).run()
@@ -208,6 +259,17 @@ def test_trace_text_renders_literally(at: AppTest, files: AppFiles, tmp_path: Pa
     assert "alert(" not in rendered_as_markup and "bold" not in rendered_as_markup
 
 
+def activate_candidate(at: AppTest) -> str:
+    """Click the candidate's Activate button (confirming when the page asks); returns its version."""
+    activate = next(b for b in at.button if b.key == "model_candidate_activate")
+    version = activate.label.split()[1]
+    activate.click().run()
+    confirm = [b for b in at.button if b.key == "model_candidate_confirm"]
+    if confirm:
+        confirm[0].click().run()
+    return version
+
+
 def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
     load_sample(at)
     at.switch_page(PAGES["model"]).run()
@@ -216,9 +278,7 @@ def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
     button(at, "Train a model").click().run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
-    activate = next(b for b in at.button if b.label.startswith("Activate "))
-    new_version = activate.label.split()[-1]
-    activate.click().run()
+    new_version = activate_candidate(at)
     no_exception(at)
     if new_version != old_version:
         assert metric(at, "Version") == new_version
@@ -228,6 +288,59 @@ def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
         button(at, "Roll back").click().run()
         no_exception(at)
         assert metric(at, "Version") == old_version
+
+
+def test_a_worse_candidate_is_advised_against_and_activating_it_asks_first(at: AppTest, monkeypatch) -> None:
+    from fpi.model import TrainConfig
+    from fpi.ui import services
+
+    # Two boosting rounds on 5k turns: far below the shipped model on the same held-out dialogues.
+    weak = TrainConfig(learning_rate=0.01, max_rounds=2, early_stopping_rounds=1, text_models=False, seed=0,
+                       num_threads=1)
+    monkeypatch.setattr(services, "TRAIN_CONFIG", weak)
+    load_sample(at)
+    at.switch_page(PAGES["model"]).run()
+    old_version = metric(at, "Version")
+    button(at, "Train a model").click().run()
+    no_exception(at)
+    assert "The candidate is worse than the active model on the same" in all_text(at.warning)
+    keep = button(at, "Keep the active model")
+    activate = next(b for b in at.button if b.key == "model_candidate_activate")
+    assert keep.proto.type == "primary" and activate.proto.type == "secondary"
+    assert activate.label.endswith(" anyway")
+    version = activate.label.split()[1]
+
+    activate.click().run()  # asks first, activates nothing
+    no_exception(at)
+    assert metric(at, "Version") == old_version
+    assert f"Activate {version} anyway?" in all_text(at.warning)
+    button(at, "Cancel").click().run()
+    assert metric(at, "Version") == old_version
+    assert not [b for b in at.button if b.key == "model_candidate_confirm"]
+
+    next(b for b in at.button if b.key == "model_candidate_activate").click().run()
+    button(at, f"Yes, activate {version}").click().run()
+    no_exception(at)
+    assert metric(at, "Version") == version
+    button(at, "Roll back").click().run()
+    assert metric(at, "Version") == old_version
+
+
+def test_keeping_the_active_model_drops_the_candidate(at: AppTest, monkeypatch) -> None:
+    from fpi.model import TrainConfig
+    from fpi.ui import services
+
+    monkeypatch.setattr(services, "TRAIN_CONFIG", TrainConfig(learning_rate=0.01, max_rounds=2,
+                                                              early_stopping_rounds=1, text_models=False,
+                                                              seed=0, num_threads=1))
+    load_sample(at)
+    at.switch_page(PAGES["model"]).run()
+    old_version = metric(at, "Version")
+    button(at, "Train a model").click().run()
+    button(at, "Keep the active model").click().run()
+    no_exception(at)
+    assert not [b for b in at.button if b.key == "model_candidate_activate"]
+    assert metric(at, "Version") == old_version
 
 
 def _table_key(at: AppTest, prefix: str) -> tuple[str, pd.DataFrame]:
@@ -307,7 +420,7 @@ def test_no_trust_warning_on_the_bundled_samples(at: AppTest) -> None:
 
 
 def test_trust_warning_on_a_recalibrated_pipeline(at: AppTest, files: AppFiles, tmp_path: Path) -> None:
-    at.run()
+    start(at)
     upload(at, "other_pipeline.csv", _recalibrated_pipeline(files, tmp_path).read_bytes())
     at.switch_page(PAGES["overview"]).run()
     no_exception(at)
@@ -324,7 +437,7 @@ def test_trust_warning_on_labels_the_model_gets_wrong_trains_on_them(at: AppTest
     labels = frame["failure_point"].to_numpy(dtype=object)
     frame["failure_point"] = np.random.default_rng(0).permutation(labels)  # labels the model cannot follow
     write_traces(frame, tmp_path / "relabelled.csv")
-    at.run()
+    start(at)
     upload(at, "relabelled.csv", (tmp_path / "relabelled.csv").read_bytes())
     at.switch_page(PAGES["overview"]).run()
     no_exception(at)
@@ -336,3 +449,63 @@ def test_trust_warning_on_labels_the_model_gets_wrong_trains_on_them(at: AppTest
     assert "is trained" in all_text(at.success)
     links = [link.proto.page for link in at.get("page_link")]
     assert "model" in links, links
+
+
+# ---------------------------------------------------------------- links a colleague can open
+
+
+def _other_session(params: dict) -> AppTest:
+    """A second, independent browser session (same server, same FPI_HOME) opening `params` as its URL."""
+    other = AppTest.from_file(APP, default_timeout=90)
+    for name, value in params.items():
+        other.query_params[name] = value
+    return other
+
+
+def test_a_link_opens_the_same_turn_in_a_new_session(at: AppTest, files: AppFiles, home: Path) -> None:
+    own = pd.read_csv(files.labelled, dtype=str, keep_default_na=False).head(300)
+    start(at)
+    upload(at, "mine.csv", own.to_csv(index=False).encode())
+    frame = load_traces(own.to_csv(index=False).encode())
+    dialogue = str(frame.groupby("dialogue_id").size().idxmax())
+    at.query_params["dialogue"] = dialogue
+    at.switch_page(PAGES["dialogue"]).run()
+    no_exception(at)
+    turn = int(frame.loc[frame["dialogue_id"] == dialogue, "turn_index"].max())
+    next(c for c in at.segmented_control if c.label == "Explain turn").set_value(turn).run()
+    params = {name: at.query_params[name] for name in ("dataset", "dialogue", "turn")}
+    assert params["dialogue"] == dialogue and str(params["turn"]) == str(turn)
+    kept = home / "datasets" / str(params["dataset"])
+    assert kept.is_dir() and (kept / "traces.csv").read_bytes() == own.to_csv(index=False).encode()
+
+    colleague = _other_session(params)
+    colleague.run()  # AppTest starts on the default page; a browser would open /dialogue?... directly
+    no_exception(colleague)
+    colleague.switch_page(PAGES["dialogue"]).run()
+    no_exception(colleague)
+    assert not colleague.error, [e.value for e in colleague.error]
+    assert colleague.title[0].value == "Dialogue drill-down"
+    assert colleague.dataframe[0].value["dialogue"].iloc[0] == dialogue
+    assert next(c for c in colleague.segmented_control if c.label == "Explain turn").value == turn
+    assert "bundled" not in all_text(colleague.info)  # the link's data, not the sample
+    assert colleague.session_state["fpi_app_state"].data.source == "mine.csv"
+
+
+def test_a_link_carries_the_overview_filters(at: AppTest) -> None:
+    at.run()
+    device = next(m for m in at.multiselect if m.label == "Device")
+    device.set_value([device.options[0]]).run()
+    filtered = metric(at, "Turns")
+    params = {name: at.query_params[name] for name in ("dataset", "device")}
+    colleague = _other_session(params)
+    colleague.run()
+    no_exception(colleague)
+    assert metric(colleague, "Turns") == filtered
+    assert next(m for m in colleague.multiselect if m.label == "Device").value == [device.options[0]]
+
+
+def test_a_link_to_a_dataset_that_is_gone_says_so(at: AppTest) -> None:
+    at.query_params["dataset"] = "0" * 64
+    at.run()
+    no_exception(at)
+    assert "not on this server" in all_text(at.warning)

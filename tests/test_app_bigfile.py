@@ -12,7 +12,7 @@ from fpi.bulk import predict_file
 from fpi.model import FailurePointModel
 from fpi.traces import load_traces, write_traces
 from fpi.ui.text import md_escape
-from test_app import PAGES, all_text, button, metric, no_exception
+from test_app import PAGES, all_text, button, metric, no_exception, start
 
 BIG_FILE_LABEL = "Path of a scored Parquet file on this server"
 
@@ -40,7 +40,7 @@ def open_big(at: AppTest, path: Path) -> AppTest:
 
 
 def test_open_a_scored_file_by_path_and_see_its_overview(at: AppTest, scored: Path) -> None:
-    at.run()
+    start(at)
     open_big(at, scored)
     assert not at.error, [e.value for e in at.error]
     at.switch_page(PAGES["overview"]).run()
@@ -68,7 +68,7 @@ def test_open_a_scored_file_by_path_and_see_its_overview(at: AppTest, scored: Pa
 
 
 def test_cohorts_are_discovered_on_a_scored_file_without_loading_it(at: AppTest, scored: Path) -> None:
-    at.run()
+    start(at)
     open_big(at, scored)
     at.switch_page("fpi/ui/cohorts_page.py").run()
     no_exception(at)
@@ -90,7 +90,7 @@ def test_a_file_without_predictions_is_refused_and_the_previous_file_stays(
         at: AppTest, files: AppFiles, scored: Path, tmp_path: Path) -> None:
     unscored = tmp_path / "unscored.parquet"
     write_traces(load_traces(files.labelled).head(50), unscored)
-    at.run()
+    start(at)
     open_big(at, scored)
     open_big(at, unscored)
     message = all_text(at.error)
@@ -102,7 +102,7 @@ def test_a_file_without_predictions_is_refused_and_the_previous_file_stays(
 
 
 def test_loading_the_sample_closes_the_big_file(at: AppTest, files: AppFiles, scored: Path) -> None:
-    at.run()
+    start(at)
     open_big(at, scored)
     button(at, "Load labelled sample").click().run()
     no_exception(at)
@@ -115,7 +115,7 @@ def test_loading_the_sample_closes_the_big_file(at: AppTest, files: AppFiles, sc
 def test_a_file_outside_the_data_folder_is_refused(at: AppTest, scored: Path, monkeypatch: pytest.MonkeyPatch,
                                                     tmp_path: Path) -> None:
     monkeypatch.setenv("FPI_DATA_DIR", str(tmp_path / "elsewhere"))
-    at.run()
+    start(at)
     open_big(at, scored)
     assert "outside the data folder" in all_text(at.error)
     assert at.session_state["fpi_app_state"].big_file is None

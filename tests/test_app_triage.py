@@ -37,6 +37,7 @@ def button(at: AppTest, label: str):
 
 def open_triage(at: AppTest, sample: str = "labelled") -> AppTest:
     at.run()
+    at.switch_page("fpi/ui/data_page.py").run()
     button(at, f"Load {sample} sample").click().run()
     at.switch_page(TRIAGE).run()
     no_exception(at)
@@ -62,17 +63,17 @@ def current_turn(at: AppTest) -> tuple[str, str]:
     return next(t.value for t in at.text if t.value in known), header
 
 
-def test_triage_without_data_says_what_to_do(at: AppTest) -> None:
+def test_triage_opens_on_the_sample_and_says_so(at: AppTest) -> None:
     at.run()
     at.switch_page(TRIAGE).run()
     no_exception(at)
     assert at.title[0].value == "Triage"
-    assert "No traces are loaded yet" in at.info[0].value
+    assert "bundled **labelled sample**" in at.info[0].value
 
 
 def test_the_analyst_types_a_name_once(at: AppTest) -> None:
     open_triage(at)
-    assert "Type your name" in at.info[0].value
+    assert any("Type your name" in i.value for i in at.info)
     assert not [b for b in at.button if b.label in ("ASR", "correct")]  # no verdicts before a name
     at.form_submit_button[0].click().run()  # empty name: refused
     assert "never anonymous" in at.warning[0].value
@@ -111,6 +112,15 @@ def test_a_verdict_is_stored_and_the_next_turn_comes_up(at: AppTest, home: Path)
     assert current_turn(at) not in (first, second)
     button(at, "correct").click().run()
     assert len(verdicts(home)) == 2 and progress_text(at).startswith(f"2 of {size} ")
+
+
+def test_verdict_buttons_are_neutral_and_the_prediction_is_text(at: AppTest) -> None:
+    sign_in(open_triage(at))
+    verdict_buttons = [b for b in at.button if b.key and b.key.startswith("w_triage_verdict_")]
+    assert len(verdict_buttons) == len(LABELS)
+    assert {b.proto.type for b in verdict_buttons} == {"secondary"}  # none pre-selected
+    assert not any("prediction" in (b.help or "") for b in verdict_buttons)
+    assert any(m.value.startswith("**Predicted: ") for m in at.markdown)
 
 
 def test_filters_and_a_cohort_from_the_cohorts_page(at: AppTest) -> None:
@@ -155,12 +165,17 @@ def test_retrain_compare_and_activate(at: AppTest, home: Path, monkeypatch) -> N
     button(at, "ER").click().run()
     button(at, "Train a candidate").click().run()
     no_exception(at)
-    activate = next(b for b in at.button if b.label.startswith("Activate "))
-    version = activate.label.split()[-1]
+    activate = next(b for b in at.button if b.key == "verdict_candidate_activate")
+    version = activate.label.split()[1]
+    assert any(t.startswith("The candidate is ") for t in
+               [e.value for e in (*at.success, *at.warning, *at.info)])
     table = next(d.value for d in at.dataframe if "macro_f1" in d.value.columns)
     assert list(table["system"]) == ["active", "candidate"] and table["turns"].nunique() == 1
     assert (home / "models" / version / "model.txt").is_file()
     activate.click().run()
+    confirm = [b for b in at.button if b.key == "verdict_candidate_confirm"]
+    if confirm:  # a worse candidate is activated only on a second click
+        confirm[0].click().run()
     no_exception(at)
     assert f"Scored by model: {version}" in [t.value for t in at.switch_page("fpi/ui/data_page.py").run().text]
     at.switch_page(TRIAGE).run()
@@ -192,6 +207,7 @@ def test_the_logged_in_user_is_the_analyst(at: AppTest, home: Path) -> None:
 
 def test_a_cohort_sent_from_the_cohorts_page_narrows_the_queue(at: AppTest) -> None:
     at.run()
+    at.switch_page("fpi/ui/data_page.py").run()
     button(at, "Load labelled sample").click().run()
     at.switch_page("fpi/ui/cohorts_page.py").run()
     found = next(d for d in at.dataframe if d.key and d.key.startswith("w_cohort_found"))

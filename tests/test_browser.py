@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
+import pandas as pd
 import pytest
 
 from app_files import app_files
@@ -80,6 +81,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
                 process.wait(timeout=10)
 
 
+def settle(page, ms: int = 1500) -> None:
+    """Wait until Streamlit has replaced every placeholder (charts and tables load after the page), then a bit
+    for plotly to draw, so the screenshot shows the page as a person sees it."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0)
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+    expect(page.get_by_test_id("stSkeletonElement")).to_have_count(0)
+    page.wait_for_timeout(ms)
+
+
 def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Path], tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -92,6 +104,11 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
     marked.loc[first_turns, "asr_text"] = SCRIPT
     marked.loc[first_turns, "response_text"] = BOLD
     write_traces(marked, markup_file)
+    broken_file = tmp_path / "broken.csv"
+    broken = pd.read_csv(sample, dtype=str, keep_default_na=False).head(40).rename(
+        columns={"asr_confidence": "ASR conf"})
+    broken.loc[3, "wake_confidence"] = "1.7"
+    broken.to_csv(broken_file, index=False)
 
     expect.set_options(timeout=WAIT_MS)
     dialogs: list[str] = []
@@ -102,7 +119,15 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             page.set_default_timeout(WAIT_MS)
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
+            # The first screen is the dashboard on the bundled sample, marked as such.
             page.goto(url)
+            expect(page.get_by_text("Defect rate", exact=True)).to_be_visible()
+            expect(page.get_by_text("labelled sample", exact=False).first).to_be_visible()
+            expect(page.get_by_text("Deploy", exact=True)).to_have_count(0)  # toolbar in viewer mode
+            settle(page, 1500)
+            page.screenshot(path=str(ARTIFACTS / "browser-0-first-screen.png"))
+
+            page.get_by_test_id("stSidebarNav").get_by_text("Data").click()
             expect(page.get_by_text("Upload traces", exact=False).first).to_be_visible()
             page.locator("input[type=file]").set_input_files(str(sample))
             expect(page.get_by_text("Scored by model:").first).to_be_visible()
@@ -113,7 +138,7 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             expect(page.get_by_text("Defect rate", exact=True)).to_be_visible()
             expect(page.get_by_text("Where turns fail in the pipeline", exact=True)).to_be_visible()
             expect(page.get_by_text("Matching turns", exact=True)).to_be_visible()
-            page.wait_for_timeout(1500)  # let plotly finish drawing before the screenshot
+            settle(page, 1500)
             page.screenshot(path=str(ARTIFACTS / "browser-2-overview.png"))
 
             page.get_by_test_id("stSidebarNav").get_by_text("Dialogue drill-down").click()
@@ -125,8 +150,49 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             text = turns["asr_text"].dropna()
             if len(text):
                 expect(page.get_by_text(text.iloc[0], exact=True).first).to_be_visible()
-            page.wait_for_timeout(1500)
+            settle(page, 1500)
             page.screenshot(path=str(ARTIFACTS / "browser-3-dialogue.png"))
+
+            # The address bar is a link a colleague can open: a new browser context is a new session.
+            assert "dataset=" in page.url and "turn=" in page.url, page.url
+            colleague = browser.new_context(viewport={"width": 1440, "height": 2600})
+            other = colleague.new_page()
+            other.set_default_timeout(WAIT_MS)
+            other.goto(page.url)
+            expect(other.get_by_text("Why the model says so", exact=True)).to_be_visible()
+            if len(text):
+                expect(other.get_by_text(text.iloc[0], exact=True).first).to_be_visible()
+            assert re.search(r"dialogue=([^&]+)", other.url).group(1) == dialogue
+            expect(other.get_by_text("What these features mean", exact=True)).to_be_visible()
+            settle(other, 4000)
+            other.screenshot(path=str(ARTIFACTS / "browser-3b-link-in-a-new-session.png"))
+            colleague.close()
+
+            page.get_by_test_id("stSidebarNav").get_by_text("Model", exact=True).click()
+            expect(page.get_by_text("What drives each label", exact=True)).to_be_visible()
+            expect(page.get_by_text("What the features mean", exact=False).first).to_be_visible()
+            settle(page, 3000)
+            page.screenshot(path=str(ARTIFACTS / "browser-5-model.png"), full_page=True)
+
+            page.get_by_test_id("stSidebarNav").get_by_text("Cohorts", exact=True).click()
+            expect(page.get_by_text("Cohorts that fail more often", exact=True)).to_be_visible()
+            settle(page, 2500)
+            page.screenshot(path=str(ARTIFACTS / "browser-6-cohorts.png"), full_page=True)
+
+            page.get_by_test_id("stSidebarNav").get_by_text("Triage", exact=True).click()
+            page.get_by_label("Your name").fill("Ana Lima")
+            page.get_by_role("button", name="Start triage").click()
+            expect(page.get_by_text("Your verdict", exact=False).first).to_be_visible()
+            settle(page, 1500)
+            page.screenshot(path=str(ARTIFACTS / "browser-7-triage.png"), full_page=True)
+
+            # A rejected file: every problem with the value found, in full.
+            page.get_by_test_id("stSidebarNav").get_by_text("Data").click()
+            page.locator("input[type=file]").set_input_files(str(broken_file))
+            expect(page.get_by_text("Value found", exact=True)).to_be_visible()
+            expect(page.get_by_text("'1.7'", exact=False).first).to_be_visible()
+            settle(page, 1000)
+            page.screenshot(path=str(ARTIFACTS / "browser-8-rejected.png"), full_page=True)
 
             # Markup in the traces is shown as typed, never run or rendered.
             page.get_by_test_id("stSidebarNav").get_by_text("Data").click()

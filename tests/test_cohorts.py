@@ -323,19 +323,18 @@ def _select(at: AppTest, prefix: str, row: int) -> pd.DataFrame:
     return table.value
 
 
-def test_cohorts_page_without_data_offers_the_sample(at: AppTest) -> None:
+def test_cohorts_page_opens_on_the_sample(at: AppTest) -> None:
     at.run()
     at.switch_page(PAGE).run()
     _no_exception(at)
-    assert "No traces are loaded yet" in "\n".join(i.value for i in at.info)
-    next(b for b in at.button if b.label == "Load the labelled sample").click().run()
-    _no_exception(at)
+    assert "bundled **labelled sample**" in "\n".join(i.value for i in at.info)
     assert at.title[0].value == "Cohorts"
     assert any(d.key and d.key.startswith("w_cohort_found") for d in at.dataframe)
 
 
 def test_selecting_a_cohort_charts_it_and_clicks_through(at: AppTest) -> None:
     at.run()
+    at.switch_page("fpi/ui/data_page.py").run()
     next(b for b in at.button if b.label == "Load labelled sample").click().run()
     at.switch_page(PAGE).run()
     _no_exception(at)
@@ -365,6 +364,7 @@ def test_cohort_values_with_markup_show_as_typed(at: AppTest, files: AppFiles, t
     frame["device_type"] = frame["device_type"].replace({"tv": markup})
     write_traces(frame, tmp_path / "markup.csv")
     at.run()
+    at.switch_page("fpi/ui/data_page.py").run()
     at.file_uploader[0].set_value(("markup.csv", (tmp_path / "markup.csv").read_bytes(), "text/csv")).run()
     at.switch_page(PAGE).run()
     _no_exception(at)
@@ -380,6 +380,7 @@ def test_cohort_values_with_markup_show_as_typed(at: AppTest, files: AppFiles, t
 
 def test_cohorts_page_on_unlabelled_traces_says_fairness_needs_labels(at: AppTest) -> None:
     at.run()
+    at.switch_page("fpi/ui/data_page.py").run()
     next(b for b in at.button if b.label == "Load unlabelled sample").click().run()
     at.switch_page(PAGE).run()
     _no_exception(at)

@@ -203,3 +203,18 @@ def test_heatmap_escapes_cohort_names(frame: pd.DataFrame) -> None:
     matrix = dashboard.breakdown_matrix(dashboard.breakdown(frame, "device_type"))
     fig = charts.breakdown_heatmap_figure(matrix, dimension="device")
     assert "&lt;b&gt;tv&lt;/b&gt;" in fig.data[0].y
+
+
+def test_filters_survive_a_round_trip_through_the_url() -> None:
+    from datetime import date
+
+    from fpi.dashboard import FilterOptions, Filters, filters_from_params, filters_to_params
+
+    options = FilterOptions(date_bounds=(date(2026, 1, 1), date(2026, 1, 31)), devices=("car", "tv"),
+                            locales=("en-US",), domains=("music",), predicted=("asr", "correct"))
+    filters = Filters(date_range=(date(2026, 1, 5), date(2026, 1, 9)), devices=("tv",), predicted=("asr",))
+    params = filters_to_params(filters)
+    assert params == {"from": ["2026-01-05"], "to": ["2026-01-09"], "device": ["tv"], "predicted": ["asr"]}
+    assert filters_from_params(params, options) == filters
+    stale = {"device": ["tv", "fridge"], "from": ["2025-12-01"], "to": ["2026-02-01"], "locale": ["xx"]}
+    assert filters_from_params(stale, options) == Filters(devices=("tv",))  # unknown values and full range dropped

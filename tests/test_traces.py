@@ -332,6 +332,23 @@ def test_out_of_range_on_row_7_and_missing_column_are_reported_together() -> Non
     assert problems["missing_column"].column == "nlu_confidence"
 
 
+def test_web_records_show_the_value_found_and_web_advice_only() -> None:
+    rows = rows_with(5, asr_confidence="1.7")
+    header = [h if h != "nlu_confidence" else "NLU conf" for h in HEADER]
+    rows = [{("NLU conf" if k == "nlu_confidence" else k): v for k, v in r.items()} for r in rows]
+    with pytest.raises(TraceError) as info:
+        load_traces(to_csv(rows, header), name="traces.csv")
+    web = {r["code"]: r for r in info.value.web_records()}
+    assert web["out_of_range"]["found"] == "'1.7'" and web["out_of_range"]["rows"] == "7"
+    assert web["out_of_range"]["reason"].startswith("Expected a number between 0 and 1")
+    missing = web["missing_column"]
+    assert missing["column"] == "nlu_confidence"
+    assert "--map" not in missing["reason"] and "column_map" not in missing["reason"]
+    assert "'NLU conf'" in missing["reason"] and "Map your columns" in missing["reason"]
+    cli = {r["code"]: r for r in info.value.to_records()}
+    assert "--map" in cli["missing_column"]["reason"]  # the command line keeps its own advice
+
+
 def test_many_problems_are_all_collected_and_counted() -> None:
     rows = [dict(r, wake_confidence="2") for r in GOOD_ROWS]
     rows[0]["failure_point"] = "bogus"

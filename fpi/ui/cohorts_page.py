@@ -11,9 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from fpi import charts, cohorts, dashboard
+from fpi.display import label_name, labels_for_display, plural
 from fpi.errors import FpiError
 from fpi.fairness import FAIRNESS_COLUMNS
-from fpi.schema import LABEL_COLUMN
+from fpi.schema import LABEL_COLUMN, LABELS
 from fpi.ui import cohort_services, components, nav, services
 from fpi.scoring import ScoredTraces
 from fpi.ui.state import AppState, Keys
@@ -87,9 +88,10 @@ def _settings(key: str, frame: pd.DataFrame, labelled: bool) -> tuple[str, tuple
         source = SOURCES.get(choice or options[0], dashboard.PREDICTED)
         candidates = cohort_services.candidate_columns(key, source, frame)
         # Keyed by the data too: another file has other columns, and a stale choice must not carry over.
-        chosen = st.multiselect("Columns", candidates, default=list(candidates),
-                                key=f"{Keys.COHORT_COLUMNS}_{key[:16]}_{source}",
-                                help="Text columns with at most 50 values; ids and free text are left out.")
+        # Pills wrap onto as many lines as they need: no column name is cut off in the narrow sidebar.
+        chosen = st.pills("Columns", candidates, selection_mode="multi", default=list(candidates),
+                          key=f"{Keys.COHORT_COLUMNS}_{key[:16]}_{source}",
+                          help="Text columns with at most 50 values; ids and free text are left out.")
         level = st.select_slider("False discovery rate", options=[0.001, 0.01, 0.05, 0.1, 0.2], value=0.05,
                                  key=Keys.COHORT_LEVEL,
                                  help="Benjamini-Hochberg over every cohort and failure point tested.")
@@ -116,20 +118,25 @@ def _discovered(found: cohorts.Discovery, data_key: str, min_support: int, *,
     # A new table (new key) whenever its rows change, so a stale selection never picks another cohort.
     rows_shown = "|".join(table["cohort"] + "/" + table["failure_point"])
     key = f"{Keys.COHORT_FOUND}_{hashlib.sha1(f'{data_key}|{rows_shown}'.encode()).hexdigest()[:10]}"
+    shown = labels_for_display(shown, ["failure_point"])
     event = st.dataframe(
         shown, key=key, on_select="rerun", selection_mode="single-row", hide_index=True,
         column_config={
-            "cohort": st.column_config.TextColumn("cohort", width="large"),
-            "failure_point": st.column_config.TextColumn("fails at"),
+            "cohort": st.column_config.TextColumn("cohort", width="medium", pinned=True),
+            "failure_point": st.column_config.TextColumn("fails at"),  # written as display names below
             "turns": st.column_config.NumberColumn("turns", format="%d"),
-            "rate": st.column_config.NumberColumn("rate", format="percent"),
-            "low": st.column_config.NumberColumn("95% low", format="percent"),
-            "high": st.column_config.NumberColumn("95% high", format="percent"),
-            "overall_rate": st.column_config.NumberColumn("all turns", format="percent"),
+            "rate": components.percent_column("rate"),
+            "low": components.percent_column("95% low"),
+            "high": components.percent_column("95% high"),
+            "overall_rate": components.percent_column("all turns"),
             "lift": st.column_config.NumberColumn("lift", format="%.2f×"),
             "lift_low": st.column_config.NumberColumn("lift, low end", format="%.2f×"),
-            "q_value": st.column_config.NumberColumn("q (BH)", format="%.1e"),
+            "q_value": st.column_config.NumberColumn("q (BH)", format="%.1e",
+                                                     help="Benjamini-Hochberg adjusted p-value"),
         },
+        # What matters first: the cohort, where it fails, how much worse, how sure; the details after.
+        column_order=["cohort", "failure_point", "rate", "overall_rate", "lift", "lift_low", "q_value", "turns",
+                      "low", "high"],
     )
     st.caption("Select a cohort to compare it with all turns" + (" and list its turns." if lists_turns else "."))
     rows = [r for r in (event.selection.rows if event is not None else []) if r < len(table)]
@@ -183,7 +190,8 @@ def _rates(key: str, frame: pd.DataFrame, source: str) -> None:
     }
     for name in table.columns:
         if name.startswith(("defect_", "rate_", "low_", "high_")):
-            config[name] = st.column_config.NumberColumn(name.replace("_", " "), format="percent")
+            kind, _, label = name.partition("_")
+            config[name] = components.percent_column(f"{kind} {label_name(label) if label in LABELS else label}")
     st.dataframe(table, hide_index=True, column_config=config, key="cohort_rates")
     st.caption("Each value's defect rate and rate per failure point, with 95% Wilson intervals (low, high); "
                "worst defect rate first.")
@@ -210,21 +218,22 @@ def _fairness(data: ScoredTraces, labelled: bool, level: float) -> None:
     if flagged.empty:
         st.success(f"No locale or device is served significantly worse than the rest (false discovery rate {level:g}).")
     else:
-        st.warning(f"{len(flagged)} cohort × metric comparisons are significantly below the rest "
+        st.warning(f"{plural(len(flagged), 'cohort × metric comparison')} "
+                   f"{'is' if len(flagged) == 1 else 'are'} significantly below the rest "
                    f"(false discovery rate {level:g}); they are listed first.")
     st.dataframe(
         table, hide_index=True, key="fairness_table",
         column_config={
-            "column": st.column_config.TextColumn("column"),
-            "cohort": st.column_config.TextColumn("cohort"),
+            "column": st.column_config.TextColumn("column", pinned=True),
+            "cohort": st.column_config.TextColumn("cohort", pinned=True),
             "metric": st.column_config.TextColumn("metric"),
             "turns": st.column_config.NumberColumn("turns", format="%d"),
             "hits": st.column_config.NumberColumn("right", format="%d"),
-            "value": st.column_config.NumberColumn("value", format="percent"),
-            "low": st.column_config.NumberColumn("95% low", format="percent"),
-            "high": st.column_config.NumberColumn("95% high", format="percent"),
-            "rest_value": st.column_config.NumberColumn("rest", format="percent"),
-            "gap": st.column_config.NumberColumn("gap", format="percent"),
+            "value": components.percent_column("value"),
+            "low": components.percent_column("95% low"),
+            "high": components.percent_column("95% high"),
+            "rest_value": components.percent_column("rest"),
+            "gap": components.percent_column("gap"),
             "p_value": st.column_config.NumberColumn("p", format="%.1e"),
             "q_value": st.column_config.NumberColumn("q (BH)", format="%.1e"),
             "flagged": st.column_config.CheckboxColumn("worse"),

@@ -4,15 +4,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from fpi.display import format_percent, format_time, label_name
 from fpi.schema import REQUIRED_COLUMNS
 from fpi.ui import components, nav, services
+from fpi.ui.text import md_escape
 from fpi.ui.state import AppState, Keys, Rejection
 
 NOT_IN_FILE = "(not in the file)"
 
 
 def render() -> None:
-    state, model = components.page_setup()
+    state, model = components.page_setup(data_page=True)
     st.title("Data")
     st.caption("Load voice-assistant traces: one row per turn, in the trace contract's columns. "
                "Each accepted file is scored by the active model"
@@ -47,11 +49,10 @@ def render() -> None:
         st.rerun()  # so the page (and the expander above) show the file just opened
     if uploaded is not None and uploaded.file_id != state.handled_upload:
         state.handled_upload = uploaded.file_id
-        services.load_into_state(state, uploaded.getvalue(), name=uploaded.name, from_upload=True)
-    if labelled:
-        services.load_sample(state, "labelled")
-    if unlabelled:
-        services.load_sample(state, "unlabelled")
+        if services.load_into_state(state, uploaded.getvalue(), name=uploaded.name, from_upload=True):
+            st.rerun()  # the sample banner drawn above must go
+    if (labelled and services.load_sample(state, "labelled")) or (unlabelled and services.load_sample(state, "unlabelled")):
+        st.rerun()  # the banner drawn above names the sample now loaded
 
     if state.rejection is not None:
         _rejection(state, state.rejection, uploaded)
@@ -63,15 +64,11 @@ def render() -> None:
 
 def _rejection(state: AppState, rejection: Rejection, uploaded: object) -> None:
     st.error(components.md_escape(rejection.message))
-    st.caption("Every problem found in the file, with the rows (as a spreadsheet numbers them) and the fix. "
+    st.caption("Every problem found in the file: the column, the rows (numbered as a spreadsheet shows the file: "
+               "the header is row 1, the first turn row 2), the value found there and how to fix it. "
                "Nothing of this file was loaded" + (
                    "; the data loaded before stays active." if state.data is not None else "."))
-    report = pd.DataFrame(list(rejection.records), columns=["column", "rows", "count", "reason"])
-    report["count"] = report["count"].where(report["count"] > 0, None)
-    st.dataframe(report, hide_index=True, placeholder="",
-                 column_config={"rows": st.column_config.TextColumn("rows (first few)"),
-                                "count": st.column_config.NumberColumn("rows in all", format="%d"),
-                                "reason": st.column_config.TextColumn("reason and fix", width="large")})
+    st.table(rejection_table(rejection), border="horizontal")
     if rejection.suggestions and rejection.from_upload:
         if uploaded is not None:
             _mapping_form(state, rejection, uploaded)
@@ -79,10 +76,28 @@ def _rejection(state: AppState, rejection: Rejection, uploaded: object) -> None:
             st.info("Upload the file again to map its columns onto the contract's.")
 
 
+REJECTION_HEADERS = {"column": "Column", "rows": "Rows (first few)", "count": "Rows in all",
+                     "found": "Value found", "reason": "What is wrong and how to fix it"}
+
+
+def rejection_table(rejection: Rejection) -> pd.DataFrame:
+    """The rejection report as a static table: every cell in full (no truncation), escaped, because
+    `st.table` renders Markdown and the values found come from the file."""
+    rows = []
+    for record in rejection.records:
+        count = int(record.get("count") or 0)
+        rows.append({REJECTION_HEADERS["column"]: md_escape(record["column"]),
+                     REJECTION_HEADERS["rows"]: md_escape(record["rows"]) if count else "",
+                     REJECTION_HEADERS["count"]: f"{count:,}" if count else "",
+                     REJECTION_HEADERS["found"]: md_escape(record.get("found", "")),
+                     REJECTION_HEADERS["reason"]: md_escape(record["reason"])})
+    return pd.DataFrame(rows, columns=list(REJECTION_HEADERS.values())).set_index(REJECTION_HEADERS["column"])
+
+
 def _mapping_form(state: AppState, rejection: Rejection, uploaded: object) -> None:
     st.subheader("Map your columns")
-    st.caption("The file lacks some required columns but has columns that look like them. "
-               "Pick which file column holds each one, then load the file again.")
+    st.caption("The file lacks some required columns. Pick which of its columns holds each one (pre-selected "
+               "where a column looks like it), then load the file again.")
     spare = [c for c in rejection.columns if c not in REQUIRED_COLUMNS]
     with st.form(Keys.MAPPING_FORM):
         choices: dict[str, str] = {}
@@ -110,15 +125,16 @@ def _summary(state: AppState) -> None:
     cols[0].metric("Turns", f"{summary.turns:,}", border=True)
     cols[1].metric("Dialogues", f"{summary.dialogues:,}", border=True)
     share = summary.labelled / summary.turns if summary.turns else 0.0
-    cols[2].metric("Labelled turns", f"{summary.labelled:,}", f"{share:.0%} of turns", delta_color="off",
+    cols[2].metric("Labelled turns", f"{summary.labelled:,}", f"{format_percent(share)} of turns", delta_color="off",
                    delta_arrow="off", border=True)
     if summary.date_range:
         start, end = summary.date_range
-        st.caption(f"From {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC.")
+        st.caption(f"From {format_time(start)} to {format_time(end)}.")
     left, middle, right = st.columns(3)
     with left:
         st.caption("Labels (human)")
-        st.dataframe(pd.DataFrame(list(summary.label_counts.items()), columns=["label", "turns"]), hide_index=True)
+        st.dataframe(pd.DataFrame([(label_name(k), v) for k, v in summary.label_counts.items()],
+                                  columns=["label", "turns"]), hide_index=True)
     with middle:
         st.caption("Devices")
         st.dataframe(pd.DataFrame(list(summary.devices.items()), columns=["device", "turns"]), hide_index=True)

@@ -9,11 +9,13 @@ import streamlit as st
 
 from fpi import charts, dashboard
 from fpi.episodes import episodes
+from fpi.display import format_time, label_name, plural
 from fpi.schema import LABEL_COLUMN, LABELS
 from fpi.ui import components, services
 from fpi.ui.state import AppState, Keys, current_filters, set_widget_value, show_dialogue, show_selected_dialogue
 
 NAMES = components.LABEL_NAMES
+SELECTOR_LIMIT = 500
 
 
 def render() -> None:
@@ -40,7 +42,7 @@ def render() -> None:
     current = state.dialogue_id
     st.query_params["dialogue"] = current
 
-    _navigation(state, data, frame, defect_ids, filters.active)
+    _navigation(state, services.filtered(data, filters), defect_ids, filters.active)
     turns = dashboard.dialogue_turns(frame, current)
     _header(turns)
     pages = dashboard.page_count(len(turns))
@@ -59,7 +61,8 @@ def render() -> None:
         _explanation(state, model, shown)
 
 
-def _navigation(state: AppState, data, frame: pd.DataFrame, defect_ids, filtered: bool) -> None:
+def _navigation(state: AppState, frame: pd.DataFrame, defect_ids, filtered: bool) -> None:
+    """Previous/next defect, search and the dialogue selector, all within the overview's filters (`frame`)."""
     current = state.dialogue_id
     previous = dashboard.neighbour_dialogue(defect_ids, current, step=-1)
     following = dashboard.neighbour_dialogue(defect_ids, current, step=1)
@@ -74,13 +77,17 @@ def _navigation(state: AppState, data, frame: pd.DataFrame, defect_ids, filtered
         search_col, select_col = st.columns([1, 2])
         query = search_col.text_input("Search id or words", key=Keys.DIALOGUE_SEARCH,
                                       placeholder="e.g. d000123 or 'play'")
-        options = dashboard.search_dialogues(frame, query)
+        matches = dashboard.search_dialogues(frame, query, limit=None)
+        options = matches[:SELECTOR_LIMIT]
         if current not in options:
             options = [current, *options]
         set_widget_value(Keys.DIALOGUE_SELECT, current)
-        select_col.selectbox(f"Dialogue ({len(options):,} shown)", options, key=Keys.DIALOGUE_SELECT,
-                             on_change=show_selected_dialogue)
-    st.caption(f"{len(defect_ids):,} dialogues have a predicted defect"
+        where = " within the filters" if filtered else ""
+        listed = f"; the first {SELECTOR_LIMIT:,} listed" if len(matches) > SELECTOR_LIMIT else ""
+        select_col.selectbox(f"Dialogue ({plural(len(matches), 'match', 'matches')}{where}{listed})", options,
+                             key=Keys.DIALOGUE_SELECT, on_change=show_selected_dialogue)
+    has = "has" if len(defect_ids) == 1 else "have"
+    st.caption(f"{plural(len(defect_ids), 'dialogue')} {has} a predicted defect"
                + (" within the overview's filters." if filtered else "."))
 
 
@@ -89,11 +96,10 @@ def _header(turns: pd.DataFrame) -> None:
     info = {"dialogue": first["dialogue_id"], "turns": len(turns)}
     for column, name in (("device_type", "device"), ("locale", "locale"), ("timestamp", "started")):
         if column in turns.columns:
-            info[name] = first[column]
+            info[name] = format_time(first[column]) if column == "timestamp" else first[column]
     defects = int((turns[dashboard.PREDICTED] != "correct").sum())
     info["predicted defects"] = defects
-    st.dataframe(pd.DataFrame([info]), hide_index=True, placeholder="—",
-                 column_config={"started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
+    st.dataframe(pd.DataFrame([info]), hide_index=True, placeholder="—")
 
 
 def _turn(turn: pd.Series) -> None:
@@ -105,7 +111,7 @@ def _turn(turn: pd.Series) -> None:
             when = turn.get("timestamp")
             bits = [f"Turn {int(turn['turn_index'])}"]
             if when is not None and not pd.isna(when):
-                bits.append(f"{when:%Y-%m-%d %H:%M:%S} UTC")
+                bits.append(format_time(when))
             barge = turn.get("barge_in")
             if barge is not None and not pd.isna(barge) and bool(barge):
                 bits.append("the user interrupted the response (barge-in)")
@@ -128,12 +134,16 @@ def _explanation(state: AppState, model, turns: pd.DataFrame) -> None:
     indices = [int(i) for i in turns["turn_index"]]
     defective = [int(t) for t, p in zip(turns["turn_index"], turns[dashboard.PREDICTED]) if p != "correct"]
     default = defective[0] if defective else indices[0]
+    linked = st.query_params.get("turn")
+    if linked is not None and linked.isdigit() and int(linked) in indices:
+        default = int(linked)  # a link names the turn to explain
     choice = st.segmented_control("Explain turn", indices, default=default, key=Keys.EXPLAIN_TURN,
                                   format_func=lambda t: f"turn {t}", required=True)
     chosen = default if choice is None else int(choice)
+    st.query_params["turn"] = str(chosen)
     row = int(turns.index[indices.index(chosen)])
     explanation = services.explain(state, model, [row])[0]
-    st.caption(f"Evidence for '{NAMES[explanation.label]}' on turn {chosen}, in log-odds: "
+    st.caption(f"Evidence for '{label_name(explanation.label)}' on turn {chosen}, in log-odds: "
                "red pushes toward the label, blue away from it.")
     st.text("\n".join(("▲ " if r.contribution > 0 else "▼ ") + r.text for r in explanation.reasons)
             or "No feature moved this turn's score.")
@@ -143,6 +153,10 @@ def _explanation(state: AppState, model, turns: pd.DataFrame) -> None:
     with right:
         st.plotly_chart(charts.stage_group_figure(explanation), key="stage_groups")
         st.caption("The same evidence summed per pipeline stage and context group.")
+    st.caption("Hover a bar for what its feature means; every feature of the chart and the reasons is explained "
+               "below.")
+    components.glossary_expander([r.feature for r in explanation.evidence[:10]],
+                                 title="What these features mean")
 
 
 if __name__ == "__main__":

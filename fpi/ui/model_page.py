@@ -7,8 +7,9 @@ import streamlit as st
 from fpi import charts
 from fpi.errors import FpiError
 from fpi.model import MIN_LABELLED_TURNS
-from fpi.model_report import display_names, metrics_table, model_card, per_class_table
+from fpi.model_report import advise_candidate, display_names, metrics_table, model_card, per_class_table
 from fpi.registry import DEFAULT
+from fpi.display import format_time, label_name, labels_for_display
 from fpi.schema import LABELS
 from fpi.ui import components, services
 from fpi.ui.state import AppState, Keys
@@ -47,8 +48,8 @@ def _card(model, active_version: str) -> None:
     cols = st.columns(4)
     quiet = dict(delta_color="off", delta_arrow="off", border=True)
     cols[0].metric("Version", card.version, border=True)
-    cols[1].metric("Trained", card.trained_at[:10], card.trained_at[11:16] + " UTC" if len(card.trained_at) > 11 else None,
-                   **quiet)
+    trained = format_time(card.trained_at)
+    cols[1].metric("Trained", trained[:10], trained[11:] if len(trained) > 11 else None, **quiet)
     cols[2].metric("Training turns", f"{card.turns:,}" if card.turns else "—",
                    f"{card.labelled_turns:,} labelled" if card.labelled_turns else None, **quiet)
     cols[3].metric("Trees", f"{card.trees:,}" if card.trees else "—", border=True)
@@ -61,7 +62,7 @@ def _card(model, active_version: str) -> None:
     left, right = st.columns([2, 3], gap="medium")
     with left:
         st.caption("Labels it was trained on")
-        st.dataframe(card.label_counts, hide_index=True)
+        st.dataframe(labels_for_display(card.label_counts, ["label"]), hide_index=True)
     with right:
         st.caption("Held-out dialogues at training time: the model beside its two baselines")
         st.dataframe(card.heldout, hide_index=True,
@@ -72,7 +73,7 @@ def _registry(state: AppState, registry) -> None:
     with st.expander("Model versions"):
         entries = registry.versions()
         table = pd.DataFrame([
-            {"version": e.version, "active": e.active, "trained": e.trained_at[:16].replace("T", " "),
+            {"version": e.version, "active": e.active, "trained": format_time(e.trained_at),
              "training turns": (e.meta.get("training_data") or {}).get("turns"),
              "held-out macro-F1": ((e.meta.get("metrics") or {}).get("systems", {}).get("model", {}) or {}).get("macro_f1"),
              "path": str(e.path)}
@@ -122,7 +123,7 @@ def _current_data(state: AppState, model) -> None:
     left, right = st.columns(2, gap="medium")
     with left:
         st.caption("Precision, recall and F1 per label (model)")
-        st.dataframe(per_class_table(report["systems"]["model"]), hide_index=True,
+        st.dataframe(labels_for_display(per_class_table(report["systems"]["model"]), ["label"]), hide_index=True,
                      column_config={"precision": PERCENT, "recall": PERCENT, "f1": PERCENT})
     with right:
         st.plotly_chart(charts.calibration_figure(calibration), key="calibration")
@@ -143,6 +144,10 @@ def _global_shap(state: AppState, model) -> None:
     with right:
         st.plotly_chart(charts.beeswarm_figure(points, label=label), key="beeswarm")
         st.caption("One dot per turn (sample of 1,000): right pushes toward the label; red = high feature value.")
+    top = importance[importance["class"] == label].nlargest(15, "mean_abs_shap")["feature"].tolist()
+    rest = [f for f in dict.fromkeys(importance["feature"]) if f not in top]
+    components.glossary_expander([*top, *rest], title="What the features mean (the chart's first, then every "
+                                                      "other feature the model reads)")
 
 
 def _training(state: AppState, labelled: int) -> None:
@@ -165,8 +170,10 @@ def _training(state: AppState, labelled: int) -> None:
     st.dataframe(metrics_table(candidate.comparison), hide_index=True,
                  column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
     st.plotly_chart(charts.candidate_comparison_figure(candidate.comparison), key="candidate_compare")
-    components.candidate_actions(candidate.version, activate=lambda: services.activate(state, candidate.version),
-                                 discard=lambda: setattr(state, "candidate", None))
+    advice = advise_candidate(candidate.comparison, what="held-out labelled turns (dialogues the candidate never saw)")
+    components.candidate_actions(advice, candidate.version,
+                                 activate=lambda: services.activate(state, candidate.version),
+                                 discard=lambda: setattr(state, "candidate", None), key="model_candidate")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ def pages() -> list[st.Page]:
         return [st.Page(identity.login_page, title="Log in", icon=":material/login:", url_path="login",
                         default=True)]
     return [
-        st.Page(DATA, title="Data", icon=":material/upload_file:", url_path="data", default=True),
-        st.Page(OVERVIEW, title="Overview", icon=":material/dashboard:", url_path="overview"),
+        st.Page(DATA, title="Data", icon=":material/upload_file:", url_path="data"),
+        # The first screen is the dashboard (on the bundled sample until the user loads their own traces).
+        st.Page(OVERVIEW, title="Overview", icon=":material/dashboard:", url_path="overview", default=True),
         st.Page(DIALOGUE, title="Dialogue drill-down", icon=":material/forum:", url_path="dialogue"),
         st.Page(COHORTS, title="Cohorts", icon=":material/groups:", url_path="cohorts"),
         st.Page(TRIAGE, title="Triage", icon=":material/checklist:", url_path="triage"),

@@ -6,10 +6,12 @@ import hashlib
 import streamlit as st
 
 from fpi import charts, dashboard, trust
+from fpi.display import format_percent, label_from_name, label_name, labels_for_display, plural
 from fpi.errors import FpiError
 from fpi.model import FailurePointModel
 from fpi.ui import components, nav, services
-from fpi.ui.state import AppState, Keys, clear_filters, current_filters, drill_by_cohort, drill_by_label
+from fpi.ui.state import (AppState, Keys, clear_filters, current_filters, drill_by_cohort, drill_by_label,
+                          restore_filters_from_url, write_filters_to_url)
 
 TURNS_SHOWN = 2000
 
@@ -24,8 +26,10 @@ def render() -> None:
             st.error(components.md_escape(exc))
             return
         options = services.big_filter_options(big.key, big.path)
+        restore_filters_from_url(options)
         _sidebar(options)
         filters = current_filters(options)
+        write_filters_to_url(filters)
         view = services.big_overview(big.key, big.path, filters)
         components.plain_line("Traces", big.path)
         st.caption(f"Computed with DuckDB on {components.md_escape(big.name)}, {big.turns:,} turns "
@@ -38,8 +42,10 @@ def render() -> None:
     else:
         data = state.data
         options = services.filter_options(data.key, data.frame)
+        restore_filters_from_url(options)
         _sidebar(options)
         filters = current_filters(options)
+        write_filters_to_url(filters)
         view = services.overview(data.key, filters, data.frame)
         components.plain_line("Traces", data.source)
         _trust(state, model)
@@ -47,7 +53,7 @@ def render() -> None:
                                          big=None, data=data)
 
     if filters.active:
-        st.caption(f"Filtered: {view.kpis.turns:,} of {source.turns:,} turns. Every chart below uses the filter.")
+        st.caption(f"Filtered: {view.kpis.turns:,} of {plural(source.turns, 'turn')}. Every chart below uses the filter.")
     if view.kpis.turns == 0:
         st.warning("No turns match the filters. Widen them in the sidebar.")
         st.button("Clear filters", on_click=clear_filters)
@@ -59,7 +65,8 @@ def render() -> None:
     with left:
         event = st.plotly_chart(charts.label_distribution_figure(view.distribution), key=Keys.LABEL_CHART,
                                 on_select=drill_by_label, selection_mode="points")
-        st.caption("Turns per predicted failure point; diamonds are human labels where the file has them. "
+        st.caption("Turns per predicted failure point; grey bars beside are the human labels where the file has "
+                   "them. "
                    "Click a bar to list its turns below.")
     with right:
         st.plotly_chart(charts.confidence_distribution_figure(view.confidence), key="confidence")
@@ -179,11 +186,11 @@ def _kpis(k: dashboard.Kpis) -> None:
     quiet = dict(delta_color="off", delta_arrow="off", border=True)
     cols[0].metric("Turns", f"{k.turns:,}", border=True)
     cols[1].metric("Dialogues", f"{k.dialogues:,}", f"{k.dialogues_with_defect:,} with a defect", **quiet)
-    cols[2].metric("Defect rate", f"{k.defect_rate:.1%}", f"{k.defects:,} turns", **quiet,
+    cols[2].metric("Defect rate", format_percent(k.defect_rate), plural(k.defects, "turn"), **quiet,
                    help="Share of turns whose predicted failure point is not 'correct'.")
-    cols[3].metric("Labelled", f"{k.labelled_share:.0%}", f"{k.labelled:,} turns", **quiet)
-    cols[4].metric("Label agreement", "—" if k.agreement is None else f"{k.agreement:.1%}",
-                   "no labels" if k.agreement is None else f"on {k.labelled:,} turns", **quiet,
+    cols[3].metric("Labelled", format_percent(k.labelled_share), plural(k.labelled, "turn"), **quiet)
+    cols[4].metric("Label agreement", format_percent(k.agreement),
+                   "no labels" if k.agreement is None else f"on {plural(k.labelled, 'turn')}", **quiet,
                    help="Share of labelled turns where the model predicts the human label.")
 
 
@@ -246,13 +253,13 @@ def _breakdown(source: services.OverviewSource, filters: dashboard.Filters) -> t
         st.caption(f"Share of each {dimension}'s turns failing at each stage; worst {dimension}s first.")
     with right:
         event = st.dataframe(
-            table[["cohort", "turns", "defect_rate", "top_failure_point"]], hide_index=True,
+            labels_for_display(table[["cohort", "turns", "defect_rate", "top_failure_point"]], ["top_failure_point"]),
+            hide_index=True,
             key=f"{Keys.COHORT_TABLE}_{column}", on_select=drill_by_cohort,
             selection_mode="single-row",
             column_config={
                 "cohort": st.column_config.TextColumn(dimension),
-                "defect_rate": st.column_config.ProgressColumn("defect rate", min_value=0.0, max_value=1.0,
-                                                               format="percent"),
+                "defect_rate": components.percent_bar_column("defect rate"),
                 "top_failure_point": st.column_config.TextColumn("most common failure"),
             },
         )
@@ -265,13 +272,13 @@ def _matching_turns(state: AppState, source: services.OverviewSource, filters: d
                     cohort: str | None, column: str) -> None:
     st.subheader("Matching turns")
     points = label_event.selection.points if label_event is not None else []
-    label = str(points[0]["x"]) if points else None
+    label = label_from_name(points[0]["x"]) if points else None
     if cohort is not None and (state.drill_source == "cohort" or label is None):
         st.caption(f"Defective turns of this {column.replace('_', ' ')}:")
         st.text(cohort)
         shown, total = source.matching_turns(filters, limit=TURNS_SHOWN, cohort=(column, cohort), defects_only=True)
     elif label is not None:
-        st.caption(f"Turns predicted as '{components.LABEL_NAMES.get(label, label)}'.")
+        st.caption(f"Turns predicted as '{label_name(label)}'.")
         shown, total = source.matching_turns(filters, limit=TURNS_SHOWN, predicted=label)
     else:
         st.caption("All predicted defects, most confident first. Click a bar above or select a cohort to narrow down.")

@@ -20,6 +20,7 @@ import streamlit as st
 
 from fpi import aggregates, charts, dashboard, trust
 from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED, Config
+from fpi.datasets import DatasetError, DatasetStore, store_from_env
 from fpi.episodes import EpisodeSummary
 from fpi.episodes import episode_summary as summarize_episodes
 from fpi.errors import FpiError, ModelError, ScoredFileError, TraceError
@@ -29,7 +30,7 @@ from fpi.model_report import compare_models, current_data_report, heldout_mask
 from fpi.monitor import Monitoring, monitor
 from fpi.registry import Registry, read_meta
 from fpi.scoring import ScoredTraces, content_hash, file_columns, mapping_suggestions, score_frame
-from fpi.traces import check_upload_size, load_traces
+from fpi.traces import check_upload_size, dataset_fingerprint, load_traces
 from fpi.ui.text import CACHE_TTL, md_escape
 from fpi.ui.state import AppState, Candidate, Rejection, reset_view_widgets
 
@@ -94,7 +95,8 @@ def _scored(
 
 
 def load_into_state(
-    state: AppState, data: bytes, *, name: str, column_map: Mapping[str, str] | None = None, from_upload: bool
+    state: AppState, data: bytes, *, name: str, column_map: Mapping[str, str] | None = None, from_upload: bool,
+    sample: str | None = None, dataset: str | None = None,
 ) -> bool:
     """Check and score a file with a visible progress; on success it becomes the active data.
 
@@ -124,8 +126,8 @@ def load_into_state(
         except TraceError as exc:
             columns = tuple(file_columns(data))
             state.rejection = Rejection(
-                source=name, message=exc.report().splitlines()[0], records=tuple(exc.to_records()),
-                columns=columns, suggestions=mapping_suggestions(exc, columns), from_upload=from_upload,
+                source=name, message=exc.report().splitlines()[0], records=tuple(exc.web_records()),
+                columns=columns, suggestions=mapping_suggestions(exc, columns, keep_unmatched=from_upload), from_upload=from_upload,
             )
             status.update(label=f"{label} was rejected" + ("; the previous data stays active" if state.data else ""),
                           state="error")
@@ -137,6 +139,8 @@ def load_into_state(
         bar.progress(1.0, text="done")
         status.update(label=f"Loaded {label}: {len(scored.frame):,} turns scored", state="complete", expanded=False)
     state.data, state.rejection, state.candidate = scored, None, None
+    state.sample = sample
+    state.dataset = keep_dataset(scored, data, name=name, column_map=dict(mapping), fingerprint=dataset)
     state.big_file = None
     state.dialogue_id = None
     state.notice = f"Loaded {name}: {len(scored.frame):,} turns in {scored.summary.dialogues:,} dialogues."
@@ -150,7 +154,91 @@ def load_sample(state: AppState, which: str) -> bool:
         st.error(f"The {which} sample is missing at {md_escape(path)}. Create it with "
                  f"`fpi simulate --dialogues 2000 --seed 1 -o {path}` or upload a file.")
         return False
-    return load_into_state(state, path.read_bytes(), name=f"{path.name} (sample)", from_upload=False)
+    return load_into_state(state, path.read_bytes(), name=f"{path.name} (sample)", from_upload=False, sample=which)
+
+
+# ---------------------------------------------------------------- datasets kept for links
+
+def dataset_store() -> DatasetStore:
+    return store_from_env(Config.from_env().home)
+
+
+@st.cache_data(show_spinner="Fingerprinting the traces…", max_entries=8)
+def _dataset_fingerprint(content_hash: str, column_map: tuple[tuple[str, str], ...], _raw: pd.DataFrame) -> str:
+    return dataset_fingerprint(_raw)
+
+
+def keep_dataset(scored: ScoredTraces, data: bytes, *, name: str, column_map: dict[str, str],
+                 fingerprint: str | None = None) -> str | None:
+    """Keep the file on the server so links to it work in any session; its fingerprint, or None when it
+    could not be kept (the data still works in this session, only links to it don't)."""
+    fingerprint = fingerprint or _dataset_fingerprint(scored.content_hash, tuple(sorted(column_map.items())),
+                                                      scored.raw)
+    predictions = [c for c in scored.frame.columns if c == dashboard.PREDICTED or str(c).startswith("p_")]
+    try:
+        dataset_store().save(data, fingerprint=fingerprint, name=name, column_map=column_map,
+                             scores=scored.frame[["dialogue_id", "turn_index", *predictions]].reset_index(drop=True),
+                             model_version=scored.model_version)
+    except (DatasetError, OSError) as exc:
+        st.warning(f"These traces work in this session, but links to them won't: they could not be kept on the "
+                   f"server ({md_escape(exc)}).")
+        return None
+    return fingerprint
+
+
+def open_linked_dataset(state: AppState) -> None:
+    """A link names a dataset (`?dataset=<fingerprint>`): open it from the server.
+
+    Only the URL a session starts with is a link; after that the app writes the URL itself, and a
+    `dataset` left in it from before an upload must not load the old data back.
+    """
+    if state.link_read:
+        return
+    state.link_read = True
+    linked = st.query_params.get("dataset")
+    if not linked or linked == state.dataset:
+        return
+    state.sample_offered = True  # the link decides what is open, not the sample
+    try:
+        stored, data = dataset_store().read(linked)
+    except DatasetError as exc:
+        st.warning(f"The link names a dataset that is not on this server: {md_escape(exc)}. "
+                   "Ask for the file, or load it on the Data page.")
+        del st.query_params["dataset"]
+        return
+    dialogue, turn = st.query_params.get("dialogue"), st.query_params.get("turn")
+    load_into_state(state, data, name=stored.name, column_map=stored.column_map, from_upload=False,
+                    sample=stored.name.split(".")[0] if stored.name.endswith(" (sample)") else None,
+                    dataset=stored.fingerprint)
+    state.notice = f"Opened {stored.name} from a link."
+    state.filters_from_url_done = False  # the link's overview filters apply to the data it opened
+    if dialogue:  # loading resets the view; the link's dialogue and turn come back
+        state.dialogue_id = dialogue
+        st.query_params["dialogue"] = dialogue
+    if turn:
+        st.query_params["turn"] = turn
+    st.rerun()  # draw the page afresh, without the loading box
+
+
+def sync_dataset_param(state: AppState) -> None:
+    """Every view's URL names its dataset, so copying it gives a colleague the same data."""
+    if state.data is not None and state.dataset and st.query_params.get("dataset") != state.dataset:
+        st.query_params["dataset"] = state.dataset
+
+
+def open_sample_once(state: AppState) -> None:
+    """A session that starts with nothing loaded gets the labelled sample, so every page is populated at once.
+
+    Only once per session: after the user replaces it, opens a large file or a file is rejected,
+    nothing is loaded behind their back.
+    """
+    if state.sample_offered:
+        return
+    state.sample_offered = True
+    if state.data is None and state.big_file is None and state.rejection is None and SAMPLES["labelled"].is_file():
+        if load_sample(state, "labelled"):
+            state.notice = None  # the banner says what is open
+            st.rerun()  # draw the first screen afresh, without the loading box
 
 
 def rescore_if_model_changed(state: AppState) -> None:
@@ -241,6 +329,7 @@ def open_big_file(state: AppState, path: str) -> bool:
         st.error(md_escape(exc))
         return False
     state.big_file = info.path
+    state.data, state.sample, state.candidate = None, None, None  # the big file is the data now
     state.dialogue_id = None
     state.notice = f"Opened {info.name}: {info.turns:,} scored turns (summarised with DuckDB, not loaded)."
     reset_view_widgets()

@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from fpi.dashboard import FilterOptions, Filters
+from fpi.dashboard import FILTER_PARAMS, FilterOptions, Filters, filters_from_params, filters_to_params
 from fpi.explain import ExplanationCache
 from fpi.scoring import ScoredTraces
 
@@ -132,6 +132,20 @@ class AppState:
     verdict_candidate: VerdictCandidate | None = None
     big_file: str | None = None
     """Path of a large scored Parquet file the overview summarises with DuckDB instead of `data`."""
+    dataset: str | None = None
+    """Fingerprint under which the loaded data is kept in FPI_HOME/datasets (what `?dataset=` names)."""
+    sample: str | None = None
+    """Which bundled sample ("labelled", "unlabelled") is the loaded data, None for the user's own file."""
+    link_read: bool = False
+    """The URL the session started with was read (a `?dataset=` in it is opened once)."""
+    sample_offered: bool = False
+    """The labelled sample was opened (or tried) for a session that started with nothing loaded: once only."""
+    filters_from_url_done: bool = False
+    """The URL's overview filters were applied (once per session and dataset)."""
+    confirm_activation: str | None = None
+    """A candidate version whose "Activate anyway" was clicked: the page asks to confirm it."""
+    action_error: str | None = None
+    """Why the last action run from a button callback failed (shown once, as an error)."""
 
 
 def get_state() -> AppState:
@@ -171,6 +185,7 @@ def show_dialogue(dialogue_id: str | None) -> None:
     st.session_state.pop(Keys.EXPLAIN_TURN, None)
     st.session_state.pop(Keys.TURN_PAGE, None)
     st.query_params["dialogue"] = dialogue_id
+    st.query_params.pop("turn", None)  # the turn of the previous dialogue means nothing here
 
 
 def show_selected_dialogue() -> None:
@@ -206,6 +221,35 @@ def current_filters(options: FilterOptions) -> Filters:
         domains=chosen(Keys.FILTER_DOMAINS, options.domains),
         predicted=chosen(Keys.FILTER_PREDICTED, options.predicted),
     )
+
+
+def restore_filters_from_url(options: FilterOptions) -> None:
+    """A fresh view opened from a link: the URL's filters become the sidebar's (once, before its widgets)."""
+    state = get_state()
+    if state.filters_from_url_done:
+        return
+    state.filters_from_url_done = True
+    if any(key in st.session_state for key in Keys.FILTERS):
+        return
+    params = {name: st.query_params.get_all(name) for name in FILTER_PARAMS}
+    filters = filters_from_params(params, options)
+    if filters.date_range:
+        st.session_state[Keys.FILTER_DATES] = filters.date_range
+    for key, values in ((Keys.FILTER_DEVICES, filters.devices), (Keys.FILTER_LOCALES, filters.locales),
+                        (Keys.FILTER_DOMAINS, filters.domains), (Keys.FILTER_PREDICTED, filters.predicted)):
+        if values:
+            st.session_state[key] = list(values)
+
+
+def write_filters_to_url(filters: Filters) -> None:
+    """The URL carries the overview's filters, so the filtered view can be shared and bookmarked."""
+    params = filters_to_params(filters)
+    for name in FILTER_PARAMS:
+        if name in params:
+            if st.query_params.get_all(name) != params[name]:
+                st.query_params[name] = params[name]
+        elif name in st.query_params:
+            del st.query_params[name]
 
 
 def clear_filters() -> None:

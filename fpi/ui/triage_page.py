@@ -12,7 +12,8 @@ import streamlit as st
 
 from fpi import charts, triage
 from fpi.errors import FpiError
-from fpi.model_report import metrics_table, per_class_table
+from fpi.model_report import advise_candidate, metrics_table, per_class_table
+from fpi.display import format_time, labels_for_display, stage_name, times_for_display
 from fpi.schema import LABEL_COLUMN, LABELS
 from fpi.ui import components, identity, services
 from fpi.ui import triage_services as ts
@@ -139,9 +140,11 @@ def _review(state: AppState, model, item: pd.Series, dataset: str, analyst: str)
         with left:
             components.plain("User said (ASR)", turn.get("asr_text"))
             components.plain("Assistant said", turn.get("response_text"))
-            fields = {name: turn.get(column) for column, name in TRACE_FIELDS if column in data.frame.columns}
+            fields = {name: format_time(turn.get(column)) if column == "timestamp" else turn.get(column)
+                      for column, name in TRACE_FIELDS if column in data.frame.columns}
             st.dataframe(pd.DataFrame([fields]), hide_index=True, placeholder="—")
-            confidences = {f"{stage}": turn.get(f"{stage}_confidence") for stage in ("wake", "asr", "nlu", "er", "result")}
+            confidences = {stage_name(stage): turn.get(f"{stage}_confidence")
+                           for stage in ("wake", "asr", "nlu", "er", "result")}
             st.caption("Stage confidences")
             st.dataframe(pd.DataFrame([confidences]), hide_index=True, placeholder="—",
                          column_config={k: st.column_config.NumberColumn(format="%.2f") for k in confidences})
@@ -158,6 +161,7 @@ def _review(state: AppState, model, item: pd.Series, dataset: str, analyst: str)
                     or "No feature moved this turn's score.")
         st.caption("The dialogue (this turn ticked)")
         context = triage.dialogue_context(data.frame, dialogue, index)
+        context = labels_for_display(context, ["predicted_failure_point", LABEL_COLUMN])
         st.dataframe(context, hide_index=True, placeholder="—", column_config={
             "this_turn": st.column_config.CheckboxColumn("this"),
             "turn_index": st.column_config.NumberColumn("turn", format="%d"),
@@ -173,12 +177,15 @@ def _review(state: AppState, model, item: pd.Series, dataset: str, analyst: str)
         if history.empty:
             st.caption("No verdicts yet.")
         else:
-            st.dataframe(history[["created_at", "analyst", "label", "note", "predicted_label", "model_version"]],
-                         hide_index=True, placeholder="—")
+            shown = history[["created_at", "analyst", "label", "note", "predicted_label", "model_version"]]
+            shown = times_for_display(labels_for_display(shown, ["label", "predicted_label"]), ["created_at"])
+            st.dataframe(shown, hide_index=True, placeholder="—",
+                         column_config={"created_at": st.column_config.TextColumn("time (UTC)")})
 
 
 def _verdict_buttons(state: AppState, item: pd.Series, dataset: str, analyst: str, model_version: str) -> None:
     st.markdown("**Your verdict**: where did this turn first fail? (keys 1-6; S skips)")
+    st.caption("Judge from the trace and the dialogue; the model's prediction above is only a hint.")
     st.text_input("Note (optional)", key=Keys.TRIAGE_NOTE, max_chars=4000,
                   placeholder="e.g. ASR heard 'play' as 'pay'")
     payload: dict[str, Any] = {
@@ -187,11 +194,11 @@ def _verdict_buttons(state: AppState, item: pd.Series, dataset: str, analyst: st
     }
     columns = st.columns(len(LABELS) + 1)
     for column, label in zip(columns, LABELS):
+        # Every button looks the same: highlighting the model's guess would nudge the analyst to agree,
+        # and the model then learns its own mistakes back. The prediction is shown as text above.
         column.button(NAMES[label], key=f"w_triage_verdict_{label}", shortcut=SHORTCUTS[label], width="stretch",
-                      type="primary" if label == payload["predicted"] else "secondary",
-                      on_click=ts.record_verdict, args=(state, payload, label, analyst),
-                      help=f"Failure point: {NAMES[label]}" + (" (the model's prediction)"
-                                                              if label == payload["predicted"] else ""))
+                      type="secondary", on_click=ts.record_verdict, args=(state, payload, label, analyst),
+                      help=f"Failure point: {NAMES[label]} (key {SHORTCUTS[label]})")
     columns[-1].button("Skip", key="w_triage_skip", shortcut="S", width="stretch", on_click=ts.skip,
                        args=(state, payload), help="Leave this turn for later in this session.")
 
@@ -232,9 +239,14 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
             both = per_class_table(candidate.comparison["systems"]["active"])[["label", "f1", "support"]].merge(
                 per_class_table(candidate.comparison["systems"]["candidate"])[["label", "f1"]],
                 on="label", suffixes=(" active", " candidate"))
-            st.dataframe(both, hide_index=True, column_config={"f1 active": PERCENT, "f1 candidate": PERCENT})
-        components.candidate_actions(candidate.version, activate=lambda: ts.activate(state, candidate.version),
-                                     discard=lambda: setattr(state, "verdict_candidate", None))
+            st.dataframe(labels_for_display(both, ["label"]), hide_index=True,
+                         column_config={"f1 active": PERCENT, "f1 candidate": PERCENT})
+        advice = advise_candidate(candidate.comparison,
+                                  what="labelled turns, each predicted by a fold model that never saw its dialogue")
+        components.candidate_actions(advice, candidate.version,
+                                     activate=lambda: ts.activate(state, candidate.version),
+                                     discard=lambda: setattr(state, "verdict_candidate", None),
+                                     key="verdict_candidate")
     if services.registry().history():
         if st.button("Roll back to the previous model", help="Re-activate the model that was active before."):
             try:

@@ -16,6 +16,7 @@ import streamlit as st
 from fpi.ui.text import CACHE_TTL
 from fpi import triage
 from fpi.config import Config
+from fpi.display import label_name
 from fpi.errors import StoreError
 from fpi.export import export_bytes, with_latest_verdicts
 from fpi.model import FailurePointModel
@@ -86,7 +87,7 @@ def record_verdict(state: AppState, item: dict[str, Any], label: str, analyst: s
     state.triage.this_session.add(key)
     state.triage.skipped.discard(key)
     st.session_state[Keys.TRIAGE_NOTE] = ""
-    state.notice = f"Saved: {key[0]} turn {key[1]} is {label}."
+    state.notice = f"Saved: {key[0]} turn {key[1]} is {label_name(label)}."
 
 
 def skip(state: AppState, item: dict[str, Any]) -> None:
