@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 from fpi.episodes import episode_summary
 from fpi.model import FailurePointModel
 from fpi.traces import load_traces
+from test_app import load_sample
 
 
 def _metric(at: AppTest, label: str):
@@ -13,8 +14,7 @@ def _metric(at: AppTest, label: str):
 
 
 def test_overview_shows_episodes_beside_turns(at: AppTest, files) -> None:
-    at.run()
-    next(b for b in at.button if b.label == "Load labelled sample").click().run()
+    load_sample(at)
     at.switch_page("fpi/ui/overview_page.py").run()
     assert not at.exception, [e.value for e in at.exception]
     scored = FailurePointModel.load(files.model).score(load_traces(files.labelled))
@@ -27,8 +27,7 @@ def test_overview_shows_episodes_beside_turns(at: AppTest, files) -> None:
 
 
 def test_overview_shows_control_limits_beside_the_time_chart(at: AppTest) -> None:
-    at.run()
-    next(b for b in at.button if b.label == "Load labelled sample").click().run()
+    load_sample(at)
     at.switch_page("fpi/ui/overview_page.py").run()
     assert not at.exception, [e.value for e in at.exception]
     limits = [e for e in at.expander if e.label.startswith("Control limits: ")]
@@ -37,8 +36,7 @@ def test_overview_shows_control_limits_beside_the_time_chart(at: AppTest) -> Non
 
 
 def test_drill_down_frames_episodes_on_the_turn_strip(at: AppTest) -> None:
-    at.run()
-    next(b for b in at.button if b.label == "Load labelled sample").click().run()
+    load_sample(at)
     at.switch_page("fpi/ui/dialogue_page.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("defect episode" in c.value for c in at.caption)

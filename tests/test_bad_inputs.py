@@ -176,7 +176,10 @@ def test_the_app_refuses_an_upload_over_the_row_limit_and_keeps_the_data(at, fil
     at.file_uploader[0].set_value(("many.parquet", data, "application/octet-stream")).run()
     assert not at.exception
     assert "was rejected" in "\n".join(str(e.value) for e in at.error)
-    reasons = [r for d in at.dataframe if "reason" in d.value.columns for r in d.value["reason"]]
+    from fpi.ui.data_page import REJECTION_HEADERS
+
+    header = REJECTION_HEADERS["reason"]
+    reasons = [r for t in at.table if header in t.value.columns for r in t.value[header]]
     assert any("the app loads at most 100" in r and "fpi predict" in r for r in reasons), reasons
     assert metric(at, "Turns") == before
 
@@ -390,6 +393,7 @@ def test_bad_paths_in_the_path_box_are_messages_not_tracebacks(at, tmp_path, sco
         shutil.copy(scored_small, tmp_path / "[a].parquet")
         path = str(tmp_path / "[a].parquet")
     at.run()
+    at.switch_page("fpi/ui/data_page.py").run()  # the app opens on the Overview
     next(t for t in at.text_input if t.label.startswith("Path of a scored Parquet")).set_value(path)
     next(b for b in at.button if b.label == "Open").click().run()
     assert not at.exception, [e.value for e in at.exception]

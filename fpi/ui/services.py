@@ -163,7 +163,7 @@ def dataset_store() -> DatasetStore:
     return store_from_env(Config.from_env().home)
 
 
-@st.cache_data(show_spinner="Fingerprinting the traces…", max_entries=8)
+@st.cache_data(show_spinner="Fingerprinting the traces…", ttl=CACHE_TTL, max_entries=8)
 def _dataset_fingerprint(content_hash: str, column_map: tuple[tuple[str, str], ...], _raw: pd.DataFrame) -> str:
     return dataset_fingerprint(_raw)
 
