@@ -263,8 +263,12 @@ def sankey_figure(flows: Any) -> go.Figure:
     return _layout(fig, "Where turns fail in the pipeline", height=360)
 
 
-def defect_rate_time_figure(over_time: pd.DataFrame) -> go.Figure:
-    """Share of turns failing, in all and per stage, per period."""
+def defect_rate_time_figure(over_time: pd.DataFrame, *, limits: pd.DataFrame | None = None) -> go.Figure:
+    """Share of turns failing, in all and per stage, per period.
+
+    `limits` (`fpi.monitor.overall_limits`): the all-defects upper control limit as a dotted line,
+    and each period in which any series breached its limit marked on the all-defects line.
+    """
     fig = go.Figure()
     for label, part in over_time.groupby("label", sort=False):
         is_all = label == "all defects"
@@ -277,6 +281,25 @@ def defect_rate_time_figure(over_time: pd.DataFrame) -> go.Figure:
             hovertemplate="%{x}: %{y:" + PERCENT_D3 + "} (%{customdata[0]:,} of %{customdata[1]:,} turns)<extra>"
                           + label_name(label) + "</extra>",
         ))
+    if limits is not None and len(limits):
+        def naive(values: pd.Series) -> pd.Series:
+            stamps = pd.to_datetime(values)
+            return stamps.dt.tz_localize(None) if getattr(stamps.dt, "tz", None) is not None else stamps
+
+        fig.add_trace(go.Scatter(
+            x=naive(limits["period"]), y=limits["limit"], mode="lines", name="control limit (all defects)",
+            line=dict(color=ALL_DEFECTS_COLOR, width=1.5, dash="dot"),
+            hovertemplate="%{x}: limit %{y:" + PERCENT_D3 + "}<extra>all defects</extra>",
+        ))
+        overall = over_time[over_time["label"] == "all defects"].assign(period=lambda f: naive(f["period"]))
+        flagged = limits[limits["breaches"] > 0].assign(period=lambda f: naive(f["period"])).merge(overall, on="period")
+        if len(flagged):
+            fig.add_trace(go.Scatter(
+                x=flagged["period"], y=flagged["rate"], mode="markers", name="breach (see Control limits)",
+                marker=dict(symbol="x", size=12, color="#d62728", line=dict(width=2)),
+                customdata=flagged[["breaches"]].to_numpy(),
+                hovertemplate="%{x}: %{customdata[0]} series above their limit<extra>breach</extra>",
+            ))
     fig.update_yaxes(title="share of turns", tickformat=PERCENT_D3, rangemode="tozero")
     return _layout(fig, "Defect rate over time", height=340)
 

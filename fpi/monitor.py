@@ -45,7 +45,7 @@ from fpi.errors import FpiError
 from fpi.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS
 from fpi.stats import benjamini_hochberg, bh_cutoff, fisher_greater
 
-__all__ = ["FREQUENCIES", "MONITOR_COLUMNS", "Monitoring", "format_monitoring", "monitor"]
+__all__ = ["FREQUENCIES", "MONITOR_COLUMNS", "Monitoring", "format_monitoring", "monitor", "overall_limits"]
 
 FREQUENCIES: dict[str, str] = {"hour": "h", "day": "D", "week": "W"}
 """Period names the CLI takes -> pandas period frequency."""
@@ -216,6 +216,18 @@ def monitor(
                                                        ignore_index=True)
     return Monitoring(points=points, breaches=breaches, by=by, window=window, level=level, tested=len(points),
                       threshold=float(threshold), label_column=label_column, columns=present, periods=n_periods)
+
+
+def overall_limits(result: Monitoring) -> pd.DataFrame:
+    """Per period: the all-turns defect rate's upper control limit, whether it breached, and how many
+    series (any failure point, any cohort) breached then: what the Overview's time chart overlays."""
+    points = result.points
+    overall = points[(points["series"] == ALL_TURNS) & (points["failure_point"] == "defect")]
+    table = overall[["period", "limit", "breach"]].rename(columns={"breach": "overall_breach"})
+    counts = points[points["breach"].astype(bool)].groupby("period").size().rename("breaches")
+    table = table.merge(counts, left_on="period", right_index=True, how="left")
+    table["breaches"] = table["breaches"].fillna(0).astype(int)
+    return table.sort_values("period", ignore_index=True)
 
 
 def _period_text(stamp: pd.Timestamp, by: str) -> str:

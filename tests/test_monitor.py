@@ -127,3 +127,22 @@ def test_the_control_chart_marks_the_breach_on_its_day(spiked) -> None:
     assert set(traces) == {"upper control limit", "expected (preceding window)", "asr rate", "breach"}
     assert [pd.Timestamp(x) for x in traces["breach"].x] == [SPIKE_DAY]
     assert len(traces["asr rate"].x) == len(traces["upper control limit"].x) > 20
+
+
+def test_the_overview_time_chart_draws_the_limit_and_crosses_the_breach_day(spiked, clean) -> None:
+    from fpi.charts import defect_rate_time_figure
+    from fpi.dashboard import defect_rate_over_time
+    from fpi.monitor import overall_limits
+
+    def chart(frame: pd.DataFrame):
+        scored = frame.assign(predicted_failure_point=frame["failure_point"])
+        limits = overall_limits(monitor(scored))
+        return limits, {t.name: t for t in defect_rate_time_figure(defect_rate_over_time(scored, freq="D"),
+                                                                    limits=limits).data}
+
+    limits, traces = chart(spiked)
+    assert list(limits.loc[limits["breaches"] > 0, "period"]) == [SPIKE_DAY]
+    assert len(traces["control limit (all defects)"].x) == len(limits) > 20
+    assert [pd.Timestamp(x) for x in traces["breach (see Control limits)"].x] == [SPIKE_DAY]
+    _, traces = chart(clean)
+    assert "control limit (all defects)" in traces and "breach (see Control limits)" not in traces

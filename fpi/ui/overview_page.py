@@ -9,6 +9,7 @@ from fpi import charts, dashboard, trust
 from fpi.display import format_percent, label_from_name, label_name, labels_for_display, plural
 from fpi.errors import FpiError
 from fpi.model import FailurePointModel
+from fpi.monitor import overall_limits
 from fpi.ui import components, nav, services
 from fpi.ui.state import (AppState, Keys, clear_filters, current_filters, drill_by_cohort, drill_by_label,
                           restore_filters_from_url, write_filters_to_url)
@@ -78,8 +79,12 @@ def render() -> None:
                "leave the pipeline; the rest end correct.")
 
     if not view.over_time.empty:
-        st.plotly_chart(charts.defect_rate_time_figure(view.over_time), key="over_time")
-        st.caption("Share of turns with a predicted defect per period, in all (thick) and per failing stage.")
+        result = services.monitoring(source.key, filters, source.data.frame) if source.data is not None else None
+        limits = overall_limits(result) if result is not None and result.tested else None
+        st.plotly_chart(charts.defect_rate_time_figure(view.over_time, limits=limits), key="over_time")
+        st.caption("Share of turns with a predicted defect per period, in all (thick) and per failing stage"
+                   + ("; dotted, the all-defects control limit from the preceding periods; a red cross, a period "
+                      "in which some failure point or cohort rose above its limit." if limits is not None else "."))
         _control_limits(source, filters)
 
     cohort_rows, column = _breakdown(source, filters)
