@@ -10,9 +10,12 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from fpi.errors import FpiError, TraceError
 
@@ -140,6 +143,23 @@ def _model_path(model: Path | None) -> Path:
     return model if model is not None else Config.from_env().default_model
 
 
+def _judged_frame(traces: Path, mappings: tuple[str, ...], model_dir: Path | None, *,
+                  use_labels: bool) -> tuple[pd.DataFrame, str]:
+    """The traces and the column to count failures by: the human labels, or the model's predictions
+    (the file's own when it was scored by `fpi predict`, else scored here)."""
+    from fpi.dashboard import PREDICTED
+    from fpi.model import FailurePointModel
+    from fpi.schema import LABEL_COLUMN
+    from fpi.traces import load_traces
+
+    frame = load_traces(traces, column_map=_parse_map(mappings))
+    if use_labels:
+        return frame, LABEL_COLUMN
+    if PREDICTED not in frame.columns:
+        frame = FailurePointModel.load(_model_path(model_dir)).score(frame)
+    return frame, PREDICTED
+
+
 ENGINE_OPTION = click.option(
     "--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
     help="local: this process; dask: a Dask cluster (--scheduler, or a local one of 2 workers).",
@@ -246,7 +266,7 @@ def predict(traces: Path, model_dir: Path | None, output: Path, chunk_rows: int 
     from fpi.model import FailurePointModel
 
     model = FailurePointModel.load(_model_path(model_dir))
-    click.echo(f"scoring with {model.compiled.status.describe()}", err=True)
+    _echo(f"scoring with {model.compiled.status.describe()}", err=True)
     result = predict_file(traces, output, model=model, column_map=_parse_map(mappings), chunk_rows=chunk_rows,
                           engine=engine, scheduler=scheduler, workdir=workdir, progress=_progress_printer())
     counts = sorted(result.label_counts.items(), key=lambda kv: -kv[1])
@@ -269,7 +289,7 @@ def compile_model(model_dir: Path | None) -> None:
     model = FailurePointModel.load(_model_path(model_dir))
     started = time.perf_counter()
     status = model.compiled.build()
-    click.echo(f"model {model.version}: scoring with {status.describe()} ({time.perf_counter() - started:.1f} s)")
+    _echo(f"model {model.version}: scoring with {status.describe()} ({time.perf_counter() - started:.1f} s)")
     if status.state != "ready":
         raise SystemExit(EXIT_ERROR)
 
@@ -418,27 +438,20 @@ def monitor(traces: Path, model_dir: Path | None, by: str, window: int | None, e
     """
     import json
 
-    from fpi.dashboard import PREDICTED
     from fpi.monitor import MONITOR_COLUMNS, format_monitoring
     from fpi.monitor import monitor as run_monitor
-    from fpi.schema import LABEL_COLUMN
-    from fpi.traces import load_traces
 
-    frame = load_traces(traces, column_map=_parse_map(mappings))
-    if not use_labels and PREDICTED not in frame.columns:
-        from fpi.model import FailurePointModel
-
-        frame = FailurePointModel.load(_model_path(model_dir)).score(frame)
+    frame, label_column = _judged_frame(traces, mappings, model_dir, use_labels=use_labels)
     missing = [c for c in extra_columns if c not in frame.columns]
     if missing:
         raise click.BadParameter(f"{traces} has no column {missing[0]!r}", param_hint="--cohort")
     columns = tuple(dict.fromkeys((*MONITOR_COLUMNS, *extra_columns)))
-    result = run_monitor(frame, label_column=LABEL_COLUMN if use_labels else PREDICTED, by=by, window=window,
+    result = run_monitor(frame, label_column=label_column, by=by, window=window,
                          columns=columns, level=level, min_turns=min_turns)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        _echo(json.dumps(result.to_dict(), indent=2))
     else:
-        click.echo(format_monitoring(result))
+        _echo(format_monitoring(result))
     if not result.breaches.empty:
         sys.exit(EXIT_BREACH)
 
@@ -523,7 +536,7 @@ def compare(traces: Path, after: Path | None, model_dir: Path | None, against_di
             names = (f"{split_by} = {before_value}", f"{split_by} = {after_value}")
         result = compare_frames(*parts, label_column=LABEL_COLUMN if use_labels else PREDICTED,
                                 names=names, min_support=min_support, level=level)
-    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_comparison(result))
+    _echo(json.dumps(result.to_dict(), indent=2) if as_json else format_comparison(result))
 
 
 @main.command()
@@ -542,17 +555,11 @@ def episodes(traces: Path, model_dir: Path | None, use_labels: bool, as_json: bo
     """
     import json
 
-    from fpi.dashboard import PREDICTED
     from fpi.episodes import episode_summary, format_episode_summary
-    from fpi.model import FailurePointModel
-    from fpi.schema import LABEL_COLUMN
-    from fpi.traces import load_traces
 
-    frame = load_traces(traces, column_map=_parse_map(mappings))
-    if not use_labels and PREDICTED not in frame.columns:
-        frame = FailurePointModel.load(_model_path(model_dir)).score(frame)
-    summary = episode_summary(frame, label_column=LABEL_COLUMN if use_labels else PREDICTED)
-    click.echo(json.dumps(summary.to_dict(), indent=2) if as_json else format_episode_summary(summary))
+    frame, label_column = _judged_frame(traces, mappings, model_dir, use_labels=use_labels)
+    summary = episode_summary(frame, label_column=label_column)
+    _echo(json.dumps(summary.to_dict(), indent=2) if as_json else format_episode_summary(summary))
 
 
 @main.command()
@@ -572,17 +579,11 @@ def gaps(traces: Path, model_dir: Path | None, level: float, use_labels: bool, a
     "locale = en-IN: 12 points worse" becomes "asr +9 (7 to 11), nlu +2 ...":
     the per-stage differences add up to the gap; each has a 95% Newcombe interval.
     """
-    from fpi.dashboard import PREDICTED
     from fpi.gaps import format_gaps, stage_gaps
-    from fpi.model import FailurePointModel
-    from fpi.schema import LABEL_COLUMN
-    from fpi.traces import load_traces
 
-    frame = load_traces(traces, column_map=_parse_map(mappings))
-    if not use_labels and PREDICTED not in frame.columns:
-        frame = FailurePointModel.load(_model_path(model_dir)).score(frame)
-    table = stage_gaps(frame, label_column=LABEL_COLUMN if use_labels else PREDICTED, level=level)
-    click.echo(table.to_json(orient="records", indent=2) if as_json else format_gaps(table))
+    frame, label_column = _judged_frame(traces, mappings, model_dir, use_labels=use_labels)
+    table = stage_gaps(frame, label_column=label_column, level=level)
+    _echo(table.to_json(orient="records", indent=2) if as_json else format_gaps(table))
 
 
 @main.command()
@@ -766,13 +767,13 @@ def datasets_list(as_json: bool) -> None:
 
     rows = describe(store_from_env(Config.from_env().home).list())
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        _echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo("no datasets kept")
+        _echo("no datasets kept")
         return
     for row in rows:
-        click.echo(f"{row['fingerprint']}  {row['turns']:>9,} turns  {row['size_mb']:>9,.2f} MB  "
+        _echo(f"{row['fingerprint']}  {row['turns']:>9,} turns  {row['size_mb']:>9,.2f} MB  "
                    f"saved {row['saved_at']}  {row['name']}")
 
 
@@ -788,7 +789,7 @@ def datasets_rm(fingerprints: tuple[str, ...]) -> None:
     missing = [f for f in fingerprints if not store.remove(f)]
     for fingerprint in fingerprints:
         if fingerprint not in missing:
-            click.echo(f"removed {fingerprint}")
+            _echo(f"removed {fingerprint}")
     if missing:
         raise FpiError("no such dataset: " + ", ".join(missing))
 
