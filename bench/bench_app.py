@@ -40,9 +40,9 @@ def main() -> None:
         model_dir = _model_dir(args.model, tmp)
         os.environ["FPI_MODEL"] = str(model_dir)
 
-        from fpi.model import FailurePointModel
-        from fpi.simulate import simulate
-        from fpi.traces import write_traces
+        from fpi.model.estimator import FailurePointModel
+        from fpi.simulator.simulate import simulate
+        from fpi.data.traces import write_traces
         from streamlit.testing.v1 import AppTest
 
         model = FailurePointModel.load(model_dir)
@@ -84,7 +84,7 @@ def _upload(app_test: type, data: bytes) -> dict[str, float]:
     at.file_uploader[0].set_value(("traces.csv", data, "text/csv")).run()
     loaded = time.perf_counter()
     _check(at, "Data")
-    at.switch_page("fpi/ui/overview_page.py").run()
+    at.switch_page("fpi/ui/pages/overview.py").run()
     done = time.perf_counter()
     _check(at, "Overview")
     steps = dict(at.session_state["fpi_app_state"].data.seconds)
@@ -101,8 +101,8 @@ def _model_dir(explicit: Path | None, tmp: Path) -> Path:
     for candidate in (explicit, Path(os.environ["FPI_MODEL"]) if os.environ.get("FPI_MODEL") else None, SHIPPED_MODEL):
         if candidate is not None and (candidate / "meta.json").is_file():
             return candidate
-    from fpi.model import FailurePointModel
-    from fpi.simulate import simulate
+    from fpi.model.estimator import FailurePointModel
+    from fpi.simulator.simulate import simulate
 
     print("no model found: training one on 6,000 simulated dialogues for the benchmark")
     target = tmp / "model"

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from fpi.cohorts import discover_cohorts, format_discovery
-from fpi.dashboard import PREDICTED
-from fpi.fairness import fairness
-from fpi.simulate import CohortEffect, SimConfig, simulate
+from fpi.analysis.cohorts import discover_cohorts, format_discovery
+from fpi.analysis.dashboard import PREDICTED
+from fpi.analysis.fairness import fairness
+from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
 
 PLANTED = {"locale": "en-IN", "device_type": "car"}
 

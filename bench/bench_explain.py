@@ -17,11 +17,11 @@ import time
 import numpy as np
 import shap
 
-from fpi.evaluate import evaluate_model
-from fpi.explain import ExplanationCache, contributions, explain_rows
-from fpi.model import FailurePointModel, TrainConfig
+from fpi.model.evaluate import evaluate_model
+from fpi.model.explain import ExplanationCache, contributions, explain_rows
+from fpi.model.estimator import FailurePointModel, TrainConfig
 from fpi.config import SHIPPED_MODEL
-from fpi.simulate import simulate
+from fpi.simulator.simulate import simulate
 
 SIZES = {
     "small (lr 0.2, 15 leaves)": TrainConfig(learning_rate=0.2, num_leaves=15),

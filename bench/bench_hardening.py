@@ -13,10 +13,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from fpi import charts
-from fpi.features import build_features, fit_feature_spec
-from fpi.simulate import simulate
-from fpi.traces import check_upload_size
+from fpi.ui import charts
+from fpi.model.features import build_features, fit_feature_spec
+from fpi.simulator.simulate import simulate
+from fpi.data.traces import check_upload_size
 
 
 def strip(turns: int) -> pd.DataFrame:

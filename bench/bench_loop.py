@@ -5,10 +5,10 @@ shifted fleet (more cars and TVs, other accents, an ASR whose confidences were
 recalibrated upward). Hold out 40% of the dialogues; an analyst reviews turns of
 the other 60% and answers with the true label. After 50, 100, 200 and 500
 verdicts a candidate is retrained from the default model and all verdicts so far
-(`fpi.retrain.continue_training`, the app's default strategy until the data
-chose it: see `fpi.adapt` and bench/bench_transfer.py) and its macro-F1
+(`fpi.review.retrain.continue_training`, the app's default strategy until the data
+chose it: see `fpi.review.adapt` and bench/bench_transfer.py) and its macro-F1
 on the held-out dialogues printed. The turns come either in the triage queue's
-order (`fpi.triage.triage_queue`, re-ranked by the latest candidate after each
+order (`fpi.review.triage.triage_queue`, re-ranked by the latest candidate after each
 round, as in the app once a candidate is activated) or at random. Each seed
 draws another held-out split, random order and LightGBM seed, shared by both
 orders, so the difference per seed is a paired comparison. Verdicts go through
@@ -31,15 +31,15 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fpi.config import SHIPPED_MODEL  # noqa: E402
-from fpi.evaluate import metrics_for  # noqa: E402
-from fpi.model import FailurePointModel, TrainConfig, with_predictions  # noqa: E402
-from fpi.retrain import LABEL_SOURCE, RetrainConfig, continue_training, labels_with_verdicts  # noqa: E402
-from fpi.schema import LABEL_COLUMN  # noqa: E402
-from fpi.simulate import SimConfig, simulate  # noqa: E402
-from fpi.splits import grouped_split  # noqa: E402
-from fpi.store import VerdictStore  # noqa: E402
-from fpi.traces import dataset_fingerprint  # noqa: E402
-from fpi.triage import triage_queue  # noqa: E402
+from fpi.model.evaluate import metrics_for  # noqa: E402
+from fpi.model.estimator import FailurePointModel, TrainConfig, with_predictions  # noqa: E402
+from fpi.review.retrain import LABEL_SOURCE, RetrainConfig, continue_training, labels_with_verdicts  # noqa: E402
+from fpi.data.schema import LABEL_COLUMN  # noqa: E402
+from fpi.simulator.simulate import SimConfig, simulate  # noqa: E402
+from fpi.model.splits import grouped_split  # noqa: E402
+from fpi.review.store import VerdictStore  # noqa: E402
+from fpi.data.traces import dataset_fingerprint  # noqa: E402
+from fpi.review.triage import triage_queue  # noqa: E402
 
 SHIFT = SimConfig(
     device_weights={"car": 0.40, "tv": 0.35, "phone": 0.15, "speaker": 0.10},

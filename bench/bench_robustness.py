@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 
-from fpi.evaluate import evaluate_model
-from fpi.model import FailurePointModel, TrainConfig
-from fpi.schema import CONFIDENCE_COLUMNS, KEY_COLUMNS, LABEL_COLUMN
-from fpi.simulate import SimConfig, simulate
+from fpi.model.evaluate import evaluate_model
+from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.data.schema import CONFIDENCE_COLUMNS, KEY_COLUMNS, LABEL_COLUMN
+from fpi.simulator.simulate import SimConfig, simulate
 
 
 def main() -> None:

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import psutil
 
-from fpi import aggregates, dashboard
+from fpi.analysis import aggregates
+from fpi.analysis import dashboard
 from fpi.config import SHIPPED_MODEL
-from fpi.partition import DEFAULT_CHUNK_ROWS
-from fpi.simulate import simulate
-from fpi.traces import write_traces
+from fpi.scoring.partition import DEFAULT_CHUNK_ROWS
+from fpi.simulator.simulate import simulate
+from fpi.data.traces import write_traces
 
 TURNS_PER_DIALOGUE = 2.83  # what the simulator produces, to size runs
 PIECE_TURNS = 2_000_000  # simulated at a time, so generating 10M turns needs ~3 GB, not 15
@@ -73,7 +74,7 @@ def bench_predict(source: Path, turns: int, engine: str, workdir: Path) -> Path:
     out = workdir / f"scored-{engine}.parquet"
     args = ["predict", str(source), "--model", str(SHIPPED_MODEL), "-o", str(out)]
     if engine == "memory":  # the in-memory path whatever the file size
-        command = [sys.executable, "-c", "import sys, fpi.bulk; fpi.bulk.IN_MEMORY_MAX_BYTES = fpi.bulk.IN_MEMORY_MAX_ROWS = 1 << 62; "
+        command = [sys.executable, "-c", "import sys, fpi.scoring.file; fpi.scoring.file.IN_MEMORY_MAX_BYTES = fpi.scoring.file.IN_MEMORY_MAX_ROWS = 1 << 62; "
                    "from fpi.cli import main; main(sys.argv[1:], prog_name='fpi')", *args]
     else:
         extra = ["--engine", "dask"] if engine == "dask" else []

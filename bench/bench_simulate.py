@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from fpi.simulate import simulate, simulate_fleet
-from fpi.traces import write_traces
+from fpi.simulator.simulate import simulate, simulate_fleet
+from fpi.data.traces import write_traces
 
 
 def _row(what: str, turns: int, seconds: float) -> None:

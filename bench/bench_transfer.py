@@ -9,10 +9,10 @@ For any labelled TRACES file (contract columns plus `failure_point`) prints:
 (b) the shipped model (`fpi.config.SHIPPED_MODEL`) zero-shot on every turn;
 (c) the adaptation curve: 30% of the dialogues held out, the labels hidden; an
     analyst answers with the true label for turns of the other 70%, either in the
-    triage queue's order (`fpi.triage.triage_queue`, default order, ranked by the
+    triage queue's order (`fpi.review.triage.triage_queue`, default order, ranked by the
     latest candidate after each step, as in the app) or in random order; after
     100 / 300 / 1000 verdicts a candidate is built from the shipped model and the
-    verdicts with `fpi.retrain.retrain_from_verdicts` (the Triage page's code) and
+    verdicts with `fpi.review.retrain.retrain_from_verdicts` (the Triage page's code) and
     its macro-F1 on the held-out dialogues printed. Each seed draws another
     held-out split and random order, shared by both orders (a paired comparison).
 
@@ -32,13 +32,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fpi.config import SHIPPED_MODEL  # noqa: E402
-from fpi.evaluate import metrics_for  # noqa: E402
-from fpi.model import FailurePointModel, TrainConfig, with_predictions  # noqa: E402
-from fpi.retrain import RetrainConfig, retrain_from_verdicts  # noqa: E402
-from fpi.schema import LABEL_COLUMN, LABELS  # noqa: E402
-from fpi.splits import dialogue_bucket, grouped_split  # noqa: E402
-from fpi.traces import load_traces  # noqa: E402
-from fpi.triage import triage_queue  # noqa: E402
+from fpi.model.evaluate import metrics_for  # noqa: E402
+from fpi.model.estimator import FailurePointModel, TrainConfig, with_predictions  # noqa: E402
+from fpi.review.retrain import RetrainConfig, retrain_from_verdicts  # noqa: E402
+from fpi.data.schema import LABEL_COLUMN, LABELS  # noqa: E402
+from fpi.model.splits import dialogue_bucket, grouped_split  # noqa: E402
+from fpi.data.traces import load_traces  # noqa: E402
+from fpi.review.triage import triage_queue  # noqa: E402
 
 SPLIT_SEED = 20_261  # not the model's own split seed, so the held-out part is independent of it
 SYSTEMS = {"model": "fpi model", "raw_confidence_lgbm": "LightGBM, raw confidences", "rule_cascade": "rule cascade"}

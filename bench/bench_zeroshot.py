@@ -1,6 +1,6 @@
 """Zero-shot carry-over: train on a simulated fleet of pipelines, score a labelled file never trained on.
 
-Simulates `--pipelines` randomly drawn pipelines (`fpi.simulate.simulate_fleet`),
+Simulates `--pipelines` randomly drawn pipelines (`fpi.simulator.simulate.simulate_fleet`),
 trains `FailurePointModel` on them as the shipped model is trained (ranks within each
 pipeline, no text models unless `--text-models`), and prints macro-F1 and
 per-class F1 on every labelled turn of TRACES. Then leave-one-pipeline-out on the
@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fpi.evaluate import metrics_for
-from fpi.model import FailurePointModel, TrainConfig
-from fpi.schema import LABEL_COLUMN, LABELS
-from fpi.simulate import simulate, simulate_fleet
-from fpi.traces import load_traces
+from fpi.model.evaluate import metrics_for
+from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.data.schema import LABEL_COLUMN, LABELS
+from fpi.simulator.simulate import simulate, simulate_fleet
+from fpi.data.traces import load_traces
 
 
 def _line(name: str, metrics: dict) -> str:

@@ -10,27 +10,27 @@ from importlib import import_module
 from typing import Any
 
 from fpi.errors import FpiError, ModelError, NotLabelledError, Problem, ScoredFileError, StoreError, TraceError
-from fpi.schema import CONTRACT_VERSION, LABELS, STAGES
+from fpi.data.schema import CONTRACT_VERSION, LABELS, STAGES
 
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
-    "load_traces": "fpi.traces",
-    "validate_traces": "fpi.traces",
-    "write_traces": "fpi.traces",
-    "summarize_traces": "fpi.traces",
-    "FailurePointModel": "fpi.model",
-    "TrainConfig": "fpi.model",
-    "predict_file": "fpi.bulk",
-    "explain_rows": "fpi.explain",
-    "metrics_for": "fpi.evaluate",
-    "Registry": "fpi.registry",
-    "VerdictStore": "fpi.store",
-    "triage_queue": "fpi.triage",
-    "read_verdicts": "fpi.retrain",
-    "retrain_from_verdicts": "fpi.retrain",
-    "simulate": "fpi.simulate",
-    "simulate_fleet": "fpi.simulate",
+    "load_traces": "fpi.data.traces",
+    "validate_traces": "fpi.data.traces",
+    "write_traces": "fpi.data.traces",
+    "summarize_traces": "fpi.data.traces",
+    "FailurePointModel": "fpi.model.estimator",
+    "TrainConfig": "fpi.model.estimator",
+    "predict_file": "fpi.scoring.file",
+    "explain_rows": "fpi.model.explain",
+    "metrics_for": "fpi.model.evaluate",
+    "Registry": "fpi.model.registry",
+    "VerdictStore": "fpi.review.store",
+    "triage_queue": "fpi.review.triage",
+    "read_verdicts": "fpi.review.retrain",
+    "retrain_from_verdicts": "fpi.review.retrain",
+    "simulate": "fpi.simulator.simulate",
+    "simulate_fleet": "fpi.simulator.simulate",
 }
 """The public API, imported on first use: `import fpi` stays cheap for the CLI (no LightGBM, no pandas
 until a command needs them)."""

@@ -101,7 +101,7 @@ def validate(file: Path, mappings: tuple[str, ...]) -> None:
     Prints a summary when the file is valid; otherwise prints every problem
     (column, rows, reason) and exits with status 1.
     """
-    from fpi.traces import load_traces, summarize_traces
+    from fpi.data.traces import load_traces, summarize_traces
 
     frame = load_traces(file, column_map=_parse_map(mappings))
     _echo(summarize_traces(frame).text())
@@ -122,9 +122,9 @@ def validate(file: Path, mappings: tuple[str, ...]) -> None:
 @_friendly
 def simulate(n_dialogues: int, seed: int, label_noise: float, unlabelled: bool, pipelines: int, output: Path) -> None:
     """Generate realistic pipeline traces from a causal model of the assistant."""
-    from fpi.simulate import simulate as run_simulation
-    from fpi.simulate import simulate_fleet
-    from fpi.traces import write_traces
+    from fpi.simulator.simulate import simulate as run_simulation
+    from fpi.simulator.simulate import simulate_fleet
+    from fpi.data.traces import write_traces
 
     started = time.perf_counter()
     if pipelines > 1:
@@ -147,10 +147,10 @@ def _judged_frame(traces: Path, mappings: tuple[str, ...], model_dir: Path | Non
                   use_labels: bool) -> tuple[pd.DataFrame, str]:
     """The traces and the column to count failures by: the human labels, or the model's predictions
     (the file's own when it was scored by `fpi predict`, else scored here)."""
-    from fpi.dashboard import PREDICTED
-    from fpi.model import FailurePointModel
-    from fpi.schema import LABEL_COLUMN
-    from fpi.traces import load_traces
+    from fpi.analysis.dashboard import PREDICTED
+    from fpi.model.estimator import FailurePointModel
+    from fpi.data.schema import LABEL_COLUMN
+    from fpi.data.traces import load_traces
 
     frame = load_traces(traces, column_map=_parse_map(mappings))
     if use_labels:
@@ -206,9 +206,9 @@ def train(traces: Path, output: Path, seed: int, holdout: float, scale_free: boo
     cluster (LightGBM's Dask interface); the saved model is the same kind of
     directory either way.
     """
-    from fpi.evaluate import format_report
-    from fpi.model import FailurePointModel, TrainConfig
-    from fpi.traces import load_traces
+    from fpi.model.evaluate import format_report
+    from fpi.model.estimator import FailurePointModel, TrainConfig
+    from fpi.data.traces import load_traces
 
     frame = load_traces(traces, column_map=_parse_map(mappings))
     _echo(f"read {len(frame):,} turns from {traces}", err=True)
@@ -224,7 +224,7 @@ def train(traces: Path, output: Path, seed: int, holdout: float, scale_free: boo
             last[0] = message
 
     if engine == "dask":
-        from fpi.distributed import DaskTrainer, dask_client
+        from fpi.scoring.distributed import DaskTrainer, dask_client
 
         with dask_client(scheduler) as client:
             model = FailurePointModel(config=config, trainer=DaskTrainer(client))
@@ -262,8 +262,8 @@ def predict(traces: Path, model_dir: Path | None, output: Path, chunk_rows: int 
     Files of any size: big ones are read in batches and scored one bucket of whole
     dialogues at a time (progress on stderr); nothing is written unless every row passes.
     """
-    from fpi.bulk import predict_file
-    from fpi.model import FailurePointModel
+    from fpi.scoring.file import predict_file
+    from fpi.model.estimator import FailurePointModel
 
     model = FailurePointModel.load(_model_path(model_dir))
     _echo(f"scoring with {model.compiled.status.describe()}", err=True)
@@ -284,7 +284,7 @@ def compile_model(model_dir: Path | None) -> None:
     Predictions are the same as LightGBM's; scoring is several times faster. Without
     the compiler packages it says why, and scoring stays with LightGBM.
     """
-    from fpi.model import FailurePointModel
+    from fpi.model.estimator import FailurePointModel
 
     model = FailurePointModel.load(_model_path(model_dir))
     started = time.perf_counter()
@@ -318,9 +318,9 @@ def evaluate(traces: Path, model_dir: Path | None, as_json: bool, mappings: tupl
     """Compare the model with both baselines on the labelled turns of TRACES."""
     import json
 
-    from fpi.evaluate import evaluate_model, format_report
-    from fpi.model import FailurePointModel
-    from fpi.traces import load_traces
+    from fpi.model.evaluate import evaluate_model, format_report
+    from fpi.model.estimator import FailurePointModel
+    from fpi.data.traces import load_traces
 
     model = FailurePointModel.load(_model_path(model_dir))
     frame = load_traces(traces, column_map=_parse_map(mappings))
@@ -337,9 +337,9 @@ def evaluate(traces: Path, model_dir: Path | None, as_json: bool, mappings: tupl
 @_friendly
 def explain(traces: Path, model_dir: Path | None, dialogue_id: str, top: int, mappings: tuple[str, ...]) -> None:
     """Show each turn of one dialogue with its label, probability and top reasons."""
-    from fpi.explain import explain_rows
-    from fpi.model import FailurePointModel
-    from fpi.traces import load_traces
+    from fpi.model.explain import explain_rows
+    from fpi.model.estimator import FailurePointModel
+    from fpi.data.traces import load_traces
 
     model = FailurePointModel.load(_model_path(model_dir))
     frame = load_traces(traces, column_map=_parse_map(mappings))
@@ -384,11 +384,11 @@ def cohorts(traces: Path, model_dir: Path | None, as_json: bool, level: float, m
     """
     import json
 
-    from fpi.cohorts import discover_cohorts, format_discovery
-    from fpi.fairness import fairness, format_fairness
-    from fpi.model import FailurePointModel
-    from fpi.schema import LABEL_COLUMN
-    from fpi.traces import load_traces
+    from fpi.analysis.cohorts import discover_cohorts, format_discovery
+    from fpi.analysis.fairness import fairness, format_fairness
+    from fpi.model.estimator import FailurePointModel
+    from fpi.data.schema import LABEL_COLUMN
+    from fpi.data.traces import load_traces
 
     model = FailurePointModel.load(_model_path(model_dir))
     scored = model.score(load_traces(traces, column_map=_parse_map(mappings)))
@@ -438,8 +438,8 @@ def monitor(traces: Path, model_dir: Path | None, by: str, window: int | None, e
     """
     import json
 
-    from fpi.monitor import MONITOR_COLUMNS, format_monitoring
-    from fpi.monitor import monitor as run_monitor
+    from fpi.analysis.monitor import MONITOR_COLUMNS, format_monitoring
+    from fpi.analysis.monitor import monitor as run_monitor
 
     frame, label_column = _judged_frame(traces, mappings, model_dir, use_labels=use_labels)
     missing = [c for c in extra_columns if c not in frame.columns]
@@ -491,11 +491,11 @@ def compare(traces: Path, after: Path | None, model_dir: Path | None, against_di
     """
     import json
 
-    from fpi.compare import compare_frames, compare_paired, format_comparison, split_frame
-    from fpi.dashboard import PREDICTED
-    from fpi.model import FailurePointModel
-    from fpi.schema import LABEL_COLUMN
-    from fpi.traces import load_traces
+    from fpi.analysis.compare import compare_frames, compare_paired, format_comparison, split_frame
+    from fpi.analysis.dashboard import PREDICTED
+    from fpi.model.estimator import FailurePointModel
+    from fpi.data.schema import LABEL_COLUMN
+    from fpi.data.traces import load_traces
 
     modes = [after is not None, against_dir is not None, split_at is not None, split_by is not None]
     if sum(modes) != 1:
@@ -555,7 +555,7 @@ def episodes(traces: Path, model_dir: Path | None, use_labels: bool, as_json: bo
     """
     import json
 
-    from fpi.episodes import episode_summary, format_episode_summary
+    from fpi.analysis.episodes import episode_summary, format_episode_summary
 
     frame, label_column = _judged_frame(traces, mappings, model_dir, use_labels=use_labels)
     summary = episode_summary(frame, label_column=label_column)
@@ -579,7 +579,7 @@ def gaps(traces: Path, model_dir: Path | None, level: float, use_labels: bool, a
     "locale = en-IN: 12 points worse" becomes "asr +9 (7 to 11), nlu +2 ...":
     the per-stage differences add up to the gap; each has a 95% Newcombe interval.
     """
-    from fpi.gaps import format_gaps, stage_gaps
+    from fpi.analysis.gaps import format_gaps, stage_gaps
 
     frame, label_column = _judged_frame(traces, mappings, model_dir, use_labels=use_labels)
     table = stage_gaps(frame, label_column=label_column, level=level)
@@ -608,12 +608,12 @@ def queue(traces: Path, model_dir: Path | None, exclude: Path | None, n_turns: i
     """
     import pandas as pd
 
-    from fpi.explain import explain_rows
-    from fpi.export import write_export
-    from fpi.model import FailurePointModel, with_predictions
-    from fpi.retrain import read_verdicts
-    from fpi.traces import load_traces
-    from fpi.triage import triage_queue
+    from fpi.model.explain import explain_rows
+    from fpi.review.export import write_export
+    from fpi.model.estimator import FailurePointModel, with_predictions
+    from fpi.review.retrain import read_verdicts
+    from fpi.data.traces import load_traces
+    from fpi.review.triage import triage_queue
 
     model = FailurePointModel.load(_model_path(model_dir))
     frame = load_traces(traces, column_map=_parse_map(mappings))
@@ -656,10 +656,10 @@ def retrain(traces: Path, verdicts_file: Path, model_dir: Path | None, output: P
     model is scored on the same turns. The same code as the Triage page's
     "Train a candidate".
     """
-    from fpi.evaluate import format_report
-    from fpi.model import FailurePointModel, TrainConfig
-    from fpi.retrain import RetrainConfig, read_verdicts, retrain_from_verdicts
-    from fpi.traces import load_traces
+    from fpi.model.evaluate import format_report
+    from fpi.model.estimator import FailurePointModel, TrainConfig
+    from fpi.review.retrain import RetrainConfig, read_verdicts, retrain_from_verdicts
+    from fpi.data.traces import load_traces
 
     start = FailurePointModel.load(_model_path(model_dir))
     frame = load_traces(traces, column_map=_parse_map(mappings))
@@ -704,10 +704,10 @@ def verdicts() -> None:
 def verdicts_export(output: Path, traces: Path | None, model_dir: Path | None, any_dataset: bool, everything: bool,
                     mappings: tuple[str, ...]) -> None:
     """Write the verdicts, or traces with predictions and verdicts, to a CSV or Parquet file."""
-    from fpi.export import with_latest_verdicts, write_export
-    from fpi.model import FailurePointModel
-    from fpi.store import VerdictStore
-    from fpi.traces import dataset_fingerprint, load_traces
+    from fpi.review.export import with_latest_verdicts, write_export
+    from fpi.model.estimator import FailurePointModel
+    from fpi.review.store import VerdictStore
+    from fpi.data.traces import dataset_fingerprint, load_traces
 
     with VerdictStore.from_config(read_only=True) as store:  # reading only: a read-only copy will do
         if traces is None:
@@ -732,7 +732,7 @@ def verdicts_export(output: Path, traces: Path | None, model_dir: Path | None, a
 @_friendly
 def verdicts_history(dialogue_id: str, turn: int, dataset: str | None) -> None:
     """Every verdict on turn TURN of DIALOGUE_ID, oldest first (the last one counts)."""
-    from fpi.store import VerdictStore
+    from fpi.review.store import VerdictStore
 
     with VerdictStore.from_config(read_only=True) as store:  # reading only: a read-only copy will do
         rows = store.history(dialogue_id, turn, dataset=dataset)
@@ -763,7 +763,7 @@ def datasets_list(as_json: bool) -> None:
     import json
 
     from fpi.config import Config
-    from fpi.datasets import describe, store_from_env
+    from fpi.data.datasets import describe, store_from_env
 
     rows = describe(store_from_env(Config.from_env().home).list())
     if as_json:
@@ -783,7 +783,7 @@ def datasets_list(as_json: bool) -> None:
 def datasets_rm(fingerprints: tuple[str, ...]) -> None:
     """Delete kept datasets by fingerprint (links to them stop working)."""
     from fpi.config import Config
-    from fpi.datasets import store_from_env
+    from fpi.data.datasets import store_from_env
 
     store = store_from_env(Config.from_env().home)
     missing = [f for f in fingerprints if not store.remove(f)]

@@ -35,7 +35,7 @@ class Config:
     max_upload_bytes: int = 1024 * 1_000_000
     """Decompressed size of an upload's values: a small Parquet file can unpack to gigabytes."""
     compiled: bool = True
-    """Score with the compiled forest cached in `home/compiled` when there is one (`fpi.compiled`)."""
+    """Score with the compiled forest cached in `home/compiled` when there is one (`fpi.model.compiled`)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:

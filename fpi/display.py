@@ -11,7 +11,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from fpi.schema import LABELS
+from fpi.data.schema import LABELS
 
 LABEL_NAMES: Mapping[str, str] = {
     "correct": "correct",

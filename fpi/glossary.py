@@ -4,7 +4,7 @@ The SHAP waterfall, the importance and beeswarm charts, the reasons in words and
 expanders on the drill-down and Model pages all take their words from here, so a feature has one
 name wherever it shows. Names are built for whole families (`rank_*`, `drop_*`,
 `cascade_min_to_*`, `next_*`/`prev_*`, `text_<field>`, stage-prefixed extras), so a feature
-added to `fpi.features` or a new stage signal in an upload still gets a sensible entry.
+added to `fpi.model.features` or a new stage signal in an upload still gets a sensible entry.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fpi.display import LABEL_NAMES, label_name, stage_name
-from fpi.schema import LABELS, STAGES
+from fpi.data.schema import LABELS, STAGES
 
 NOT_LOGGED = "not logged"
 
@@ -95,7 +95,7 @@ def _conf_stage(column: str) -> str | None:
 
 
 def _text_entry(name: str) -> Entry | None:
-    from fpi.text_stack import FIELDS_BY_KEY
+    from fpi.model.text_stack import FIELDS_BY_KEY
 
     if not name.startswith("text_"):
         return None

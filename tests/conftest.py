@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fpi.model import FailurePointModel, TrainConfig
-from fpi.simulate import simulate
+from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.simulator.simulate import simulate
 
 FAST = TrainConfig(learning_rate=0.15, max_rounds=150, early_stopping_rounds=20, seed=0, cv_max_turns=5_000)
 """One fold for early stopping: the cross-validated schedule is tested on small data of its own."""
@@ -55,8 +55,9 @@ def at(files, home, monkeypatch: pytest.MonkeyPatch):
 
     from app_files import QUICK
     from fpi.config import REPO_ROOT
-    from fpi.retrain import RetrainConfig
-    from fpi.ui import services, triage_services
+    from fpi.review.retrain import RetrainConfig
+    from fpi.ui.services import shared as services
+    from fpi.ui.services import triage as triage_services
 
     monkeypatch.setenv("FPI_HOME", str(home))
     monkeypatch.setenv("FPI_COMPILED", "0")  # no background compile of the shipped model per test (test_compiled)

@@ -8,11 +8,13 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from fpi import aggregates, cohorts, dashboard
-from fpi.dashboard import Filters
+from fpi.analysis import aggregates
+from fpi.analysis import cohorts
+from fpi.analysis import dashboard
+from fpi.analysis.dashboard import Filters
 from fpi.errors import ScoredFileError
-from fpi.simulate import simulate
-from fpi.traces import write_traces
+from fpi.simulator.simulate import simulate
+from fpi.data.traces import write_traces
 
 
 @pytest.fixture(scope="module")

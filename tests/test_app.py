@@ -9,16 +9,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_files import AppFiles
-from fpi.traces import load_traces, write_traces
+from fpi.data.traces import load_traces, write_traces
 from fpi.ui.text import md_escape
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
 PAGES = {
-    "data": "fpi/ui/data_page.py",
-    "overview": "fpi/ui/overview_page.py",
-    "dialogue": "fpi/ui/dialogue_page.py",
-    "model": "fpi/ui/model_page.py",
+    "data": "fpi/ui/pages/data.py",
+    "overview": "fpi/ui/pages/overview.py",
+    "dialogue": "fpi/ui/pages/dialogue.py",
+    "model": "fpi/ui/pages/model.py",
 }
 SCRIPT = "<script>alert(1)</script>"
 BOLD = "**bold**"
@@ -93,7 +93,7 @@ def test_own_traces_replace_the_sample_and_it_is_not_loaded_again(at: AppTest, f
 
 @pytest.mark.parametrize("page", [p for p in PAGES if p != "data"])
 def test_without_the_sample_every_page_says_what_to_do(at: AppTest, page: str, monkeypatch, tmp_path: Path) -> None:
-    from fpi.ui import services
+    from fpi.ui.services import shared as services
 
     monkeypatch.setitem(services.SAMPLES, "labelled", tmp_path / "missing.csv")
     at.run()
@@ -116,7 +116,7 @@ def test_sample_then_every_page_runs(at: AppTest, files: AppFiles) -> None:
 
 
 def test_load_sample_from_an_empty_page(at: AppTest, monkeypatch, files: AppFiles, tmp_path: Path) -> None:
-    from fpi.ui import services
+    from fpi.ui.services import shared as services
 
     monkeypatch.setitem(services.SAMPLES, "labelled", tmp_path / "not-yet.csv")
     at.run()  # nothing to open at first
@@ -291,8 +291,8 @@ def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
 
 
 def test_a_worse_candidate_is_advised_against_and_activating_it_asks_first(at: AppTest, monkeypatch) -> None:
-    from fpi.model import TrainConfig
-    from fpi.ui import services
+    from fpi.model.estimator import TrainConfig
+    from fpi.ui.services import shared as services
 
     # Two boosting rounds on 5k turns: far below the shipped model on the same held-out dialogues.
     weak = TrainConfig(learning_rate=0.01, max_rounds=2, early_stopping_rounds=1, text_models=False, seed=0,
@@ -327,8 +327,8 @@ def test_a_worse_candidate_is_advised_against_and_activating_it_asks_first(at: A
 
 
 def test_keeping_the_active_model_drops_the_candidate(at: AppTest, monkeypatch) -> None:
-    from fpi.model import TrainConfig
-    from fpi.ui import services
+    from fpi.model.estimator import TrainConfig
+    from fpi.ui.services import shared as services
 
     monkeypatch.setattr(services, "TRAIN_CONFIG", TrainConfig(learning_rate=0.01, max_rounds=2,
                                                               early_stopping_rounds=1, text_models=False,

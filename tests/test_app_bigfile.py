@@ -8,9 +8,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_files import AppFiles
-from fpi.bulk import predict_file
-from fpi.model import FailurePointModel
-from fpi.traces import load_traces, write_traces
+from fpi.scoring.file import predict_file
+from fpi.model.estimator import FailurePointModel
+from fpi.data.traces import load_traces, write_traces
 from fpi.ui.text import md_escape
 from test_app import PAGES, all_text, button, metric, no_exception, start
 
@@ -70,7 +70,7 @@ def test_open_a_scored_file_by_path_and_see_its_overview(at: AppTest, scored: Pa
 def test_cohorts_are_discovered_on_a_scored_file_without_loading_it(at: AppTest, scored: Path) -> None:
     start(at)
     open_big(at, scored)
-    at.switch_page("fpi/ui/cohorts_page.py").run()
+    at.switch_page("fpi/ui/pages/cohorts.py").run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
     assert at.session_state["fpi_app_state"].data is None

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from fpi.episodes import episode_summary
-from fpi.model import FailurePointModel
-from fpi.traces import load_traces
+from fpi.analysis.episodes import episode_summary
+from fpi.model.estimator import FailurePointModel
+from fpi.data.traces import load_traces
 from test_app import load_sample
 
 
@@ -15,7 +15,7 @@ def _metric(at: AppTest, label: str):
 
 def test_overview_shows_episodes_beside_turns(at: AppTest, files) -> None:
     load_sample(at)
-    at.switch_page("fpi/ui/overview_page.py").run()
+    at.switch_page("fpi/ui/pages/overview.py").run()
     assert not at.exception, [e.value for e in at.exception]
     scored = FailurePointModel.load(files.model).score(load_traces(files.labelled))
     expected = episode_summary(scored)  # the model's predictions, as every overview figure
@@ -28,7 +28,7 @@ def test_overview_shows_episodes_beside_turns(at: AppTest, files) -> None:
 
 def test_overview_shows_control_limits_beside_the_time_chart(at: AppTest) -> None:
     load_sample(at)
-    at.switch_page("fpi/ui/overview_page.py").run()
+    at.switch_page("fpi/ui/pages/overview.py").run()
     assert not at.exception, [e.value for e in at.exception]
     limits = [e for e in at.expander if e.label.startswith("Control limits: ")]
     assert len(limits) == 1
@@ -37,7 +37,7 @@ def test_overview_shows_control_limits_beside_the_time_chart(at: AppTest) -> Non
 
 def test_drill_down_frames_episodes_on_the_turn_strip(at: AppTest) -> None:
     load_sample(at)
-    at.switch_page("fpi/ui/dialogue_page.py").run()
+    at.switch_page("fpi/ui/pages/dialogue.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("defect episode" in c.value for c in at.caption)
     strip = next(c for c in at.get("plotly_chart") if "episode: " in c.proto.spec)  # the first dialogue has a defect

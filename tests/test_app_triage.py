@@ -5,14 +5,14 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from fpi.schema import LABELS
-from fpi.store import VerdictStore
+from fpi.data.schema import LABELS
+from fpi.review.store import VerdictStore
 from fpi.ui.state import STATE_KEY
 from fpi.ui.text import md_escape
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
-TRIAGE = "fpi/ui/triage_page.py"
+TRIAGE = "fpi/ui/pages/triage.py"
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "not-a-real-secret",
         "client_id": "fpi", "client_secret": "not-a-real-secret",
         "server_metadata_url": "https://accounts.example.com/.well-known/openid-configuration"}
@@ -37,7 +37,7 @@ def button(at: AppTest, label: str):
 
 def open_triage(at: AppTest, sample: str = "labelled") -> AppTest:
     at.run()
-    at.switch_page("fpi/ui/data_page.py").run()
+    at.switch_page("fpi/ui/pages/data.py").run()
     button(at, f"Load {sample} sample").click().run()
     at.switch_page(TRIAGE).run()
     no_exception(at)
@@ -79,7 +79,7 @@ def test_the_analyst_types_a_name_once(at: AppTest) -> None:
     assert "never anonymous" in at.warning[0].value
     sign_in(at)
     assert "Ana Lima" in [t.value for t in at.text]
-    at.switch_page("fpi/ui/data_page.py").run()
+    at.switch_page("fpi/ui/pages/data.py").run()
     at.switch_page(TRIAGE).run()
     assert not at.form_submit_button  # asked once per session
 
@@ -156,8 +156,8 @@ def test_retraining_with_too_few_labels_says_so(at: AppTest) -> None:
 
 def test_retrain_compare_and_activate(at: AppTest, home: Path, monkeypatch) -> None:
     from app_files import QUICK
-    from fpi.retrain import RetrainConfig
-    from fpi.ui import triage_services
+    from fpi.review.retrain import RetrainConfig
+    from fpi.ui.services import triage as triage_services
 
     # one strategy, so there is always a candidate to activate (auto may keep the active model)
     monkeypatch.setattr(triage_services, "RETRAIN_CONFIG", RetrainConfig(strategy="continue", train=QUICK))
@@ -177,7 +177,7 @@ def test_retrain_compare_and_activate(at: AppTest, home: Path, monkeypatch) -> N
     if confirm:  # a worse candidate is activated only on a second click
         confirm[0].click().run()
     no_exception(at)
-    assert f"Scored by model: {version}" in [t.value for t in at.switch_page("fpi/ui/data_page.py").run().text]
+    assert f"Scored by model: {version}" in [t.value for t in at.switch_page("fpi/ui/pages/data.py").run().text]
     at.switch_page(TRIAGE).run()
     button(at, "Roll back to the previous model").click().run()
     no_exception(at)
@@ -207,9 +207,9 @@ def test_the_logged_in_user_is_the_analyst(at: AppTest, home: Path) -> None:
 
 def test_a_cohort_sent_from_the_cohorts_page_narrows_the_queue(at: AppTest) -> None:
     at.run()
-    at.switch_page("fpi/ui/data_page.py").run()
+    at.switch_page("fpi/ui/pages/data.py").run()
     button(at, "Load labelled sample").click().run()
-    at.switch_page("fpi/ui/cohorts_page.py").run()
+    at.switch_page("fpi/ui/pages/cohorts.py").run()
     found = next(d for d in at.dataframe if d.key and d.key.startswith("w_cohort_found"))
     at.session_state[found.key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()

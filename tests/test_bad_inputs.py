@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fpi.errors import ModelError
-from fpi.model import FailurePointModel, TrainConfig
-from fpi.schema import feature_name_problem, is_stage_signal, safe_feature_name
-from fpi.simulate import simulate
-from fpi.traces import load_traces, summarize_traces, write_traces
+from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.data.schema import feature_name_problem, is_stage_signal, safe_feature_name
+from fpi.simulator.simulate import simulate
+from fpi.data.traces import load_traces, summarize_traces, write_traces
 
 QUICK = TrainConfig(learning_rate=0.3, max_rounds=30, early_stopping_rounds=10, seed=0, num_threads=1,
                     text_models=False, cv_max_turns=100)
@@ -91,7 +91,7 @@ def _broken_copy(model_dir: Path, target: Path) -> Path:
 
 
 def test_the_registry_never_activates_a_model_that_cannot_be_loaded(files, tmp_path) -> None:
-    from fpi.registry import Registry
+    from fpi.model.registry import Registry
 
     registry = Registry(tmp_path / "home", default_model=files.model)
     _broken_copy(files.model, registry.root / "broken")
@@ -101,16 +101,16 @@ def test_the_registry_never_activates_a_model_that_cannot_be_loaded(files, tmp_p
 
 
 def test_the_app_recovers_from_an_unloadable_active_model(at, files, home) -> None:
-    from fpi.registry import ACTIVE_FILE
+    from fpi.model.registry import ACTIVE_FILE
 
     _broken_copy(files.model, home / "models" / "broken")
     (home / "models" / ACTIVE_FILE).write_text(json.dumps({"version": "broken", "history": ["default"]}))
     at.run()
-    at.switch_page("fpi/ui/overview_page.py").run()
+    at.switch_page("fpi/ui/pages/overview.py").run()
     assert not at.exception
     message = "\n".join(e.value for e in at.error)
     assert "No usable model" in message and "Model page" in message and "roll back" in message
-    at.switch_page("fpi/ui/model_page.py").run()
+    at.switch_page("fpi/ui/pages/model.py").run()
     assert not at.exception
     labels = {b.label: b for b in at.button}
     assert "Activate" in labels and "Roll back" in labels and not labels["Roll back"].disabled
@@ -132,7 +132,7 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 def test_a_small_parquet_file_of_many_turns_is_refused_before_reading(small_traces) -> None:
     from fpi.errors import TraceError
-    from fpi.traces import check_upload_size
+    from fpi.data.traces import check_upload_size
 
     many = pd.concat([small_traces] * 40, ignore_index=True)
     data = _parquet_bytes(many)
@@ -147,7 +147,7 @@ def test_a_small_parquet_file_of_many_turns_is_refused_before_reading(small_trac
 
 def test_a_parquet_file_whose_values_unpack_past_the_limit_is_refused() -> None:
     from fpi.errors import TraceError
-    from fpi.traces import check_upload_size
+    from fpi.data.traces import check_upload_size
 
     data = _parquet_bytes(pd.DataFrame({"asr_text": ["x" * 100_000] * 50}))
     with pytest.raises(TraceError, match="MB once decompressed"):
@@ -159,7 +159,7 @@ def test_a_parquet_file_whose_values_unpack_past_the_limit_is_refused() -> None:
 def test_the_csv_row_estimate_never_undercounts(cells: list[str]) -> None:
     import io
 
-    from fpi.traces import upload_size
+    from fpi.data.traces import upload_size
 
     buffer = io.StringIO()
     pd.DataFrame({"c": cells}).to_csv(buffer, index=False)
@@ -176,7 +176,7 @@ def test_the_app_refuses_an_upload_over_the_row_limit_and_keeps_the_data(at, fil
     at.file_uploader[0].set_value(("many.parquet", data, "application/octet-stream")).run()
     assert not at.exception
     assert "was rejected" in "\n".join(str(e.value) for e in at.error)
-    from fpi.ui.data_page import REJECTION_HEADERS
+    from fpi.ui.pages.data import REJECTION_HEADERS
 
     header = REJECTION_HEADERS["reason"]
     reasons = [r for t in at.table if header in t.value.columns for r in t.value[header]]
@@ -206,7 +206,7 @@ def _long_dialogue(frame: pd.DataFrame, turns: int, dialogue_id: str = "a-long")
 
 
 def test_the_turn_strip_is_one_trace_for_any_number_of_defective_turns() -> None:
-    from fpi import charts
+    from fpi.ui import charts
 
     n = 2000
     strip = pd.DataFrame({"turn_index": np.repeat(np.arange(n), 5),
@@ -221,7 +221,7 @@ def test_the_turn_strip_is_one_trace_for_any_number_of_defective_turns() -> None
 
 
 def test_the_drilldown_does_not_open_a_huge_dialogue_by_default(small_traces) -> None:
-    from fpi import dashboard
+    from fpi.analysis import dashboard
 
     frame = _long_dialogue(small_traces, 600)
     assert dashboard.default_dialogue(frame, ["a-long", "d000002"], max_turns=200) == "d000002"
@@ -239,11 +239,11 @@ def test_a_long_dialogue_is_paged_in_the_app(at, files, tmp_path) -> None:
     write_traces(frame, path)
     load_sample(at)
     upload(at, "long.csv", path.read_bytes())
-    at.switch_page("fpi/ui/dialogue_page.py").run()
+    at.switch_page("fpi/ui/pages/dialogue.py").run()
     assert not at.exception
     assert at.query_params["dialogue"] != ["a-long"]
     at.query_params["dialogue"] = "a-long"
-    at.switch_page("fpi/ui/dialogue_page.py").run()
+    at.switch_page("fpi/ui/pages/dialogue.py").run()
     assert not at.exception
     assert [n.value for n in at.number_input] == [1]
     assert len([c for c in at.caption if str(c.value).startswith("Turn ")]) == 100
@@ -256,7 +256,7 @@ def test_a_long_dialogue_is_paged_in_the_app(at, files, tmp_path) -> None:
 # ---------------------------------------------------------------- very long texts
 
 def test_texts_are_compared_on_their_capped_length(small_traces) -> None:
-    from fpi.features import SIMILARITY_MAX_CHARS, build_features, fit_feature_spec
+    from fpi.model.features import SIMILARITY_MAX_CHARS, build_features, fit_feature_spec
 
     frame = small_traces[small_traces["dialogue_id"] == small_traces["dialogue_id"].iloc[0]].head(2).copy()
     common = "play the song " * (SIMILARITY_MAX_CHARS // 14 + 1)
@@ -277,7 +277,7 @@ def _live_formula_cells(path: Path) -> list[str]:
     """Cells (header included) a spreadsheet would run: text starting with = + - @ tab or CR."""
     import csv
 
-    from fpi.export import FORMULA_PREFIXES
+    from fpi.review.export import FORMULA_PREFIXES
 
     live = []
     with open(path, newline="", encoding="utf-8") as handle:
@@ -300,7 +300,7 @@ def _formula_traces(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_exports_neutralise_headers_and_binary_cells(small_traces, tmp_path) -> None:
-    from fpi.export import write_export
+    from fpi.review.export import write_export
 
     path = write_export(_formula_traces(small_traces), tmp_path / "out.csv")
     assert _live_formula_cells(path) == []
@@ -329,7 +329,7 @@ def test_fpi_predict_writes_no_live_formula_to_csv(small_traces, files, tmp_path
 def test_the_arrow_and_pandas_neutralisers_agree(cells: list[str | None]) -> None:
     import pyarrow as pa
 
-    from fpi.export import FORMULA_PREFIXES, neutralise_formulas, neutralise_table
+    from fpi.review.export import FORMULA_PREFIXES, neutralise_formulas, neutralise_table
 
     frame = pd.DataFrame({"-x": pd.Series(cells, dtype="object")})
     table = neutralise_table(pa.Table.from_pandas(frame, preserve_index=False))
@@ -359,7 +359,7 @@ def scored_small(small_traces, files, tmp_path_factory) -> Path:
 def test_a_file_named_like_a_glob_cannot_pull_in_files_outside_the_data_folder(scored_small, tmp_path) -> None:
     import shutil
 
-    from fpi import aggregates
+    from fpi.analysis import aggregates
     from fpi.errors import ScoredFileError
 
     data, outside = tmp_path / "data", tmp_path / "outside"
@@ -393,7 +393,7 @@ def test_bad_paths_in_the_path_box_are_messages_not_tracebacks(at, tmp_path, sco
         shutil.copy(scored_small, tmp_path / "[a].parquet")
         path = str(tmp_path / "[a].parquet")
     at.run()
-    at.switch_page("fpi/ui/data_page.py").run()  # the app opens on the Overview
+    at.switch_page("fpi/ui/pages/data.py").run()  # the app opens on the Overview
     next(t for t in at.text_input if t.label.startswith("Path of a scored Parquet")).set_value(path)
     next(b for b in at.button if b.label == "Open").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -454,7 +454,7 @@ def _parquet_with(frame: pd.DataFrame, tmp_path: Path, column: str, values) -> P
 def test_parquet_columns_no_check_can_read_are_named(small_traces, tmp_path, case) -> None:
     import pyarrow as pa
 
-    from fpi.bulk import predict_file
+    from fpi.scoring.file import predict_file
     from fpi.errors import TraceError
 
     n = len(small_traces)
@@ -480,7 +480,7 @@ def test_parquet_columns_no_check_can_read_are_named(small_traces, tmp_path, cas
 
 @pytest.mark.parametrize("case", ["no dialogue_id", "text confidence", "numeric locale"])
 def test_a_scored_file_of_the_wrong_shape_is_refused_before_the_overview(scored_small, tmp_path, case) -> None:
-    from fpi import aggregates
+    from fpi.analysis import aggregates
     from fpi.errors import ScoredFileError
 
     frame = pd.read_parquet(scored_small)
@@ -549,8 +549,8 @@ def test_ids_and_texts_longer_than_the_contract_allows_are_rejected_with_rows(sm
 
 
 def test_a_verdict_can_be_recorded_on_the_longest_id_the_contract_allows(tmp_path) -> None:
-    from fpi.schema import MAX_ID_CHARS
-    from fpi.store import VerdictStore
+    from fpi.data.schema import MAX_ID_CHARS
+    from fpi.review.store import VerdictStore
 
     store = VerdictStore(f"sqlite:///{tmp_path / 'v.sqlite3'}")
     long_id = "d" * MAX_ID_CHARS
@@ -568,7 +568,7 @@ def test_a_read_only_copy_of_the_store_can_be_exported_without_writing_to_it(tmp
     from click.testing import CliRunner
 
     from fpi.cli import main
-    from fpi.store import VerdictStore
+    from fpi.review.store import VerdictStore
 
     live = tmp_path / "live.sqlite3"
     with VerdictStore(f"sqlite:///{live}") as store:

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from fpi.bulk import predict_file
+from fpi.scoring.file import predict_file
 from fpi.cli import main
 from fpi.errors import TraceError
-from fpi.partition import partition_traces
-from fpi.schema import KEY_COLUMNS, LABELS
-from fpi.simulate import simulate
-from fpi.traces import load_traces, write_traces
+from fpi.scoring.partition import partition_traces
+from fpi.data.schema import KEY_COLUMNS, LABELS
+from fpi.simulator.simulate import simulate
+from fpi.data.traces import load_traces, write_traces
 
 PROBABILITIES = [f"p_{label}" for label in LABELS]
 CHUNK = 250  # turns per batch and bucket: dialogues straddle batches, and there are many buckets

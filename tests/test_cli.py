@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from fpi.cli import main
-from fpi.schema import LABELS
-from fpi.traces import load_traces, write_traces
+from fpi.data.schema import LABELS
+from fpi.data.traces import load_traces, write_traces
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_retrain_prints_the_candidate_beside_the_starting_model_and_saves_it(loo
     assert result.exit_code == 0, result.output
     assert "strategy: verdicts@" in result.output and "starting model" in result.output
     assert "candidate" in result.output and "F1 per class" in result.output
-    from fpi.model import FailurePointModel
+    from fpi.model.estimator import FailurePointModel
 
     model = FailurePointModel.load(out)
     assert model.meta["training_data"]["labelled_turns"] == 450

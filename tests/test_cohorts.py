@@ -15,17 +15,17 @@ from streamlit.testing.v1 import AppTest
 
 from app_files import AppFiles
 from fpi.cli import main
-from fpi.cohorts import (
+from fpi.analysis.cohorts import (
     ANY_DEFECT, _count_lattice, candidate_columns, cohort_mask, cohort_profile, cohort_rates, discover_cohorts,
     format_discovery,
 )
-from fpi.dashboard import MISSING, PREDICTED
+from fpi.analysis.dashboard import MISSING, PREDICTED
 from fpi.errors import FpiError, NotLabelledError
-from fpi.fairness import cohort_performance, fairness
-from fpi.schema import LABELS
-from fpi.simulate import CohortEffect, SimConfig, simulate
-from fpi.stats import benjamini_hochberg, hypergeom_sf, macro_f1, wilson_interval
-from fpi.traces import load_traces, write_traces
+from fpi.analysis.fairness import cohort_performance, fairness
+from fpi.data.schema import LABELS
+from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
+from fpi.analysis.stats import benjamini_hochberg, hypergeom_sf, macro_f1, wilson_interval
+from fpi.data.traces import load_traces, write_traces
 
 REPO = Path(__file__).resolve().parent.parent
 PLANTED = {"locale": "en-IN", "device_type": "car"}
@@ -306,7 +306,7 @@ def test_performance_per_cohort_has_seeded_intervals(planted: pd.DataFrame) -> N
 
 # ---------------------------------------------------------------- the page
 
-PAGE = "fpi/ui/cohorts_page.py"
+PAGE = "fpi/ui/pages/cohorts.py"
 
 
 
@@ -334,7 +334,7 @@ def test_cohorts_page_opens_on_the_sample(at: AppTest) -> None:
 
 def test_selecting_a_cohort_charts_it_and_clicks_through(at: AppTest) -> None:
     at.run()
-    at.switch_page("fpi/ui/data_page.py").run()
+    at.switch_page("fpi/ui/pages/data.py").run()
     next(b for b in at.button if b.label == "Load labelled sample").click().run()
     at.switch_page(PAGE).run()
     _no_exception(at)
@@ -364,7 +364,7 @@ def test_cohort_values_with_markup_show_as_typed(at: AppTest, files: AppFiles, t
     frame["device_type"] = frame["device_type"].replace({"tv": markup})
     write_traces(frame, tmp_path / "markup.csv")
     at.run()
-    at.switch_page("fpi/ui/data_page.py").run()
+    at.switch_page("fpi/ui/pages/data.py").run()
     at.file_uploader[0].set_value(("markup.csv", (tmp_path / "markup.csv").read_bytes(), "text/csv")).run()
     at.switch_page(PAGE).run()
     _no_exception(at)
@@ -380,7 +380,7 @@ def test_cohort_values_with_markup_show_as_typed(at: AppTest, files: AppFiles, t
 
 def test_cohorts_page_on_unlabelled_traces_says_fairness_needs_labels(at: AppTest) -> None:
     at.run()
-    at.switch_page("fpi/ui/data_page.py").run()
+    at.switch_page("fpi/ui/pages/data.py").run()
     next(b for b in at.button if b.label == "Load unlabelled sample").click().run()
     at.switch_page(PAGE).run()
     _no_exception(at)

@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from fpi.cli import main
-from fpi.compare import compare_frames, compare_paired, format_comparison, split_frame
+from fpi.analysis.compare import compare_frames, compare_paired, format_comparison, split_frame
 from fpi.errors import FpiError
-from fpi.schema import LABELS
-from fpi.simulate import PipelineProfile, SimConfig, simulate
-from fpi.simulate_templates import INTENT_NAMES
-from fpi.stats import newcombe_interval, newcombe_paired_interval, wilson_interval
-from fpi.traces import write_traces
+from fpi.data.schema import LABELS
+from fpi.simulator.simulate import PipelineProfile, SimConfig, simulate
+from fpi.simulator.templates import INTENT_NAMES
+from fpi.analysis.stats import newcombe_interval, newcombe_paired_interval, wilson_interval
+from fpi.data.traces import write_traces
 
 # NLU symptoms of PlayMusic requests: NLU sends them to another media intent
 WHERE_MUSIC_LANDS = {"nlu_intent = PlayVideo", "nlu_intent = PlayAudiobook", "nlu_domain = video", "nlu_domain = books"}

@@ -1,4 +1,4 @@
-"""Compiled scoring (`fpi.compiled`): the same probabilities as `Booster.predict`, a cache that is
+"""Compiled scoring (`fpi.model.compiled`): the same probabilities as `Booster.predict`, a cache that is
 built once, atomically, and never loaded without its recorded sha256, and a quiet fallback.
 
 A small model (40 rounds, single-threaded training) keeps each compile to a few seconds.
@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fpi import compiled
+from fpi.model import compiled
 from fpi.config import SAMPLE_LABELLED
 from fpi.errors import ModelError
-from fpi.model import FailurePointModel, TrainConfig
-from fpi.schema import LABELS
-from fpi.simulate import simulate
-from fpi.traces import load_traces
+from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.data.schema import LABELS
+from fpi.simulator.simulate import simulate
+from fpi.data.traces import load_traces
 
 SMALL = TrainConfig(learning_rate=0.3, max_rounds=40, early_stopping_rounds=10, seed=0, num_threads=1,
                     cv_max_turns=0, text_models=False)
@@ -85,7 +85,7 @@ def test_compiled_probabilities_equal_the_boosters(saved, built_home, monkeypatc
 
 
 def softmax_of(model: FailurePointModel, features: pd.DataFrame, *, compiled: bool) -> np.ndarray:
-    from fpi.model import softmax
+    from fpi.model.estimator import softmax
 
     return softmax(model.raw_scores(features, compiled=compiled) / model.temperature)
 
@@ -205,7 +205,7 @@ def test_the_app_compiles_the_active_model_in_the_background_and_says_so(saved, 
     monkeypatch.delenv("FPI_DB_URL", raising=False)
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90)
     at.run()
-    at.switch_page("fpi/ui/model_page.py").run()
+    at.switch_page("fpi/ui/pages/model.py").run()
     assert not at.exception
 
     def scoring() -> str:
@@ -225,7 +225,7 @@ def test_fpi_compile_then_predict_uses_the_compiled_trees(saved, tmp_path, monke
     from click.testing import CliRunner
 
     from fpi.cli import main
-    from fpi.traces import write_traces
+    from fpi.data.traces import write_traces
 
     monkeypatch.setenv("FPI_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("FPI_COMPILED", raising=False)

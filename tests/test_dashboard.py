@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fpi import charts, dashboard
-from fpi.dashboard import Filters
-from fpi.schema import LABELS, STAGES
+from fpi.ui import charts
+from fpi.analysis import dashboard
+from fpi.analysis.dashboard import Filters
+from fpi.data.schema import LABELS, STAGES
 
 # 4 dialogues, 10 turns: predicted defects on 4 turns (asr x2, nlu, false_wake), 6 labelled.
 ROWS = [
@@ -208,7 +209,7 @@ def test_heatmap_escapes_cohort_names(frame: pd.DataFrame) -> None:
 def test_filters_survive_a_round_trip_through_the_url() -> None:
     from datetime import date
 
-    from fpi.dashboard import FilterOptions, Filters, filters_from_params, filters_to_params
+    from fpi.analysis.dashboard import FilterOptions, Filters, filters_from_params, filters_to_params
 
     options = FilterOptions(date_bounds=(date(2026, 1, 1), date(2026, 1, 31)), devices=("car", "tv"),
                             locales=("en-US",), domains=("music",), predicted=("asr", "correct"))

@@ -1,4 +1,4 @@
-"""Datasets kept for shared links (`fpi.datasets`, `fpi datasets list|rm`)."""
+"""Datasets kept for shared links (`fpi.data.datasets`, `fpi datasets list|rm`)."""
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from fpi.cli import main
-from fpi.datasets import DatasetError, DatasetStore, check_fingerprint
+from fpi.data.datasets import DatasetError, DatasetStore, check_fingerprint
 
 
 def fp(text: str) -> str:

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 
-from fpi import charts, display
-from fpi.schema import LABELS
+from fpi import display
+from fpi.ui import charts
+from fpi.data.schema import LABELS
 
 
 def test_every_label_has_one_display_name_and_it_maps_back() -> None:

@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from fpi.bulk import predict_file
+from fpi.scoring.file import predict_file
 from fpi.cli import main
-from fpi.distributed import DaskTrainer, dask_client
-from fpi.evaluate import evaluate_model
-from fpi.model import FailurePointModel, TrainConfig
-from fpi.simulate import simulate
-from fpi.traces import write_traces
+from fpi.scoring.distributed import DaskTrainer, dask_client
+from fpi.model.evaluate import evaluate_model
+from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.simulator.simulate import simulate
+from fpi.data.traces import write_traces
 
 pytestmark = pytest.mark.dask
 

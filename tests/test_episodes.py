@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fpi.episodes import OUTCOMES, assign_episodes, episode_summary, episodes, format_episode_summary
+from fpi.analysis.episodes import OUTCOMES, assign_episodes, episode_summary, episodes, format_episode_summary
 from fpi.errors import FpiError
-from fpi.schema import LABELS
+from fpi.data.schema import LABELS
 
 
 def _frame(rows: list[tuple[str, int, str, bool, str | None]]) -> pd.DataFrame:
@@ -147,8 +147,8 @@ def test_cli_prints_turns_and_episodes(tmp_path) -> None:
     from click.testing import CliRunner
 
     from fpi.cli import main
-    from fpi.simulate import simulate
-    from fpi.traces import write_traces
+    from fpi.simulator.simulate import simulate
+    from fpi.data.traces import write_traces
 
     path = tmp_path / "traces.csv"
     frame = simulate(300, seed=4)
@@ -162,8 +162,8 @@ def test_cli_prints_turns_and_episodes(tmp_path) -> None:
 
 
 def test_the_turn_strip_frames_each_episode() -> None:
-    from fpi.charts import confidence_strip_figure
-    from fpi.dashboard import stage_strip
+    from fpi.ui.charts import confidence_strip_figure
+    from fpi.analysis.dashboard import stage_strip
 
     turns = HAND_MADE[HAND_MADE["dialogue_id"] == "d4"].assign(
         predicted_failure_point=lambda f: f["failure_point"],

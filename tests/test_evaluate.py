@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fpi.baselines import RuleCascade
-from fpi.evaluate import expected_calibration_error, format_report, metrics_for
-from fpi.schema import CONFIDENCE_COLUMNS, LABELS
+from fpi.model.baselines import RuleCascade
+from fpi.model.evaluate import expected_calibration_error, format_report, metrics_for
+from fpi.data.schema import CONFIDENCE_COLUMNS, LABELS
 
 
 def _onehot(labels):
@@ -55,7 +55,7 @@ def test_rule_cascade_takes_the_first_low_stage_and_skips_missing():
 
 
 def test_rule_cascade_tuning_does_not_get_worse_than_fixed_thresholds(sim_small):
-    from fpi.baselines import _fast_macro_f1
+    from fpi.model.baselines import _fast_macro_f1
 
     labelled = sim_small[sim_small["failure_point"].notna()]
     truth = pd.Categorical(labelled["failure_point"], categories=list(LABELS)).codes
@@ -66,7 +66,7 @@ def test_rule_cascade_tuning_does_not_get_worse_than_fixed_thresholds(sim_small)
 
 
 def test_format_report_names_every_system(tiny_model, sim_heldout):
-    from fpi.evaluate import evaluate_model
+    from fpi.model.evaluate import evaluate_model
 
     text = format_report(evaluate_model(tiny_model, sim_heldout))
     for name in ("fpi model", "raw confidences", "rule cascade", "macro-F1", "false_wake"):

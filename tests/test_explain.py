@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fpi.explain import (
+from fpi.model.explain import (
     GROUPS,
     ExplanationCache,
     beeswarm_data,
@@ -17,7 +17,7 @@ from fpi.explain import (
     global_importance,
     group_contributions,
 )
-from fpi.schema import LABELS
+from fpi.data.schema import LABELS
 
 
 @pytest.fixture(scope="module")

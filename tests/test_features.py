@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fpi.features import (
+from fpi.model.features import (
     MIN_UPLOAD_FOR_RANKS,
     build_features,
     feature_group,
     fit_feature_spec,
 )
-from fpi.schema import CONFIDENCE_COLUMNS
+from fpi.data.schema import CONFIDENCE_COLUMNS
 
 UPLOAD_RELATIVE = ("rank_", "next_rank_", "prev_rank_")
 
@@ -130,7 +130,7 @@ def test_word_counts_match_python_split(texts):
 
 
 def test_features_of_chunks_with_whole_upload_stats_equal_the_whole(sim_small):
-    from fpi.features import UploadStats
+    from fpi.model.features import UploadStats
 
     spec = fit_feature_spec(sim_small)
     whole = build_features(sim_small, spec)
@@ -143,7 +143,7 @@ def test_features_of_chunks_with_whole_upload_stats_equal_the_whole(sim_small):
 
 
 def test_pooled_uploads_are_ranked_each_within_itself(sim_small, sim_other):
-    from fpi.features import build_features_by_upload
+    from fpi.model.features import build_features_by_upload
 
     spec = fit_feature_spec(sim_small)
     shifted = sim_other.assign(dialogue_id="x" + sim_other["dialogue_id"],

@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from fpi.cli import main
-from fpi.gaps import format_gaps, stage_gaps
-from fpi.simulate import CohortEffect, SimConfig, simulate
-from fpi.traces import write_traces
+from fpi.analysis.gaps import format_gaps, stage_gaps
+from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
+from fpi.data.traces import write_traces
 
 
 def test_a_hand_made_gap_splits_into_exact_parts() -> None:

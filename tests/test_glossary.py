@@ -4,12 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fpi import charts, glossary
+from fpi import glossary
+from fpi.ui import charts
 from fpi.config import SAMPLE_LABELLED, SHIPPED_MODEL
-from fpi.explain import explain_rows
-from fpi.model import FailurePointModel
-from fpi.text_stack import TEXT_FIELDS, text_feature_names
-from fpi.traces import load_traces
+from fpi.model.explain import explain_rows
+from fpi.model.estimator import FailurePointModel
+from fpi.model.text_stack import TEXT_FIELDS, text_feature_names
+from fpi.data.traces import load_traces
 
 
 @pytest.fixture(scope="module")

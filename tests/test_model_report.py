@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fpi.evaluate import evaluate_predictions
-from fpi.model_report import advise_candidate
-from fpi.schema import LABELS
+from fpi.model.evaluate import evaluate_predictions
+from fpi.model.report import advise_candidate
+from fpi.data.schema import LABELS
 
 
 def _proba(labels: list[str]) -> np.ndarray:

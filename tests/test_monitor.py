@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from fpi.cli import EXIT_BREACH, main
 from fpi.errors import FpiError
-from fpi.monitor import format_monitoring, monitor
-from fpi.simulate import CohortEffect, SimConfig, simulate
-from fpi.traces import write_traces
+from fpi.analysis.monitor import format_monitoring, monitor
+from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
+from fpi.data.traces import write_traces
 
 SPIKE_DAY = pd.Timestamp("2026-10-22")
 
@@ -119,7 +119,7 @@ def test_cli_scores_with_the_model_when_the_traces_have_no_predictions(tiny_mode
 
 
 def test_the_control_chart_marks_the_breach_on_its_day(spiked) -> None:
-    from fpi.charts import control_chart_figure
+    from fpi.ui.charts import control_chart_figure
 
     result = monitor(spiked, label_column="failure_point")
     figure = control_chart_figure(result.points, series="device_type = car", failure_point="asr")
@@ -130,9 +130,9 @@ def test_the_control_chart_marks_the_breach_on_its_day(spiked) -> None:
 
 
 def test_the_overview_time_chart_draws_the_limit_and_crosses_the_breach_day(spiked, clean) -> None:
-    from fpi.charts import defect_rate_time_figure
-    from fpi.dashboard import defect_rate_over_time
-    from fpi.monitor import overall_limits
+    from fpi.ui.charts import defect_rate_time_figure
+    from fpi.analysis.dashboard import defect_rate_over_time
+    from fpi.analysis.monitor import overall_limits
 
     def chart(frame: pd.DataFrame):
         scored = frame.assign(predicted_failure_point=frame["failure_point"])

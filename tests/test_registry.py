@@ -9,9 +9,9 @@ import pytest
 
 from fpi.config import Config
 from fpi.errors import ModelError
-from fpi.model import FailurePointModel, TrainConfig
-from fpi.registry import ACTIVE_FILE, DEFAULT, Registry
-from fpi.simulate import simulate
+from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.registry import ACTIVE_FILE, DEFAULT, Registry
+from fpi.simulator.simulate import simulate
 
 QUICK = TrainConfig(learning_rate=0.3, max_rounds=20, early_stopping_rounds=5, seed=0, num_threads=1)
 

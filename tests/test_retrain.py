@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fpi.adapt import RetrainConfig, cv_folds, select_strategy
+from fpi.review.adapt import RetrainConfig, cv_folds, select_strategy
 from fpi.errors import NotLabelledError, TraceError
-from fpi.model import FailurePointModel
-from fpi.retrain import labels_with_verdicts, read_verdicts, retrain_from_verdicts
-from fpi.schema import LABEL_COLUMN
-from fpi.simulate import simulate
+from fpi.model.estimator import FailurePointModel
+from fpi.review.retrain import labels_with_verdicts, read_verdicts, retrain_from_verdicts
+from fpi.data.schema import LABEL_COLUMN
+from fpi.simulator.simulate import simulate
 
 SMALL = RetrainConfig(candidates=("keep", "verdicts"), verdict_rounds=(20, 60), folds=3)
 

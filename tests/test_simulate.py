@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from rapidfuzz import fuzz
 from rapidfuzz.process import cpdist
 
-from fpi.schema import CONFIDENCE_COLUMNS, CONTRACT_COLUMNS, LABELS
-from fpi.simulate import (Calibration, CohortEffect, PipelineProfile, SimConfig, fleet_configs, random_profile,
+from fpi.data.schema import CONFIDENCE_COLUMNS, CONTRACT_COLUMNS, LABELS
+from fpi.simulator.simulate import (Calibration, CohortEffect, PipelineProfile, SimConfig, fleet_configs, random_profile,
                           simulate, simulate_fleet)
-from fpi.simulate_templates import SHARED_TITLES, TERSE_REPLIES
+from fpi.simulator.templates import SHARED_TITLES, TERSE_REPLIES
 
 EXTRAS = ["asr_nbest_margin", "nlu_alt_margin", "nlu_alt_domain", "result_latency_ms", "app_version"]
 SCREENS = ["tv", "speaker_screen"]
@@ -57,7 +57,7 @@ def test_columns_and_dtypes_are_the_loaders() -> None:
 
 
 def test_validate_traces_accepts_it_unchanged() -> None:
-    from fpi.traces import validate_traces
+    from fpi.data.traces import validate_traces
 
     frame = simulate(400, seed=2)
     pd.testing.assert_frame_equal(validate_traces(frame), frame)
@@ -65,7 +65,7 @@ def test_validate_traces_accepts_it_unchanged() -> None:
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_file_round_trip_is_lossless(tmp_path, suffix: str) -> None:
-    from fpi.traces import load_traces, write_traces
+    from fpi.data.traces import load_traces, write_traces
 
     frame = simulate(300, seed=3)
     write_traces(frame, tmp_path / f"t{suffix}")
@@ -300,7 +300,7 @@ def test_random_profiles_are_deterministic_per_seed() -> None:
 
 
 def test_fleet_is_on_contract_with_one_prefix_per_pipeline() -> None:
-    from fpi.traces import validate_traces
+    from fpi.data.traces import validate_traces
 
     fleet = simulate_fleet(900, seed=2, n_pipelines=5)
     assert fleet["pipeline"].nunique() == 5 and fleet["dialogue_id"].nunique() == 900
@@ -395,8 +395,8 @@ def test_invented_catalogs_differ_per_pipeline_and_repeat_per_seed() -> None:
 
 def test_a_model_trained_on_some_pipelines_carries_over_to_another() -> None:
     """Leave one pipeline family out: trained on drawn pipelines, scored on one it never saw."""
-    from fpi.evaluate import metrics_for
-    from fpi.model import FailurePointModel, TrainConfig
+    from fpi.model.evaluate import metrics_for
+    from fpi.model.estimator import FailurePointModel, TrainConfig
 
     fleet = simulate_fleet(2000, seed=21, n_pipelines=5, with_default=False)
     held = fleet["pipeline"] == "p04"

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-import fpi.store as store_module
+import fpi.review.store as store_module
 from fpi.config import Config
 from fpi.errors import StoreError
-from fpi.store import SCHEMA_VERSION, VERDICT_COLUMNS, VerdictStore, resolve_verdicts
+from fpi.review.store import SCHEMA_VERSION, VERDICT_COLUMNS, VerdictStore, resolve_verdicts
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = "a" * 64
@@ -226,8 +226,8 @@ def test_an_unreachable_database_is_a_store_error(tmp_path: Path) -> None:
 
 WRITER = textwrap.dedent("""
     import os, sys, time
-    from fpi.schema import LABELS
-    from fpi.store import VerdictStore
+    from fpi.data.schema import LABELS
+    from fpi.review.store import VerdictStore
     url, name, count, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     store = VerdictStore(url)
     print("ready", flush=True)

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from fpi.errors import ModelError
-from fpi.features import feature_group
-from fpi.model import META_FILE, TEXT_ARRAYS_FILE, FailurePointModel
-from fpi.schema import LABELS
-from fpi.text_stack import TEXT_FIELDS, TextClassifier, TextStack, field_of_feature, field_texts, fit_text_stack
+from fpi.model.features import feature_group
+from fpi.model.estimator import META_FILE, TEXT_ARRAYS_FILE, FailurePointModel
+from fpi.data.schema import LABELS
+from fpi.model.text_stack import TEXT_FIELDS, TextClassifier, TextStack, field_of_feature, field_texts, fit_text_stack
 
 WORDS = {"correct": "thanks great", "asr": "no i said", "nlu": "wrong app", "er": "not that one",
          "result": "stop it", "false_wake": ""}
@@ -112,7 +112,7 @@ def test_every_text_feature_belongs_to_its_field_and_a_group():
 
 
 def test_derived_fields_show_plain_words():
-    from fpi.text_stack import FIELDS_BY_KEY, readable
+    from fpi.model.text_stack import FIELDS_BY_KEY, readable
 
     assert readable(FIELDS_BY_KEY["intent_words"], "SetTimer_for SetTimer_twenty") == "for twenty"
     assert readable(FIELDS_BY_KEY["entity_words"], "out_summer lacks_velvet") == "summer missing velvet"

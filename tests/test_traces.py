@@ -1,4 +1,4 @@
-"""Tests for fpi.traces: the trace contract enforced on files and frames."""
+"""Tests for fpi.data.traces: the trace contract enforced on files and frames."""
 from __future__ import annotations
 
 import csv
@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fpi import traces
+from fpi.data import traces
 from fpi.cli import main
 from fpi.errors import Problem, TraceError
-from fpi.schema import CONTRACT_COLUMNS, LABELS, REQUIRED_COLUMNS
-from fpi.traces import (
+from fpi.data.schema import CONTRACT_COLUMNS, LABELS, REQUIRED_COLUMNS
+from fpi.data.traces import (
     TraceSummary, dataset_fingerprint, load_traces, stage_signal_columns, summarize_traces,
     validate_traces, write_traces,
 )

@@ -13,17 +13,17 @@ from hypothesis import strategies as st
 from fpi.cli import main
 from fpi.config import SHIPPED_MODEL
 from fpi.errors import FpiError, ModelError, NotLabelledError
-from fpi.export import (
+from fpi.review.export import (
     FORMULA_PREFIXES, export_bytes, neutralise_cell, neutralise_formulas, with_latest_verdicts, write_export,
 )
-from fpi.model import FailurePointModel, TrainConfig
-from fpi.registry import DEFAULT, Registry
-from fpi.retrain import LABEL_SOURCE, RetrainConfig, continue_training, labels_with_verdicts, retrain_from_verdicts
-from fpi.schema import LABEL_COLUMN, LABELS
-from fpi.simulate import simulate
-from fpi.store import VerdictStore
-from fpi.traces import dataset_fingerprint, load_traces, write_traces
-from fpi.triage import (
+from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.registry import DEFAULT, Registry
+from fpi.review.retrain import LABEL_SOURCE, RetrainConfig, continue_training, labels_with_verdicts, retrain_from_verdicts
+from fpi.data.schema import LABEL_COLUMN, LABELS
+from fpi.simulator.simulate import simulate
+from fpi.review.store import VerdictStore
+from fpi.data.traces import dataset_fingerprint, load_traces, write_traces
+from fpi.review.triage import (
     dialogue_context, explore_order, next_in_queue, queue_progress, triage_queue, uncertainty_scores,
 )
 

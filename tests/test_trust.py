@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fpi import trust
-from fpi.features import build_features, fit_feature_spec
-from fpi.schema import LABELS
-from fpi.simulate import SimConfig, simulate
+from fpi.model import trust
+from fpi.model.features import build_features, fit_feature_spec
+from fpi.data.schema import LABELS
+from fpi.simulator.simulate import SimConfig, simulate
 
 TRAINING = simulate(1500, seed=31)
 """Stands in for a model's training data (the tests build features without training a model)."""
@@ -237,7 +237,7 @@ def test_a_large_upload_is_evaluated_on_a_sample_of_dialogues() -> None:
 
 
 def test_a_model_knows_the_traces_it_was_trained_on() -> None:
-    from fpi.traces import dataset_fingerprint
+    from fpi.data.traces import dataset_fingerprint
 
     upload = simulate(30, seed=53)
     model = SimpleNamespace(meta={"training_data": {"fingerprint": dataset_fingerprint(upload)}})
@@ -270,7 +270,7 @@ def test_assess_warns_by_the_models_threshold(reference: pd.DataFrame) -> None:
 
 def test_a_model_of_a_family_of_pipelines_compares_an_upload_with_its_closest_member() -> None:
     """Any one pipeline is told from the pool; a member of the family is not told from itself."""
-    from fpi.simulate import simulate_fleet
+    from fpi.simulator.simulate import simulate_fleet
 
     fleet = simulate_fleet(3000, seed=8, n_pipelines=4)
     spec = fit_feature_spec(fleet)

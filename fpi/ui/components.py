@@ -13,9 +13,10 @@ import streamlit as st
 
 from fpi import display, glossary
 from fpi.errors import FpiError
-from fpi.model import FailurePointModel
-from fpi.model_report import CandidateAdvice
-from fpi.ui import nav, services
+from fpi.model.estimator import FailurePointModel
+from fpi.model.report import CandidateAdvice
+from fpi.ui import nav
+from fpi.ui.services import shared as services
 from fpi.ui.text import md_escape
 from fpi.ui.state import AppState, get_state
 

@@ -5,12 +5,12 @@ import streamlit as st
 
 from fpi.ui import identity
 
-DATA = "fpi/ui/data_page.py"
-OVERVIEW = "fpi/ui/overview_page.py"
-DIALOGUE = "fpi/ui/dialogue_page.py"
-MODEL = "fpi/ui/model_page.py"
-COHORTS = "fpi/ui/cohorts_page.py"
-TRIAGE = "fpi/ui/triage_page.py"
+DATA = "fpi/ui/pages/data.py"
+OVERVIEW = "fpi/ui/pages/overview.py"
+DIALOGUE = "fpi/ui/pages/dialogue.py"
+MODEL = "fpi/ui/pages/model.py"
+COHORTS = "fpi/ui/pages/cohorts.py"
+TRIAGE = "fpi/ui/pages/triage.py"
 
 
 def pages() -> list[st.Page]:

@@ -12,9 +12,9 @@ from typing import Any
 
 import streamlit as st
 
-from fpi.dashboard import FILTER_PARAMS, FilterOptions, Filters, filters_from_params, filters_to_params
-from fpi.explain import ExplanationCache
-from fpi.scoring import ScoredTraces
+from fpi.analysis.dashboard import FILTER_PARAMS, FilterOptions, Filters, filters_from_params, filters_to_params
+from fpi.model.explain import ExplanationCache
+from fpi.scoring.frame import ScoredTraces
 
 STATE_KEY = "fpi_app_state"
 

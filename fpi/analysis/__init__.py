@@ -1,0 +1,1 @@
+"""What the scored traces say: overview, dialogues, cohorts, fairness, monitoring, comparisons."""

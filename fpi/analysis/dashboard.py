@@ -1,0 +1,506 @@
+"""What the dashboards show, computed from a scored traces frame.
+
+Pure functions: a scored frame (as `FailurePointModel.score` returns it: the
+trace columns plus `predicted_failure_point` and `p_<label>`) in, a DataFrame or
+a frozen dataclass out. The figure builders in `fpi.ui.charts` draw the results;
+the Streamlit pages only call both.
+
+A *defect* is a turn whose predicted failure point is not `correct`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fpi.data.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS, STAGE_LABEL, STAGES
+
+__all__ = [
+    "BREAKDOWN_DIMENSIONS", "PREDICTED", "Filters", "FilterOptions", "Kpis", "Overview", "SankeyData",
+    "apply_filters", "breakdown", "breakdown_matrix", "confidence", "confidence_distribution",
+    "defect_dialogues", "defect_rate_over_time", "dialogue_ids", "dialogue_turns", "filter_mask",
+    "filter_options", "kpis", "label_distribution", "matching_turns", "neighbour_dialogue", "overview",
+    "pick_frequency", "sankey_flows", "sankey_from_counts", "search_dialogues", "stage_strip",
+]
+
+PREDICTED = "predicted_failure_point"
+PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"p_{label}" for label in LABELS)
+
+BREAKDOWN_DIMENSIONS: dict[str, str] = {
+    "device": "device_type",
+    "locale": "locale",
+    "domain": "nlu_domain",
+    "intent": "nlu_intent",
+}
+"""What the overview can slice by: name shown -> trace column."""
+
+MISSING = "(missing)"
+"""How a cohort with no value in its column is named."""
+
+TURN_COLUMNS: tuple[str, ...] = (
+    "dialogue_id", "turn_index", "timestamp", "device_type", "locale", "nlu_domain", "nlu_intent",
+    "asr_text", "response_text", PREDICTED, "confidence", LABEL_COLUMN,
+)
+"""Columns of the matching-turns tables, in display order (absent ones are skipped)."""
+
+
+# ---------------------------------------------------------------- filters
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user restricted the view to; an empty tuple or None means no restriction."""
+
+    date_range: tuple[date, date] | None = None
+    devices: tuple[str, ...] = ()
+    locales: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    predicted: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.date_range or self.devices or self.locales or self.domains or self.predicted)
+
+
+FILTER_PARAMS: tuple[str, ...] = ("from", "to", "device", "locale", "domain", "predicted")
+"""The URL parameters that carry the overview's filters (lists repeat the parameter)."""
+
+
+def filters_to_params(filters: Filters) -> dict[str, list[str]]:
+    """The filters as URL parameters, so a filtered view can be shared and bookmarked; empty ones left out."""
+    params: dict[str, list[str]] = {}
+    if filters.date_range:
+        params["from"], params["to"] = [filters.date_range[0].isoformat()], [filters.date_range[1].isoformat()]
+    for name, values in (("device", filters.devices), ("locale", filters.locales), ("domain", filters.domains),
+                         ("predicted", filters.predicted)):
+        if values:
+            params[name] = [str(v) for v in values]
+    return params
+
+
+def filters_from_params(params: Mapping[str, Sequence[str]], options: FilterOptions) -> Filters:
+    """Filters from URL parameters, keeping only values this data has (a link may be older than the data)."""
+    def chosen(name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v for v in dict.fromkeys(params.get(name, ())) if v in allowed)
+
+    date_range = None
+    try:
+        start, end = date.fromisoformat(params["from"][0]), date.fromisoformat(params["to"][0])
+    except (KeyError, IndexError, ValueError):
+        start = end = None
+    if start and end and options.date_bounds:
+        low, high = options.date_bounds
+        start, end = max(start, low), min(end, high)
+        if start <= end and (start, end) != (low, high):
+            date_range = (start, end)
+    return Filters(date_range=date_range, devices=chosen("device", options.devices),
+                   locales=chosen("locale", options.locales), domains=chosen("domain", options.domains),
+                   predicted=chosen("predicted", options.predicted))
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """The values a filter can take in this frame; empty when the column is absent."""
+
+    date_bounds: tuple[date, date] | None
+    devices: tuple[str, ...]
+    locales: tuple[str, ...]
+    domains: tuple[str, ...]
+    predicted: tuple[str, ...]
+
+
+def _levels(frame: pd.DataFrame, column: str) -> tuple[str, ...]:
+    if column not in frame.columns:
+        return ()
+    counts = frame[column].dropna().astype(str).value_counts()
+    return tuple(sorted(counts.index))
+
+
+def filter_options(frame: pd.DataFrame) -> FilterOptions:
+    bounds = None
+    if "timestamp" in frame.columns and frame["timestamp"].notna().any():
+        stamps = frame["timestamp"]
+        bounds = (stamps.min().date(), stamps.max().date())
+    present = set(frame[PREDICTED].dropna()) if PREDICTED in frame.columns else set()
+    return FilterOptions(
+        date_bounds=bounds,
+        devices=_levels(frame, "device_type"),
+        locales=_levels(frame, "locale"),
+        domains=_levels(frame, "nlu_domain"),
+        predicted=tuple(label for label in LABELS if label in present),
+    )
+
+
+def filter_mask(frame: pd.DataFrame, filters: Filters) -> np.ndarray:
+    """Boolean mask of the turns that pass every filter."""
+    keep = np.ones(len(frame), dtype=bool)
+    if filters.date_range is not None and "timestamp" in frame.columns:
+        start, end = filters.date_range
+        stamps = frame["timestamp"]
+        tz = getattr(stamps.dt, "tz", None)
+        lo = pd.Timestamp(start).tz_localize(tz) if tz else pd.Timestamp(start)
+        hi = pd.Timestamp(end + timedelta(days=1)).tz_localize(tz) if tz else pd.Timestamp(end + timedelta(days=1))
+        keep &= ((stamps >= lo) & (stamps < hi)).to_numpy(dtype=bool, na_value=False)
+    for values, column in ((filters.devices, "device_type"), (filters.locales, "locale"),
+                           (filters.domains, "nlu_domain"), (filters.predicted, PREDICTED)):
+        if values and column in frame.columns:
+            keep &= frame[column].isin(values).to_numpy(dtype=bool, na_value=False)
+    return keep
+
+
+def apply_filters(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """The turns that pass every filter (the frame itself when nothing is filtered)."""
+    if not filters.active:
+        return frame
+    return frame[filter_mask(frame, filters)]
+
+
+# ---------------------------------------------------------------- headline numbers
+
+@dataclass(frozen=True)
+class Kpis:
+    turns: int
+    dialogues: int
+    defects: int
+    defect_rate: float
+    """Share of turns with a predicted defect (nan with no turns)."""
+    dialogues_with_defect: int
+    labelled: int
+    labelled_share: float
+    agreement: float | None
+    """Share of labelled turns whose predicted failure point equals the label; None without labels."""
+
+
+def kpis(frame: pd.DataFrame) -> Kpis:
+    turns = len(frame)
+    defect = (frame[PREDICTED] != "correct").to_numpy(dtype=bool, na_value=False)
+    labels = frame[LABEL_COLUMN] if LABEL_COLUMN in frame.columns else pd.Series(pd.NA, index=frame.index)
+    labelled = labels.notna().to_numpy(dtype=bool)
+    agreement = None
+    if labelled.any():
+        agree = (frame[PREDICTED] == labels).to_numpy(dtype=bool, na_value=False)
+        agreement = float(agree[labelled].mean())
+    return Kpis(
+        turns=turns,
+        dialogues=int(frame["dialogue_id"].nunique()),
+        defects=int(defect.sum()),
+        defect_rate=float(defect.mean()) if turns else float("nan"),
+        dialogues_with_defect=int(frame.loc[defect, "dialogue_id"].nunique()),
+        labelled=int(labelled.sum()),
+        labelled_share=float(labelled.mean()) if turns else float("nan"),
+        agreement=agreement,
+    )
+
+
+def label_distribution(frame: pd.DataFrame) -> pd.DataFrame:
+    """Turns per predicted failure point (every label, zeros included), with the human labels beside.
+
+    Columns: label, predicted, share, labelled (human-labelled turns with that label).
+    """
+    predicted = frame[PREDICTED].value_counts().reindex(list(LABELS), fill_value=0)
+    total = max(1, len(frame))
+    if LABEL_COLUMN in frame.columns:
+        human = frame[LABEL_COLUMN].value_counts().reindex(list(LABELS), fill_value=0)
+    else:
+        human = pd.Series(0, index=list(LABELS))
+    return pd.DataFrame({
+        "label": list(LABELS),
+        "predicted": predicted.to_numpy(dtype=int),
+        "share": predicted.to_numpy(dtype=float) / total,
+        "labelled": human.to_numpy(dtype=int),
+    })
+
+
+# ---------------------------------------------------------------- pipeline flow
+
+@dataclass(frozen=True)
+class SankeyData:
+    """Nodes (id, name, kind) and links (source, target, turns) of the pipeline flow.
+
+    Every turn enters at `wake`; at each stage the turns whose failure point is
+    that stage leave to the stage's failure node and the rest go on to the next
+    stage; what passes `result` ends in `correct`.
+    """
+
+    nodes: pd.DataFrame
+    links: pd.DataFrame
+
+
+def sankey_flows(frame: pd.DataFrame, *, column: str = PREDICTED) -> SankeyData:
+    return sankey_from_counts(frame[column].value_counts())
+
+
+def sankey_from_counts(counts: pd.Series) -> SankeyData:
+    """The flows for turns counted per label (index: label); what `sankey_flows` draws from a frame."""
+    names = ["all turns", *STAGES, *(f"fails at {stage}" for stage in STAGES), "correct"]
+    kinds = ["source", *(["stage"] * len(STAGES)), *(["failure"] * len(STAGES)), "correct"]
+    labels = [None, *(None for _ in STAGES), *(STAGE_LABEL[s] for s in STAGES), "correct"]
+    node_id = {name: i for i, name in enumerate(names)}
+    links: list[dict[str, object]] = []
+    flowing = int(counts.reindex([*LABELS]).fillna(0).sum())
+    links.append({"source": node_id["all turns"], "target": node_id[STAGES[0]], "turns": flowing, "label": None})
+    for i, stage in enumerate(STAGES):
+        failed = int(counts.get(STAGE_LABEL[stage], 0))
+        links.append({"source": node_id[stage], "target": node_id[f"fails at {stage}"], "turns": failed,
+                      "label": STAGE_LABEL[stage]})
+        flowing -= failed
+        target = STAGES[i + 1] if i + 1 < len(STAGES) else "correct"
+        links.append({"source": node_id[stage], "target": node_id[target], "turns": flowing,
+                      "label": None if target != "correct" else "correct"})
+    nodes = pd.DataFrame({"id": range(len(names)), "name": names, "kind": kinds, "label": labels})
+    return SankeyData(nodes=nodes, links=pd.DataFrame(links))
+
+
+# ---------------------------------------------------------------- over time
+
+def pick_frequency(start: pd.Timestamp, end: pd.Timestamp) -> str:
+    """Hourly for up to two days, daily up to 120 days, weekly beyond: enough points, not too many."""
+    span = end - start
+    if span <= pd.Timedelta(days=2):
+        return "h"
+    if span <= pd.Timedelta(days=120):
+        return "D"
+    return "W"
+
+
+def defect_rate_over_time(frame: pd.DataFrame, *, freq: str | None = None) -> pd.DataFrame:
+    """Per period: turns, and the share of turns failing at each stage and in all.
+
+    Long format with columns period, label (a defect label or "all defects"),
+    turns (in the period), count, rate. Empty when the frame has no timestamps.
+    """
+    columns = ["period", "label", "turns", "count", "rate"]
+    if "timestamp" not in frame.columns or frame["timestamp"].notna().sum() == 0:
+        return pd.DataFrame(columns=columns)
+    part = frame.loc[frame["timestamp"].notna(), ["timestamp", PREDICTED]]
+    stamps = part["timestamp"]
+    freq = freq or pick_frequency(stamps.min(), stamps.max())
+    stamps = stamps.dt.tz_localize(None) if getattr(stamps.dt, "tz", None) is not None else stamps
+    period = stamps.dt.to_period(freq).dt.start_time
+    table = pd.crosstab(period, part[PREDICTED]).reindex(columns=list(LABELS), fill_value=0)
+    turns = table.sum(axis=1)
+    table["all defects"] = table[list(DEFECT_LABELS)].sum(axis=1)
+    long = table[["all defects", *DEFECT_LABELS]].stack().rename("count").reset_index()
+    long.columns = ["period", "label", "count"]
+    long["turns"] = long["period"].map(turns).astype(int)
+    long["rate"] = long["count"] / long["turns"]
+    order = {label: i for i, label in enumerate(["all defects", *DEFECT_LABELS])}
+    long = long.assign(_order=long["label"].map(order)).sort_values(["_order", "period"], ignore_index=True)
+    return long[columns]
+
+
+# ---------------------------------------------------------------- cohorts
+
+def _cohort_values(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series(MISSING, index=frame.index, dtype="str")
+    return frame[column].astype("str").fillna(MISSING)
+
+
+def breakdown(frame: pd.DataFrame, column: str, *, top: int = 25) -> pd.DataFrame:
+    """One row per cohort (value of `column`): turns, defect rate, and its most common failure point.
+
+    Sorted by defect rate, highest first; only the `top` largest cohorts are kept.
+    Columns: cohort, turns, defects, defect_rate, top_failure_point, plus `rate_<label>` per defect label.
+    """
+    cohort = _cohort_values(frame, column)
+    table = pd.crosstab(cohort, frame[PREDICTED]).reindex(columns=list(LABELS), fill_value=0)
+    turns = table.sum(axis=1)
+    table = table.loc[turns.sort_values(ascending=False).index[:top]]
+    turns = table.sum(axis=1)
+    defects = table[list(DEFECT_LABELS)].sum(axis=1)
+    result = pd.DataFrame({
+        "cohort": table.index.astype(str),
+        "turns": turns.to_numpy(dtype=int),
+        "defects": defects.to_numpy(dtype=int),
+        "defect_rate": (defects / turns.clip(lower=1)).to_numpy(dtype=float),
+    })
+    defect_counts = table[list(DEFECT_LABELS)]
+    worst = defect_counts.idxmax(axis=1).where(defects > 0, "")
+    result["top_failure_point"] = worst.to_numpy(dtype=object)
+    for label in DEFECT_LABELS:
+        result[f"rate_{label}"] = (table[label] / turns.clip(lower=1)).to_numpy(dtype=float)
+    return result.sort_values(["defect_rate", "turns"], ascending=[False, False], ignore_index=True)
+
+
+def breakdown_matrix(table: pd.DataFrame) -> pd.DataFrame:
+    """The `rate_<label>` columns of a `breakdown` as a cohort x defect-label matrix (for a heatmap)."""
+    matrix = table.set_index("cohort")[[f"rate_{label}" for label in DEFECT_LABELS]]
+    matrix.columns = list(DEFECT_LABELS)
+    return matrix
+
+
+# ---------------------------------------------------------------- confidence
+
+def confidence(frame: pd.DataFrame) -> pd.Series:
+    """The model's probability of the label it predicted, per turn."""
+    return frame[list(PROBABILITY_COLUMNS)].max(axis=1).rename("confidence")
+
+
+def confidence_distribution(frame: pd.DataFrame) -> pd.DataFrame:
+    """Quantiles of the predicted label's probability, per predicted label present.
+
+    Columns: label, turns, q05, q25, median, q75, q95, mean; labels in pipeline order.
+    """
+    conf = confidence(frame)
+    rows = []
+    for label in LABELS:
+        values = conf[(frame[PREDICTED] == label).to_numpy(dtype=bool, na_value=False)].to_numpy(dtype=float)
+        if len(values) == 0:
+            continue
+        q05, q25, median, q75, q95 = np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95])
+        rows.append({"label": label, "turns": len(values), "q05": q05, "q25": q25, "median": median,
+                     "q75": q75, "q95": q95, "mean": float(values.mean())})
+    return pd.DataFrame(rows, columns=["label", "turns", "q05", "q25", "median", "q75", "q95", "mean"])
+
+
+# ---------------------------------------------------------------- turns and dialogues
+
+def matching_turns(
+    frame: pd.DataFrame,
+    *,
+    predicted: str | None = None,
+    cohort: tuple[str, str] | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """The turns predicted as `predicted` and/or in `cohort` (column, value), display columns only.
+
+    Ordered by the model's confidence, most confident first, so the clearest
+    examples come first. `cohort` value `MISSING` matches an empty cell.
+    """
+    keep = np.ones(len(frame), dtype=bool)
+    if predicted is not None:
+        keep &= (frame[PREDICTED] == predicted).to_numpy(dtype=bool, na_value=False)
+    if cohort is not None:
+        column, value = cohort
+        keep &= (_cohort_values(frame, column) == value).to_numpy(dtype=bool, na_value=False)
+    part = frame[keep]
+    part = part.assign(confidence=confidence(part))
+    part = part.sort_values("confidence", ascending=False, kind="stable")
+    if limit is not None:
+        part = part.head(limit)
+    return part[[c for c in TURN_COLUMNS if c in part.columns]].reset_index(drop=True)
+
+
+def dialogue_ids(frame: pd.DataFrame) -> np.ndarray:
+    """Dialogue ids in the frame's order (sorted, as loaded), each once."""
+    return pd.unique(frame["dialogue_id"].to_numpy(dtype=object))
+
+
+def search_dialogues(frame: pd.DataFrame, query: str = "", *, limit: int | None = 500) -> list[str]:
+    """Ids of dialogues whose id, or any of whose ASR texts, contains `query` (any case); sorted, at most `limit`
+    (None: all of them, so a page can say how many match)."""
+    query = query.strip().lower()
+    if not query:
+        return [str(i) for i in dialogue_ids(frame)[:limit]]
+    ids = frame["dialogue_id"].astype("str")
+    hit = ids.str.lower().str.contains(query, regex=False).to_numpy(dtype=bool, na_value=False)
+    if "asr_text" in frame.columns:
+        text = frame["asr_text"].astype("str").str.lower().str.contains(query, regex=False)
+        hit = hit | text.to_numpy(dtype=bool, na_value=False)
+    return [str(i) for i in pd.unique(ids[hit].to_numpy(dtype=object))[:limit]]
+
+
+def defect_dialogues(frame: pd.DataFrame) -> np.ndarray:
+    """Ids of the dialogues with at least one predicted defect, sorted."""
+    defect = (frame[PREDICTED] != "correct").to_numpy(dtype=bool, na_value=False)
+    return np.sort(pd.unique(frame.loc[defect, "dialogue_id"].to_numpy(dtype=object)).astype(str))
+
+
+def neighbour_dialogue(candidates: Sequence[str] | np.ndarray, current: str | None, *, step: int) -> str | None:
+    """The next (step=1) or previous (step=-1) id of sorted `candidates` after `current`, or None.
+
+    `current` need not be a candidate itself (e.g. a dialogue with no defect):
+    the neighbour is found by sort position.
+    """
+    ids = np.asarray(candidates, dtype=object).astype(str)
+    if len(ids) == 0:
+        return None
+    if current is None:
+        return str(ids[0] if step > 0 else ids[-1])
+    if step > 0:
+        i = int(np.searchsorted(ids, current, side="right"))
+        return str(ids[i]) if i < len(ids) else None
+    i = int(np.searchsorted(ids, current, side="left")) - 1
+    return str(ids[i]) if i >= 0 else None
+
+
+MAX_DEFAULT_TURNS = 200
+"""The drill-down opens on its own only a dialogue up to this long; a longer one only when asked for."""
+TURNS_PER_PAGE = 100
+"""Turns the drill-down draws at once; a longer dialogue is paged."""
+
+
+def default_dialogue(frame: pd.DataFrame, defect_ids: Sequence[str] | np.ndarray, *,
+                     max_turns: int = MAX_DEFAULT_TURNS) -> str | None:
+    """The dialogue the drill-down opens when none is asked for: the first defective one of at most
+    `max_turns` turns, else the first such dialogue of any kind, else the shortest.
+
+    A 10,000-turn dialogue must not be what a page opens by default: drawing it is the user's choice.
+    """
+    if frame.empty:
+        return None
+    sizes = frame.groupby("dialogue_id", sort=True, observed=True).size()
+    short = sizes[sizes <= max_turns]
+    defects = [d for d in np.asarray(defect_ids, dtype=object).astype(str) if d in short.index]
+    if defects:
+        return str(defects[0])
+    if len(short):
+        return str(short.index[0])
+    return str(sizes.idxmin())
+
+
+def page_count(turns: int, per_page: int = TURNS_PER_PAGE) -> int:
+    return max(1, -(-turns // per_page))
+
+
+def turns_page(turns: pd.DataFrame, page: int, per_page: int = TURNS_PER_PAGE) -> pd.DataFrame:
+    """Page `page` (0-based, clipped to the last) of a dialogue's turns."""
+    page = min(max(0, page), page_count(len(turns), per_page) - 1)
+    return turns.iloc[page * per_page: (page + 1) * per_page]
+
+
+def dialogue_turns(frame: pd.DataFrame, dialogue_id: str) -> pd.DataFrame:
+    """The turns of one dialogue, in order; positions in `frame` kept as the index."""
+    part = frame[(frame["dialogue_id"] == dialogue_id).to_numpy(dtype=bool, na_value=False)]
+    return part.sort_values("turn_index", kind="stable")
+
+
+def stage_strip(turns: pd.DataFrame) -> pd.DataFrame:
+    """Long table of the five stage confidences per turn, the predicted failing stage flagged.
+
+    Columns: turn_index, stage, confidence (nan when not logged), failing (bool).
+    """
+    rows = []
+    label_stage = {label: stage for stage, label in STAGE_LABEL.items()}
+    for turn_index, predicted, *values in turns[["turn_index", PREDICTED, *(f"{s}_confidence" for s in STAGES)]].itertuples(index=False):
+        failing_stage = label_stage.get(str(predicted))
+        for stage, value in zip(STAGES, values):
+            rows.append({"turn_index": int(turn_index), "stage": stage,
+                         "confidence": float(value) if pd.notna(value) else float("nan"),
+                         "failing": stage == failing_stage})
+    return pd.DataFrame(rows, columns=["turn_index", "stage", "confidence", "failing"])
+
+
+# ---------------------------------------------------------------- everything the overview draws
+
+@dataclass(frozen=True)
+class Overview:
+    kpis: Kpis
+    distribution: pd.DataFrame
+    sankey: SankeyData
+    over_time: pd.DataFrame
+    confidence: pd.DataFrame
+
+
+def overview(frame: pd.DataFrame) -> Overview:
+    """Everything on the overview page except the cohort breakdown, for one (filtered) frame."""
+    return Overview(
+        kpis=kpis(frame),
+        distribution=label_distribution(frame),
+        sankey=sankey_flows(frame),
+        over_time=defect_rate_over_time(frame),
+        confidence=confidence_distribution(frame),
+    )

@@ -1,0 +1,1 @@
+"""Reading, checking and writing trace files: the contract and everything that holds data to it."""

@@ -1,0 +1,1 @@
+"""The failure-point classifier: features, training, persistence, registry, evaluation and explanations."""

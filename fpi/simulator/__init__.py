@@ -1,0 +1,1 @@
+"""Synthetic pipelines and the dialogues they log, as trace files the contract accepts."""

@@ -1,0 +1,181 @@
+"""Model page: the active model's card, its accuracy on the loaded data, what drives it, and retraining."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from fpi.ui import charts
+from fpi.errors import FpiError
+from fpi.model.estimator import MIN_LABELLED_TURNS
+from fpi.model.report import advise_candidate, display_names, metrics_table, model_card, per_class_table
+from fpi.model.registry import DEFAULT
+from fpi.display import format_time, label_name, labels_for_display
+from fpi.data.schema import LABELS
+from fpi.ui import components
+from fpi.ui.services import shared as services
+from fpi.ui.state import AppState, Keys
+
+NAMES = components.LABEL_NAMES
+PERCENT = st.column_config.NumberColumn(format="%.3f")
+
+
+def render() -> None:
+    state, model = components.page_setup()
+    st.title("Model")
+    registry = services.registry()
+    if model is None:
+        st.info("Roll back or activate another version below (the configured default is `default`). "
+                "Or train a model with `fpi train TRACES -o models/mine` and set FPI_MODEL to it.")
+        _registry(state, registry)  # always offered: the way out of an unloadable active model
+        return
+    _card(model, registry.active_version())
+    _registry(state, registry)
+    if state.data is None:
+        components.no_data(state, what="model evaluation")
+        return
+    labelled = state.data.summary.labelled
+    if labelled == 0:
+        st.info("The loaded traces have no labels (failure_point is empty), so the model can't be scored "
+                "against people here. Load labelled traces to see its accuracy, or the labelled sample.")
+    else:
+        _current_data(state, model)
+    _global_shap(state, model)
+    _training(state, labelled)
+
+
+def _card(model, active_version: str) -> None:
+    card = model_card(model.meta, version=model.version)
+    st.subheader("Active model")
+    cols = st.columns(4)
+    quiet = dict(delta_color="off", delta_arrow="off", border=True)
+    cols[0].metric("Version", card.version, border=True)
+    trained = format_time(card.trained_at)
+    cols[1].metric("Trained", trained[:10], trained[11:] if len(trained) > 11 else None, **quiet)
+    cols[2].metric("Training turns", f"{card.turns:,}" if card.turns else "—",
+                   f"{card.labelled_turns:,} labelled" if card.labelled_turns else None, **quiet)
+    cols[3].metric("Trees", f"{card.trees:,}" if card.trees else "—", border=True)
+    where = "the configured default model" if active_version == DEFAULT else f"registry version {active_version}"
+    st.caption(f"Loaded from {where}. Classes: " + ", ".join(NAMES.get(c, c) for c in card.classes) + ".")
+    st.caption(f"Scoring: {components.md_escape(model.compiled.status.describe())}. Predictions are the same "
+               "either way; compiled trees are several times faster.")
+    st.caption("Training data fingerprint (sha256 of the training traces):")
+    st.code(card.fingerprint or "unknown", language=None)
+    left, right = st.columns([2, 3], gap="medium")
+    with left:
+        st.caption("Labels it was trained on")
+        st.dataframe(labels_for_display(card.label_counts, ["label"]), hide_index=True)
+    with right:
+        st.caption("Held-out dialogues at training time: the model beside its two baselines")
+        st.dataframe(card.heldout, hide_index=True,
+                     column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
+
+
+def _registry(state: AppState, registry) -> None:
+    with st.expander("Model versions"):
+        entries = registry.versions()
+        table = pd.DataFrame([
+            {"version": e.version, "active": e.active, "trained": format_time(e.trained_at),
+             "training turns": (e.meta.get("training_data") or {}).get("turns"),
+             "held-out macro-F1": ((e.meta.get("metrics") or {}).get("systems", {}).get("model", {}) or {}).get("macro_f1"),
+             "path": str(e.path)}
+            for e in entries
+        ])
+        st.dataframe(table, hide_index=True, column_config={"held-out macro-F1": PERCENT})
+        st.caption("Models trained here are saved under FPI_HOME/models/<version>; `default` is the shipped "
+                   "(or FPI_MODEL) model and is never overwritten.")
+        versions = [e.version for e in entries]
+        left, middle, right = st.columns([2, 1, 1], vertical_alignment="bottom")
+        chosen = left.selectbox("Version", versions, key=Keys.ACTIVATE_VERSION)
+        if middle.button("Activate", width="stretch"):
+            try:
+                services.activate(state, chosen)
+                st.rerun()
+            except FpiError as exc:
+                st.error(components.md_escape(exc))
+        if right.button("Roll back", width="stretch", disabled=not registry.history(),
+                        help="Re-activate the model that was active before this one."):
+            try:
+                services.rollback(state)
+                st.rerun()
+            except FpiError as exc:
+                st.error(components.md_escape(exc))
+
+
+def _current_data(state: AppState, model) -> None:
+    data = state.data
+    st.subheader("On the loaded traces")
+    try:
+        report, calibration = services.evaluation(data.key, model.version, model, data)
+    except FpiError as exc:
+        st.error(components.md_escape(exc))
+        return
+    st.caption(f"{data.summary.labelled:,} labelled turns of the loaded traces. If the model was trained on "
+               "these traces, these numbers are optimistic: the held-out ones above are the honest ones.")
+    st.dataframe(metrics_table(report), hide_index=True,
+                 column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
+    left, right = st.columns(2, gap="medium")
+    with left:
+        st.plotly_chart(charts.confusion_figure(report["systems"]["model"]["confusion"],
+                                                title="Confusion matrix (rows: human label)"), key="confusion")
+        st.caption("Counts per (label, prediction); colour is the share of the row.")
+    with right:
+        st.plotly_chart(charts.metric_comparison_figure(display_names(report)), key="f1_compare")
+        st.caption("F1 per failure point: the model against a LightGBM on raw confidences and a rule cascade.")
+    left, right = st.columns(2, gap="medium")
+    with left:
+        st.caption("Precision, recall and F1 per label (model)")
+        st.dataframe(labels_for_display(per_class_table(report["systems"]["model"]), ["label"]), hide_index=True,
+                     column_config={"precision": PERCENT, "recall": PERCENT, "f1": PERCENT})
+    with right:
+        st.plotly_chart(charts.calibration_figure(calibration), key="calibration")
+        st.caption("When a system says p = 0.8, is it right 80% of the time? On the diagonal is well calibrated.")
+
+
+def _global_shap(state: AppState, model) -> None:
+    data = state.data
+    st.subheader("What drives each label")
+    label = st.segmented_control("Label", list(LABELS), default="asr", key=Keys.SHAP_CLASS,
+                                 format_func=lambda v: NAMES.get(v, v), required=True) or "asr"
+    importance = services.importance(data.key, model.version, model, data)
+    points = services.beeswarm(data.key, model.version, label, model, data)
+    left, right = st.columns(2, gap="medium")
+    with left:
+        st.plotly_chart(charts.importance_figure(importance, label=label), key="importance")
+        st.caption("Mean |SHAP| on a sample of up to 2,000 turns, every predicted label represented.")
+    with right:
+        st.plotly_chart(charts.beeswarm_figure(points, label=label), key="beeswarm")
+        st.caption("One dot per turn (sample of 1,000): right pushes toward the label; red = high feature value.")
+    top = importance[importance["class"] == label].nlargest(15, "mean_abs_shap")["feature"].tolist()
+    rest = [f for f in dict.fromkeys(importance["feature"]) if f not in top]
+    components.glossary_expander([*top, *rest], title="What the features mean (the chart's first, then every "
+                                                      "other feature the model reads)")
+
+
+def _training(state: AppState, labelled: int) -> None:
+    st.subheader("Train a new model on the loaded traces")
+    if labelled < MIN_LABELLED_TURNS:
+        st.caption(f"Training needs at least {MIN_LABELLED_TURNS} labelled turns; the loaded traces have {labelled:,}.")
+        return
+    st.caption(f"Uses the {labelled:,} labelled turns; 15% of dialogues are held out for early stopping and 15% "
+               "for the comparison below. The new model is saved but not used until you activate it.")
+    if st.button("Train a model", type="primary"):
+        try:
+            services.train_candidate(state)
+        except FpiError as exc:
+            st.error(components.md_escape(exc))
+    candidate = state.candidate
+    if candidate is None:
+        return
+    st.caption(f"Candidate {candidate.version} beside the active model, on the same "
+               f"{candidate.heldout_turns:,} held-out labelled turns:")
+    st.dataframe(metrics_table(candidate.comparison), hide_index=True,
+                 column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
+    st.plotly_chart(charts.candidate_comparison_figure(candidate.comparison), key="candidate_compare")
+    advice = advise_candidate(candidate.comparison, what="held-out labelled turns (dialogues the candidate never saw)")
+    components.candidate_actions(advice, candidate.version,
+                                 activate=lambda: services.activate(state, candidate.version),
+                                 discard=lambda: setattr(state, "candidate", None), key="model_candidate")
+
+
+if __name__ == "__main__":
+    render()

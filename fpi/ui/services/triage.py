@@ -1,0 +1,161 @@
+"""What the Triage page calls: the verdict store, the cached queue, verdicts, retraining and exports.
+
+As in `fpi.ui.services.shared`: caches and the few actions that change session state;
+the work is in `fpi.review.store`, `fpi.review.triage`, `fpi.review.retrain` and `fpi.review.export`.
+The queue is ranked once per (data, model, order, filters) and cached; after a
+verdict the page takes the next unreviewed turn of the cached queue, so the
+next item comes up at once.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pandas as pd
+import streamlit as st
+
+from fpi.ui.text import CACHE_TTL
+from fpi.review import triage
+from fpi.config import Config
+from fpi.display import label_name
+from fpi.errors import StoreError
+from fpi.review.export import export_bytes, with_latest_verdicts
+from fpi.model.estimator import FailurePointModel
+from fpi.review.retrain import RetrainConfig, retrain_from_verdicts
+from fpi.scoring.frame import ScoredTraces
+from fpi.review.store import VerdictStore
+from fpi.data.traces import dataset_fingerprint
+from fpi.ui.services import shared as services
+from fpi.ui.state import AppState, Keys, TriageProgress, VerdictCandidate
+
+RETRAIN_CONFIG = RetrainConfig()
+"""How the Triage page retrains (tests may swap in a quicker one)."""
+
+
+@st.cache_resource(show_spinner=False, ttl=CACHE_TTL, max_entries=4)
+def _store(url: str) -> VerdictStore:
+    """One store (engine and connection pool) per database URL, shared by all sessions."""
+    return VerdictStore(url)
+
+
+def verdict_store() -> VerdictStore:
+    """The store at FPI_DB_URL (or the SQLite file in FPI_HOME); raises `StoreError` when unusable."""
+    return _store(Config.from_env().db_url)
+
+
+@st.cache_data(show_spinner="Fingerprinting the traces…", ttl=CACHE_TTL, max_entries=8)
+def _fingerprint(content_hash: str, columns: tuple[str, ...], _data: ScoredTraces) -> str:
+    return dataset_fingerprint(_data.raw)
+
+
+def fingerprint(data: ScoredTraces) -> str:
+    """The dataset fingerprint verdicts on these traces are filed under."""
+    return _fingerprint(data.content_hash, tuple(str(c) for c in data.frame.columns), data)
+
+
+def progress(state: AppState, store: VerdictStore, dataset: str) -> TriageProgress:
+    """This session's view of which turns have verdicts; read from the store once per dataset."""
+    if state.triage.dataset != dataset:
+        state.triage = TriageProgress(dataset=dataset, reviewed=store.reviewed(dataset=dataset))
+    return state.triage
+
+
+def refresh(state: AppState) -> None:
+    """Callback: read the reviewed turns again (to see other analysts' verdicts)."""
+    state.triage = TriageProgress()
+
+
+@st.cache_data(show_spinner="Ranking the turns…", ttl=CACHE_TTL, max_entries=16)
+def queue(data_key: str, order: str, label: str | None, cohort: tuple[tuple[str, str], ...] | None,
+          _frame: pd.DataFrame) -> pd.DataFrame:
+    return triage.triage_queue(_frame, order=order, label=label, cohort=dict(cohort) if cohort else None)
+
+
+def record_verdict(state: AppState, item: dict[str, Any], label: str, analyst: str) -> None:
+    """Callback of a label button: save the verdict (with the note typed), then the next turn shows."""
+    key = (str(item["dialogue_id"]), int(item["turn_index"]))
+    note = st.session_state.get(Keys.TRIAGE_NOTE)
+    try:
+        verdict_store().record(
+            dataset=str(item["dataset"]), dialogue_id=key[0], turn_index=key[1], label=label, analyst=analyst,
+            note=note if isinstance(note, str) else None, predicted_label=str(item["predicted"]),
+            model_version=str(item["model_version"]),
+        )
+    except StoreError as exc:
+        state.triage.error = str(exc)
+        return
+    state.triage.reviewed.add(key)
+    state.triage.this_session.add(key)
+    state.triage.skipped.discard(key)
+    st.session_state[Keys.TRIAGE_NOTE] = ""
+    state.notice = f"Saved: {key[0]} turn {key[1]} is {label_name(label)}."
+
+
+def skip(state: AppState, item: dict[str, Any]) -> None:
+    """Callback of "Skip": leave this turn for later in this session."""
+    state.triage.skipped.add((str(item["dialogue_id"]), int(item["turn_index"])))
+
+
+def history(dataset: str, dialogue_id: str, turn_index: int) -> pd.DataFrame:
+    return verdict_store().history(dialogue_id, turn_index, dataset=dataset)
+
+
+def _base_model(model: FailurePointModel) -> FailurePointModel:
+    """The model `model` was continued from, if it was retrained from verdicts and is still there."""
+    base_version = (model.meta.get("retraining") or {}).get("base_model")
+    entry = services.registry().locate(str(base_version)) if base_version else None
+    return FailurePointModel.load(entry.path) if entry is not None else model
+
+
+def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, dataset: str, *,
+            other_uploads: bool) -> str | None:
+    """Train a candidate from the data's labels plus verdicts, save it, and keep its comparison in the state.
+
+    Returns why there is no candidate when cross-validation prefers the model as it is (else None).
+    Raises `NotLabelledError` (too few labels) and other `FpiError`s for the page to show.
+    """
+    store = verdict_store()
+    verdicts = store.latest_by_turn(prefer_dataset=dataset) if other_uploads else store.latest(dataset=dataset)
+    base = _base_model(model)
+    with st.spinner("Choosing how to adapt (cross-validation on the labelled turns) and training a candidate…"):
+        result = retrain_from_verdicts(data.raw, verdicts, active=model, base=base, config=RETRAIN_CONFIG)
+        if result.strategy == "keep":
+            state.verdict_candidate = None
+            return (f"No candidate: on {result.heldout_turns:,} labelled turns, cross-validated by dialogue, "
+                            f"no way of retraining beat the model {base.version} "
+                            f"(macro-F1 {result.strategy_scores.get('keep', float('nan')):.3f}). "
+                            "Give more verdicts, then try again.")
+        entry = services.registry().save_candidate(result.candidate)
+    state.verdict_candidate = VerdictCandidate(
+        version=entry.version, comparison=result.comparison, heldout_turns=result.heldout_turns,
+        heldout_verdicts=result.heldout_verdicts, training_turns=result.training_turns,
+        verdict_turns=result.verdict_turns, strategy=result.strategy, base_version=base.version,
+    )
+    return None
+
+
+def activate(state: AppState, version: str) -> None:
+    services.activate(state, version)
+    state.verdict_candidate = None
+
+
+def rollback(state: AppState) -> str:
+    version = services.rollback(state)
+    state.verdict_candidate = None
+    return version
+
+
+def export_maker(data: ScoredTraces, dataset: str, fmt: str) -> Callable[[], bytes]:
+    """A no-argument function building the export (run by the download button when clicked)."""
+    store = verdict_store()
+    frame = data.frame
+
+    def make() -> bytes:
+        return export_bytes(with_latest_verdicts(frame, store.latest(dataset=dataset)), fmt=fmt)
+
+    return make
+
+
+__all__ = [
+    "RETRAIN_CONFIG", "activate", "export_maker", "fingerprint", "history", "progress", "queue",
+    "record_verdict", "refresh", "retrain", "rollback", "skip", "verdict_store",
+]
