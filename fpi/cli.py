@@ -207,7 +207,8 @@ def train(traces: Path, output: Path, seed: int, holdout: float, scale_free: boo
     directory either way.
     """
     from fpi.model.evaluate import format_report
-    from fpi.model.estimator import FailurePointModel, TrainConfig
+    from fpi.model.estimator import FailurePointModel
+    from fpi.model.training import TrainConfig
     from fpi.data.traces import load_traces
 
     frame = load_traces(traces, column_map=_parse_map(mappings))
@@ -657,7 +658,8 @@ def retrain(traces: Path, verdicts_file: Path, model_dir: Path | None, output: P
     "Train a candidate".
     """
     from fpi.model.evaluate import format_report
-    from fpi.model.estimator import FailurePointModel, TrainConfig
+    from fpi.model.estimator import FailurePointModel
+    from fpi.model.training import TrainConfig
     from fpi.review.retrain import RetrainConfig, read_verdicts, retrain_from_verdicts
     from fpi.data.traces import load_traces
 

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED, SHIPPED_MODEL
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.simulator.simulate import simulate
 from fpi.data.traces import load_traces, write_traces
 

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fpi.errors import ModelError
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.data.schema import feature_name_problem, is_stage_signal, safe_feature_name
 from fpi.simulator.simulate import simulate
 from fpi.data.traces import load_traces, summarize_traces, write_traces

@@ -396,7 +396,8 @@ def test_invented_catalogs_differ_per_pipeline_and_repeat_per_seed() -> None:
 def test_a_model_trained_on_some_pipelines_carries_over_to_another() -> None:
     """Leave one pipeline family out: trained on drawn pipelines, scored on one it never saw."""
     from fpi.model.evaluate import metrics_for
-    from fpi.model.estimator import FailurePointModel, TrainConfig
+    from fpi.model.estimator import FailurePointModel
+    from fpi.model.training import TrainConfig
 
     fleet = simulate_fleet(2000, seed=21, n_pipelines=5, with_default=False)
     held = fleet["pipeline"] == "p04"

@@ -16,7 +16,8 @@ from fpi.errors import FpiError, ModelError, NotLabelledError
 from fpi.review.export import (
     FORMULA_PREFIXES, export_bytes, neutralise_cell, neutralise_formulas, with_latest_verdicts, write_export,
 )
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.model.registry import DEFAULT, Registry
 from fpi.review.retrain import LABEL_SOURCE, RetrainConfig, continue_training, labels_with_verdicts, retrain_from_verdicts
 from fpi.data.schema import LABEL_COLUMN, LABELS

@@ -28,7 +28,9 @@ from fpi.analysis.episodes import EpisodeSummary
 from fpi.analysis.episodes import episode_summary as summarize_episodes
 from fpi.errors import FpiError, ModelError, ScoredFileError, TraceError
 from fpi.model.explain import TurnExplanation, beeswarm_data, global_importance
-from fpi.model.estimator import FailurePointModel, TrainConfig, load_problem
+from fpi.model.estimator import FailurePointModel
+from fpi.model.persistence import load_problem
+from fpi.model.training import TrainConfig
 from fpi.model.report import compare_models, current_data_report, heldout_mask
 from fpi.analysis.monitor import Monitoring, monitor
 from fpi.model.registry import Registry, read_meta
