@@ -39,7 +39,7 @@ from fpi.data.schema import LABEL_COLUMN  # noqa: E402
 from fpi.simulator.simulate import SimConfig, simulate  # noqa: E402
 from fpi.model.splits import grouped_split  # noqa: E402
 from fpi.review.store import VerdictStore  # noqa: E402
-from fpi.data.traces import dataset_fingerprint  # noqa: E402
+from fpi.data.summary import dataset_fingerprint  # noqa: E402
 from fpi.review.triage import triage_queue  # noqa: E402
 
 SHIFT = SimConfig(

@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_files import AppFiles
-from fpi.data.traces import load_traces, write_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 from fpi.ui.text import md_escape
 
 REPO = Path(__file__).resolve().parent.parent

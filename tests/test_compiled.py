@@ -226,7 +226,7 @@ def test_fpi_compile_then_predict_uses_the_compiled_trees(saved, tmp_path, monke
     from click.testing import CliRunner
 
     from fpi.cli import main
-    from fpi.data.traces import write_traces
+    from fpi.data.write import write_traces
 
     monkeypatch.setenv("FPI_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("FPI_COMPILED", raising=False)

@@ -13,7 +13,7 @@ from fpi.model.evaluate import evaluate_model
 from fpi.model.estimator import FailurePointModel
 from fpi.model.training import TrainConfig
 from fpi.simulator.simulate import simulate
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 
 pytestmark = pytest.mark.dask
 

@@ -23,7 +23,9 @@ from fpi.review.retrain import LABEL_SOURCE, RetrainConfig, continue_training, l
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.simulator.simulate import simulate
 from fpi.review.store import VerdictStore
-from fpi.data.traces import dataset_fingerprint, load_traces, write_traces
+from fpi.data.summary import dataset_fingerprint
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 from fpi.review.triage import (
     dialogue_context, explore_order, next_in_queue, queue_progress, triage_queue, uncertainty_scores,
 )

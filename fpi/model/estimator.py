@@ -375,7 +375,7 @@ class FailurePointModel:
         self, frame: pd.DataFrame, mask: np.ndarray, train: np.ndarray, test: np.ndarray, held: np.ndarray,
         metrics: Mapping[str, Any], seconds: float, rounds: int,
     ) -> dict[str, Any]:
-        from fpi.data.traces import dataset_fingerprint
+        from fpi.data.summary import dataset_fingerprint
 
         import sklearn
 

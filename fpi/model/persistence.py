@@ -36,23 +36,11 @@ from fpi.model.training import TrainConfig
 
 
 MODEL_FILE = "model.txt"
-
-
 BASELINE_FILE = "baseline_raw.txt"
-
-
 TEXT_TERMS_FILE = "text_terms.json"
-
-
 TEXT_ARRAYS_FILE = "text_models.npz"
-
-
 REFERENCE_FILE = "reference.npz"
-
-
 META_FILE = "meta.json"
-
-
 FORMAT_VERSION = 1
 
 

@@ -413,7 +413,7 @@ def _fresh_meta(model: FailurePointModel) -> dict[str, Any]:
 
 def _meta(meta: dict[str, Any], model: FailurePointModel, frame: pd.DataFrame, train: np.ndarray,
           from_verdict: np.ndarray, seconds: float, retraining: dict[str, Any]) -> dict[str, Any]:
-    from fpi.data.traces import dataset_fingerprint
+    from fpi.data.summary import dataset_fingerprint
 
     counts = frame.loc[train, LABEL_COLUMN].value_counts()
     booster = model.booster

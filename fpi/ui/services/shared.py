@@ -35,7 +35,8 @@ from fpi.model.report import compare_models, current_data_report, heldout_mask
 from fpi.analysis.monitor import Monitoring, monitor
 from fpi.model.registry import Registry, read_meta
 from fpi.scoring.frame import ScoredTraces, content_hash, file_columns, mapping_suggestions, score_frame
-from fpi.data.traces import check_upload_size, dataset_fingerprint, load_traces
+from fpi.data.summary import dataset_fingerprint
+from fpi.data.traces import check_upload_size, load_traces
 from fpi.ui.text import CACHE_TTL, md_escape
 from fpi.ui.state import AppState, Candidate, Rejection, reset_view_widgets
 
