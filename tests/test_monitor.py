@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from fpi.cli import EXIT_BREACH, main
 from fpi.errors import FpiError
 from fpi.analysis.monitor import format_monitoring, monitor
-from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
+from fpi.simulator.pipelines import CohortEffect, SimConfig
+from fpi.simulator.simulate import simulate
 from fpi.data.write import write_traces
 
 SPIKE_DAY = pd.Timestamp("2026-10-22")
