@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from fpi.cli import EXIT_BREACH, main
+from fpi.cli import main
+from fpi.cli.common import EXIT_BREACH
 from fpi.errors import FpiError
 from fpi.analysis.monitor import format_monitoring, monitor
 from fpi.simulator.pipelines import CohortEffect, SimConfig
