@@ -57,15 +57,15 @@ def at(files, home, monkeypatch: pytest.MonkeyPatch):
     from app_files import QUICK
     from fpi.config import REPO_ROOT
     from fpi.review.retrain import RetrainConfig
-    from fpi.ui.services import shared as services
+    from fpi.ui.services import loading, models
     from fpi.ui.services import triage as triage_services
 
     monkeypatch.setenv("FPI_HOME", str(home))
     monkeypatch.setenv("FPI_COMPILED", "0")  # no background compile of the shipped model per test (test_compiled)
     monkeypatch.delenv("FPI_DB_URL", raising=False)
     monkeypatch.setenv("FPI_MODEL", str(files.model))
-    monkeypatch.setitem(services.SAMPLES, "labelled", files.labelled)
-    monkeypatch.setitem(services.SAMPLES, "unlabelled", files.unlabelled)
-    monkeypatch.setattr(services, "TRAIN_CONFIG", QUICK)
+    monkeypatch.setitem(loading.SAMPLES, "labelled", files.labelled)
+    monkeypatch.setitem(loading.SAMPLES, "unlabelled", files.unlabelled)
+    monkeypatch.setattr(models, "TRAIN_CONFIG", QUICK)
     monkeypatch.setattr(triage_services, "RETRAIN_CONFIG", RetrainConfig(train=QUICK))
     return AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90)

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from fpi.display import PERCENT_D3, format_percent, label_name, label_names, stage_name
-from fpi import glossary
+from fpi.model import glossary
 from fpi.model.explain import TurnExplanation
 from fpi.data.schema import LABELS
 
@@ -36,7 +36,7 @@ def waterfall_figure(explanation: TurnExplanation, *, top: int = 10) -> go.Figur
     """From the base value to the turn's raw score for one class, biggest contributions first.
 
     Each bar is labelled in the same words as the reasons ("NLU intent = PlayAudiobook", "ER confidence:
-    not logged"); hovering a bar gives the feature's meaning from `fpi.glossary`.
+    not logged"); hovering a bar gives the feature's meaning from `fpi.model.glossary`.
     """
     evidence = list(explanation.evidence)
     shown = evidence[:top]

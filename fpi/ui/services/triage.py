@@ -1,6 +1,6 @@
 """What the Triage page calls: the verdict store, the cached queue, verdicts, retraining and exports.
 
-As in `fpi.ui.services.shared`: caches and the few actions that change session state;
+As in `fpi.ui.services`: caches and the few actions that change session state;
 the work is in `fpi.review.store`, `fpi.review.triage`, `fpi.review.retrain` and `fpi.review.export`.
 The queue is ranked once per (data, model, order, filters) and cached; after a
 verdict the page takes the next unreviewed turn of the cached queue, so the
@@ -18,13 +18,14 @@ from fpi.review import triage
 from fpi.config import Config
 from fpi.display import label_name
 from fpi.errors import StoreError
-from fpi.review.export import export_bytes, with_latest_verdicts
+from fpi.data.write import export_bytes
+from fpi.review.export import with_latest_verdicts
 from fpi.model.estimator import FailurePointModel
 from fpi.review.retrain import RetrainConfig, retrain_from_verdicts
 from fpi.scoring.frame import ScoredTraces
 from fpi.review.store import VerdictStore
 from fpi.data.summary import dataset_fingerprint
-from fpi.ui.services import shared as services
+from fpi.ui.services import models
 from fpi.ui.state import AppState, Keys, TriageProgress, VerdictCandidate
 
 RETRAIN_CONFIG = RetrainConfig()
@@ -102,7 +103,7 @@ def history(dataset: str, dialogue_id: str, turn_index: int) -> pd.DataFrame:
 def _base_model(model: FailurePointModel) -> FailurePointModel:
     """The model `model` was continued from, if it was retrained from verdicts and is still there."""
     base_version = (model.meta.get("retraining") or {}).get("base_model")
-    entry = services.registry().locate(str(base_version)) if base_version else None
+    entry = models.registry().locate(str(base_version)) if base_version else None
     return FailurePointModel.load(entry.path) if entry is not None else model
 
 
@@ -124,7 +125,7 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
                             f"no way of retraining beat the model {base.version} "
                             f"(macro-F1 {result.strategy_scores.get('keep', float('nan')):.3f}). "
                             "Give more verdicts, then try again.")
-        entry = services.registry().save_candidate(result.candidate)
+        entry = models.registry().save_candidate(result.candidate)
     state.verdict_candidate = VerdictCandidate(
         version=entry.version, comparison=result.comparison, heldout_turns=result.heldout_turns,
         heldout_verdicts=result.heldout_verdicts, training_turns=result.training_turns,
@@ -134,12 +135,12 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
 
 
 def activate(state: AppState, version: str) -> None:
-    services.activate(state, version)
+    models.activate(state, version)
     state.verdict_candidate = None
 
 
 def rollback(state: AppState) -> str:
-    version = services.rollback(state)
+    version = models.rollback(state)
     state.verdict_candidate = None
     return version
 
