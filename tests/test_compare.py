@@ -14,7 +14,7 @@ from fpi.cli import main
 from fpi.analysis.compare import compare_frames, compare_paired, format_comparison, split_frame
 from fpi.errors import FpiError
 from fpi.data.schema import LABELS
-from fpi.simulator.simulate import PipelineProfile, SimConfig, simulate
+from fpi.simulator.simulate import CohortEffect, PipelineProfile, SimConfig, simulate
 from fpi.simulator.templates import INTENT_NAMES
 from fpi.analysis.stats import newcombe_interval, newcombe_paired_interval, wilson_interval
 from fpi.data.traces import write_traces
@@ -43,9 +43,37 @@ def test_a_release_doubling_nlu_failures_for_one_intent_is_found_first(before, r
     assert top["low"] > 0 and top["q_value"] < 0.05
     nlu = result.rates.set_index("failure_point").loc["nlu"]
     assert nlu["low"] > 0 and nlu["p_value"] < 0.05  # the overall NLU rate rose, surely
-    assert set(result.cohorts.head(4)["failure_point"]) == {"nlu"}
+    assert set(result.cohorts.head(4)["failure_point"]) <= {"nlu", "defect"}
+    # nlu_domain = video and nlu_intent = PlayVideo are the same turns: one of them is listed
+    counts = result.cohorts[["failure_point", "turns_before", "count_before", "turns_after", "count_after"]]
+    assert not counts.duplicated().any()
+    assert "the same turns as" in set(result.redundant["reason"])
     assert result.migration is None and not result.paired
     assert "nlu" in format_comparison(result)
+
+
+def _asr_worse_in(conditions: dict[str, str]) -> pd.DataFrame:
+    return simulate(8000, seed=12, config=SimConfig(cohort_effects=(CohortEffect(conditions=conditions, stage="asr",
+                                                                                 factor=3.0),)))
+
+
+def test_a_two_condition_cohort_with_its_parents_change_is_left_out(before) -> None:
+    result = compare_frames(before, _asr_worse_in({"locale": "en-IN"}), label_column="failure_point",
+                            columns=("device_type", "locale"))
+    assert tuple(result.cohorts.iloc[0][["cohort", "failure_point"]]) == ("locale = en-IN", "asr")
+    dropped = result.redundant.set_index(["cohort", "failure_point"])
+    car = ("device_type = car and locale = en-IN", "asr")
+    assert dropped.loc[car, "explained_by"] == "locale = en-IN"
+    assert dropped.loc[car, "reason"] == "the same change as the rest of"
+    assert car not in set(zip(result.cohorts["cohort"], result.cohorts["failure_point"]))
+    assert "more that say nothing a simpler cohort does not" in format_comparison(result)
+
+
+def test_a_change_only_in_a_two_condition_cohort_is_kept(before) -> None:
+    result = compare_frames(before, _asr_worse_in({"locale": "en-IN", "device_type": "car"}),
+                            label_column="failure_point", columns=("device_type", "locale"))
+    assert tuple(result.cohorts.iloc[0][["cohort", "failure_point"]]) == ("device_type = car and locale = en-IN", "asr")
+    assert "device_type = car and locale = en-IN" not in set(result.redundant["cohort"])
 
 
 def test_two_clean_samples_differ_in_no_cohort(before) -> None:
