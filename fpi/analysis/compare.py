@@ -44,13 +44,16 @@ from fpi.data.schema import DEFECT_LABELS, LABELS
 from fpi.analysis.stats import (benjamini_hochberg, bh_cutoff, mcnemar_p, newcombe_interval, newcombe_paired_interval,
                        two_proportion_p)
 
-__all__ = ["COMPARE_COLUMNS", "REDUNDANT_COLUMNS", "Comparison", "compare_frames", "compare_paired", "format_comparison", "split_frame"]
+__all__ = ["COHORT_COLUMNS", "COMPARE_COLUMNS", "REDUNDANT_COLUMNS", "Comparison", "compare_frames", "compare_paired",
+           "format_comparison", "moved_turns", "split_frame"]
 
 COMPARE_COLUMNS: tuple[str, ...] = ("device_type", "locale", "nlu_domain", "nlu_intent")
 TARGETS: tuple[str, ...] = (*DEFECT_LABELS, ANY_DEFECT)
 CHANGE_COLUMNS = ["cohort", "failure_point", "turns_before", "count_before", "rate_before", "turns_after",
                   "count_after", "rate_after", "change", "low", "high", "p_value", "q_value"]
-REDUNDANT_COLUMNS = [*CHANGE_COLUMNS, "reason", "explained_by"]
+COHORT_COLUMNS = [*CHANGE_COLUMNS, "conditions"]
+"""A changed cohort: its change, and its conditions as ((column, value), ...) to select its turns."""
+REDUNDANT_COLUMNS = [*COHORT_COLUMNS, "reason", "explained_by"]
 _COUNTS = ("turns_before", "count_before", "turns_after", "count_after")
 _PAIRED = ("_a", "_b", "_c", "_d")
 
@@ -61,7 +64,7 @@ class Comparison:
 
     `rates`: one row per failure point over all turns (CHANGE_COLUMNS, cohort
     "all turns"), q_value corrected over the six rows. `cohorts`: significant
-    cohort x failure point changes, most significant first. `migration`:
+    cohort x failure point changes, most significant first (COHORT_COLUMNS). `migration`:
     turns per (before label, after label), paired comparisons only.
     `redundant`: significant changes left out of `cohorts` (REDUNDANT_COLUMNS),
     with the reason and the cohort that explains them.
@@ -171,7 +174,7 @@ def _compare(frame: pd.DataFrame, before: np.ndarray, after: np.ndarray, side: n
     cells = _cell_counts(frame, before, after, side, chosen, max_conditions, min_support)
     redundant = pd.DataFrame(columns=REDUNDANT_COLUMNS)
     if cells.empty:
-        found, tested, threshold = pd.DataFrame(columns=CHANGE_COLUMNS), 0, 0.0
+        found, tested, threshold = pd.DataFrame(columns=COHORT_COLUMNS), 0, 0.0
     else:
         cells = _changes(cells, paired)
         p = cells["p_value"].to_numpy()
@@ -259,7 +262,8 @@ def _drop_redundant(found: pd.DataFrame, cells: pd.DataFrame, *, paired: bool,
             reasons.append("")
             because.append(None)
     table = found.assign(reason=reasons, explained_by=because)
-    kept = table.loc[table["reason"] == "", CHANGE_COLUMNS].reset_index(drop=True)
+    table = table.rename(columns={"_conditions": "conditions"})
+    kept = table.loc[table["reason"] == "", COHORT_COLUMNS].reset_index(drop=True)
     return kept, table.loc[table["reason"] != "", REDUNDANT_COLUMNS].reset_index(drop=True)
 
 
@@ -311,6 +315,26 @@ def compare_frames(
     side = np.repeat([0, 1], [len(parts[0]), len(parts[1])])
     return _compare(frame, labels, labels, side, names=names, columns=columns, max_conditions=max_conditions,
                     min_support=min_support, level=level)
+
+
+def moved_turns(
+    frame: pd.DataFrame, before_column: str, after_column: str, *, moved_from: str | None = None,
+    moved_to: str | None = None,
+) -> pd.DataFrame:
+    """The turns whose failure point differs between two label columns, optionally from and to given ones.
+
+    Turns without a label in either column are left out, as in `compare_paired`.
+    """
+    for label in (moved_from, moved_to):
+        if label is not None and label not in LABELS:
+            raise FpiError(f"{label!r} is not a failure point; expected one of {', '.join(LABELS)}")
+    before, after = failure_point_codes(frame, before_column), failure_point_codes(frame, after_column)
+    keep = (before >= 0) & (after >= 0) & (before != after)
+    if moved_from is not None:
+        keep &= before == LABELS.index(moved_from)
+    if moved_to is not None:
+        keep &= after == LABELS.index(moved_to)
+    return frame.loc[keep]
 
 
 def split_frame(

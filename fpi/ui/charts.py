@@ -478,3 +478,62 @@ def control_chart_figure(points: pd.DataFrame, *, series: str, failure_point: st
                              marker=dict(color="#d62728", size=13, symbol="x")))
     fig.update_yaxes(title="share of turns", tickformat=".0%", rangemode="tozero")
     return _layout(fig, html.escape(f"{failure_point} rate, {series}: control chart"), height=320)
+
+
+# ---------------------------------------------------------------- what changed (data from fpi.analysis.compare, gaps)
+
+DIAGONAL_COLOR = "#e8eaed"
+
+
+def migration_figure(migration: pd.DataFrame, *, before: str, after: str) -> go.Figure:
+    """Turns per (failure point before: row, after: column), `fpi.analysis.compare.Comparison.migration`.
+
+    The diagonal (turns that kept their failure point) is grey, with its count: it dwarfs the moves, so the
+    red scale is spread over the turns that moved only. `before` and `after` name the versions (escaped).
+    """
+    counts = migration.reindex(index=list(LABELS), columns=list(LABELS), fill_value=0).to_numpy(dtype=float)
+    names = label_names(LABELS)
+    same = np.eye(len(LABELS), dtype=bool)
+    moved = np.where(same, np.nan, counts)
+    kept = np.where(same, counts, np.nan)
+    text = [[f"{int(v):,}" for v in row] for row in counts]
+    b, a = html.escape(before), html.escape(after)
+    hover = f"%{{text}} turns: %{{y}} by {b}, %{{x}} by {a}"
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(z=kept, x=names, y=names, text=text, texttemplate="%{text}", showscale=False,
+                             colorscale=[[0, DIAGONAL_COLOR], [1, DIAGONAL_COLOR]], hovertemplate=hover + " (same)"
+                             "<extra></extra>", xgap=2, ygap=2))
+    fig.add_trace(go.Heatmap(z=moved, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Reds",
+                             zmin=0, zmax=max(1.0, float(np.nanmax(moved, initial=0.0))), xgap=2, ygap=2,
+                             hovertemplate=hover + "<extra>moved</extra>", colorbar=dict(title="turns moved")))
+    fig.update_yaxes(autorange="reversed", title=f"failure point by {b}")
+    fig.update_xaxes(side="top", title=f"failure point by {a}")
+    fig = _layout(fig, "Where turns moved", height=430)
+    fig.update_layout(margin=dict(t=110), title=dict(y=0.98, yanchor="top"))  # labels on top, clear of the title
+    return fig
+
+
+def rate_change_figure(rates: pd.DataFrame, *, before: str, after: str) -> go.Figure:
+    """Each failure point's rate change (after minus before) with its 95% interval, in percentage points.
+
+    `rates` is `Comparison.rates`; the `defect` row (all failure points together) comes first.
+    """
+    order = ["defect", *[label for label in LABELS if label != "correct"]]
+    part = rates.set_index("failure_point").reindex([o for o in order if o in set(rates["failure_point"])])
+    names = ["all defects" if fp == "defect" else label_name(fp) for fp in part.index]
+    change, low, high = (100 * part[c].to_numpy(dtype=float) for c in ("change", "low", "high"))
+    colors = [UP if lo > 0 else DOWN if hi < 0 else OVERALL_COLOR for lo, hi in zip(low, high)]
+    fig = go.Figure(go.Scatter(
+        x=change, y=names, mode="markers", marker=dict(color=colors, size=11),
+        error_x=dict(type="data", symmetric=False, array=high - change, arrayminus=change - low, color="#555"),
+        customdata=np.stack([100 * part["rate_before"].to_numpy(float), 100 * part["rate_after"].to_numpy(float),
+                             low, high], axis=1),
+        hovertemplate="%{y}: %{customdata[0]:.1f}% → %{customdata[1]:.1f}%, change %{x:+.2f} points "
+                      "(95% interval %{customdata[2]:+.2f} to %{customdata[3]:+.2f})<extra></extra>",
+    ))
+    fig.add_vline(x=0, line=dict(color="#888", width=1))
+    fig.update_xaxes(title=f"change in percentage points ({html.escape(after)} minus {html.escape(before)})",
+                     ticksuffix=" pt", zeroline=False)
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "Rate change per failure point, with 95% intervals", height=330)
+
