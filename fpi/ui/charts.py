@@ -537,3 +537,28 @@ def rate_change_figure(rates: pd.DataFrame, *, before: str, after: str) -> go.Fi
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, "Rate change per failure point, with 95% intervals", height=330)
 
+
+def stage_gap_figure(gaps: pd.DataFrame, *, cohort: str) -> go.Figure:
+    """One flagged cohort's gap to the rest, split into the failure points (`fpi.analysis.gaps.stage_gaps` rows).
+
+    Bars in percentage points with 95% intervals; the parts add up to the whole gap, named in the title.
+    """
+    rows = gaps[gaps["cohort"] == cohort]
+    whole = rows[rows["failure_point"] == "defect"]
+    parts = rows[rows["failure_point"] != "defect"]
+    diff, low, high = (100 * parts[c].to_numpy(dtype=float) for c in ("difference", "low", "high"))
+    fig = go.Figure(go.Bar(
+        x=diff, y=label_names(parts["failure_point"]), orientation="h",
+        marker_color=[LABEL_COLORS.get(str(fp), "#888") for fp in parts["failure_point"]],
+        error_x=dict(type="data", symmetric=False, array=high - diff, arrayminus=diff - low, color="#333",
+                     thickness=1.2),
+        customdata=np.stack([100 * parts["rate"].to_numpy(float), 100 * parts["rest_rate"].to_numpy(float), low,
+                             high], axis=1),
+        hovertemplate="%{y}: %{x:+.1f} points (%{customdata[0]:.1f}% here vs %{customdata[1]:.1f}% elsewhere; "
+                      "95% interval %{customdata[2]:+.1f} to %{customdata[3]:+.1f})<extra></extra>",
+    ))
+    fig.add_vline(x=0, line=dict(color="#888", width=1))
+    fig.update_xaxes(title="percentage points above the rest", ticksuffix=" pt", zeroline=False)
+    fig.update_yaxes(autorange="reversed")
+    gap = 100 * float(whole["difference"].iloc[0]) if len(whole) else float(np.nansum(diff))
+    return _layout(fig, html.escape(f"{cohort}: {gap:.1f} points worse than the rest"), height=260)

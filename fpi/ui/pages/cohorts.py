@@ -53,6 +53,7 @@ def render() -> None:
         if selected is not None:
             _profile(data.key, frame, selected, source)
             _selected_turns(state, data, selected, source)
+    _stage_gaps(data.key, frame, source, level, min_support)
     _rates(data.key, frame, source)
     _fairness(data, labelled, level)
 
@@ -80,6 +81,7 @@ def _big_file(path: str) -> None:
         selected = _discovered(found, key, min_support, lists_turns=False)
         if selected is not None:
             _profile(key, frame, selected, source)
+    _stage_gaps(key, frame, source, level, min_support)
     _rates(key, frame, source)
 
 
@@ -177,6 +179,47 @@ def _selected_turns(state: AppState, data: ScoredTraces, row: pd.Series, source:
                "most confident first.")
     digest = hashlib.sha1(f"{data.key}|{conditions}|{target}|{source}".encode()).hexdigest()[:10]
     components.turns_table(turns.head(TURNS_SHOWN), key=f"{Keys.TURNS_TABLE}_cohort_{digest}", total=len(turns))
+
+
+GAPS_SHOWN = 8
+
+
+def _stage_gaps(key: str, frame: pd.DataFrame, source: str, level: float, min_support: int) -> None:
+    """Each locale and device that fails more than the rest, its gap split into the failure points."""
+    st.subheader("Which stage drives each gap")
+    try:
+        table = cohort_services.stage_gaps(key, source, level, min_support, frame)
+    except FpiError as exc:
+        st.info(components.md_escape(exc))
+        return
+    if table.empty:
+        st.info("No locale or device fails significantly more often than the rest of the turns at this level.")
+        return
+    flagged = list(dict.fromkeys(table["cohort"]))
+    st.caption(f"{plural(len(flagged), 'locale or device', 'locales and devices')} "
+               f"{'fails' if len(flagged) == 1 else 'fail'} more often than the rest "
+               f"(one-sided Fisher exact test, false discovery rate {level:g}, Benjamini-Hochberg), worst gap first. "
+               "A turn fails at one stage, so the gap (defect rate inside minus outside) is the sum of the "
+               "per-stage differences; each bar is one stage's part, with its 95% Newcombe interval.")
+    columns = st.columns(2)
+    for i, cohort in enumerate(flagged[:GAPS_SHOWN]):
+        with columns[i % 2]:
+            st.plotly_chart(charts.stage_gap_figure(table, cohort=cohort), key=f"cohort_gap_{i}")
+            st.text(_gap_sentence(table[table["cohort"] == cohort]))
+    if len(flagged) > GAPS_SHOWN:
+        st.caption(f"The {GAPS_SHOWN} biggest gaps of {len(flagged)}; `fpi gaps` lists all.")
+
+
+def _gap_sentence(rows: pd.DataFrame) -> str:
+    """ "locale = en-IN: 12.0 points worse than the rest (21.3% vs 9.3%), 9.1 of them ASR. By stage: ASR +9.1, ..." """
+    whole = rows[rows["failure_point"] == cohorts.ANY_DEFECT].iloc[0]
+    parts = rows[rows["failure_point"] != cohorts.ANY_DEFECT].sort_values("difference", ascending=False)
+    gap, top = 100 * whole.difference, 100 * parts["difference"].iloc[0]
+    # "n of them" only when the biggest part fits in the gap: stages that fail less here can make a part exceed it
+    share = f", {top:.1f} of them {label_name(parts['failure_point'].iloc[0])}" if 0 < top <= gap + 1e-9 else ""
+    stages = ", ".join(f"{label_name(r.failure_point)} {100 * r.difference:+.1f}" for r in parts.itertuples(index=False))
+    return (f"{whole.cohort}: {gap:.1f} points worse than the rest ({100 * whole.rate:.1f}% vs "
+            f"{100 * whole.rest_rate:.1f}%){share}.\nBy stage: {stages}.")
 
 
 def _rates(key: str, frame: pd.DataFrame, source: str) -> None:

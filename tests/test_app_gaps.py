@@ -1,0 +1,33 @@
+"""The Cohorts page splits the gap of each flagged locale and device into its failure points."""
+from __future__ import annotations
+
+import json
+
+from streamlit.testing.v1 import AppTest
+
+from fpi.analysis.gaps import stage_gaps
+from fpi.data.traces import load_traces
+from fpi.model.estimator import FailurePointModel
+from test_app import no_exception
+
+COHORTS = "fpi/ui/pages/cohorts.py"
+
+
+def test_each_flagged_locale_or_device_gets_its_stage_decomposition(at: AppTest, files) -> None:
+    at.run()  # the app opens on the Overview with the labelled sample
+    at.switch_page(COHORTS).run()
+    no_exception(at)
+    assert "Which stage drives each gap" in [s.value for s in at.subheader]
+    scored = FailurePointModel.load(files.model).score(load_traces(files.labelled))
+    expected = stage_gaps(scored, min_support=200)  # the page's defaults: predictions, 200 turns, FDR 0.05
+    flagged = list(dict.fromkeys(expected["cohort"]))
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")
+              if c.proto.spec and "points worse than the rest" in c.proto.spec]
+    assert flagged, "the sample has a locale or device that fails more often (the test needs one)"
+    assert len(titles) == min(len(flagged), 8)
+    sentences = [t.value for t in at.text if "points worse than the rest" in t.value]
+    for cohort, title, sentence in zip(flagged, titles, sentences):
+        gap = 100 * expected[(expected["cohort"] == cohort) & (expected["failure_point"] == "defect")]["difference"]
+        assert title == f"{cohort}: {gap.iloc[0]:.1f} points worse than the rest"
+        assert sentence.startswith(f"{cohort}: {gap.iloc[0]:.1f} points worse") and "By stage: " in sentence
+        assert "false_wake" not in sentence and "asr" not in sentence  # display names
