@@ -62,10 +62,13 @@ def test_two_models_show_where_turns_moved_and_a_moved_turn_opens_in_the_drill_d
         at: AppTest, home: Path, other_model: FailurePointModel) -> None:
     Registry(home, default_model=Config.from_env().default_model).save_candidate(other_model)
     open_compare(at)
-    assert "Where turns moved" in chart_titles(at)
-    assert "Rate change per failure point, with 95% intervals" in chart_titles(at)
+    titles = chart_titles(at)
+    assert "Where turns moved" in [s.value for s in at.subheader]
+    version = next(e.version for e in Registry.from_config().versions() if not e.active)
+    assert f"Rows: model default; columns: model {version}" in titles  # the migration matrix
+    assert f"model default → model {version}: change with its 95% interval" in titles
     rates = rates_table(at)
-    assert list(rates["failure_point"]) == ["false wake", "ASR", "NLU", "ER", "result", "all defects"]
+    assert list(rates["failure_point"]) == ["all defects", "false wake", "ASR", "NLU", "ER", "result"]
     key, moved = table(at, Keys.COMPARE_MOVED)
     assert len(moved) and (moved["_before"] != moved["_after"]).all()
     assert set(moved["_before"]) <= {"correct", "false wake", "ASR", "NLU", "ER", "result"}  # display names
@@ -96,9 +99,9 @@ def test_one_model_only_says_how_to_get_a_second(at: AppTest) -> None:
 
 def test_a_date_split_compares_rates_and_lists_a_changed_cohort(at: AppTest) -> None:
     open_compare(at, DATE)
-    assert "Rate change per failure point, with 95% intervals" in chart_titles(at)
-    assert "Where turns moved" not in chart_titles(at)  # different turns: nothing to follow
-    assert "migration matrix needs the same turns" in all_text(at.info)
+    assert any(t.endswith(": change with its 95% interval") for t in chart_titles(at))
+    assert "Where turns moved" not in [s.value for s in at.subheader]  # different turns: nothing to follow
+    assert "migration matrix needs the same turns" in all_text(at.caption)
     rates = rates_table(at)
     assert len(rates) == 6 and rates["p_value"].between(0, 1).all()
     before, after = [t.value for t in at.text if t.value.startswith("Before: ")][0].splitlines()[:2]
@@ -133,8 +136,8 @@ def test_a_planted_release_is_found_at_its_date_and_its_turns_open_in_the_drill_
     assert rates.loc["NLU", "low"] > 0  # the NLU rate rose, surely (in points)
     key, cohorts = table(at, Keys.COMPARE_COHORTS)
     assert cohorts.iloc[0]["failure_point"] == "NLU"  # where PlayMusic requests land when NLU fails them
-    assert cohorts.iloc[0]["cohort"] in {"nlu_domain = books", "nlu_domain = video", "nlu_intent = PlayAudiobook",
-                                         "nlu_intent = PlayVideo"}
+    assert cohorts.iloc[0]["cohort"] in {"NLU domain = books", "NLU domain = video", "NLU intent = PlayAudiobook",
+                                         "NLU intent = PlayVideo"}  # columns by their display names
     at.session_state[key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     no_exception(at)

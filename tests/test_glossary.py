@@ -91,3 +91,11 @@ def test_stage_bar_labels_are_signed_and_not_clipped(shipped: FailurePointModel)
         assert text == f"{value:+.2f}".replace("-", "\u2212")
     low, high = charts.stage_group_figure(explanation).layout.xaxis.range
     assert low < min(0, min(bar.x)) and high > max(0, max(bar.x))
+
+
+def test_a_cohort_is_named_with_the_columns_display_names() -> None:
+    from fpi.glossary import cohort_name
+
+    assert cohort_name([("device_type", "car"), ("nlu_domain", "video")]) == "device = car and NLU domain = video"
+    assert cohort_name([("app_version", "4.13")]) == "app version = 4.13"
+    assert cohort_name([]) == "all turns"

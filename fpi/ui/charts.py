@@ -508,7 +508,7 @@ def migration_figure(migration: pd.DataFrame, *, before: str, after: str) -> go.
                              hovertemplate=hover + "<extra>moved</extra>", colorbar=dict(title="turns moved")))
     fig.update_yaxes(autorange="reversed", title=f"failure point by {b}")
     fig.update_xaxes(side="top", title=f"failure point by {a}")
-    fig = _layout(fig, "Where turns moved", height=430)
+    fig = _layout(fig, f"Rows: {b}; columns: {a}", height=430)
     fig.update_layout(margin=dict(t=110), title=dict(y=0.98, yanchor="top"))  # labels on top, clear of the title
     return fig
 
@@ -532,18 +532,16 @@ def rate_change_figure(rates: pd.DataFrame, *, before: str, after: str) -> go.Fi
                       "(95% interval %{customdata[2]:+.2f} to %{customdata[3]:+.2f})<extra></extra>",
     ))
     fig.add_vline(x=0, line=dict(color="#888", width=1))
-    fig.update_xaxes(title=f"change in percentage points ({html.escape(after)} minus {html.escape(before)})",
-                     ticksuffix=" pt", zeroline=False)
+    fig.update_xaxes(title="change in percentage points (after minus before)", ticksuffix=" pt", zeroline=False)
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Rate change per failure point, with 95% intervals", height=330)
+    return _layout(fig, html.escape(f"{before} → {after}: change with its 95% interval"), height=330)
 
 
-def stage_gap_figure(gaps: pd.DataFrame, *, cohort: str) -> go.Figure:
-    """One flagged cohort's gap to the rest, split into the failure points (`fpi.analysis.gaps.stage_gaps` rows).
-
-    Bars in percentage points with 95% intervals; the parts add up to the whole gap, named in the title.
+def stage_gap_figure(rows: pd.DataFrame, *, cohort: str) -> go.Figure:
+    """One flagged cohort's gap to the rest, split into the failure points: its rows of
+    `fpi.analysis.gaps.stage_gaps`. Bars in percentage points with 95% intervals; the parts add up to the
+    whole gap, named in the title with `cohort` (escaped: it is user data).
     """
-    rows = gaps[gaps["cohort"] == cohort]
     whole = rows[rows["failure_point"] == "defect"]
     parts = rows[rows["failure_point"] != "defect"]
     diff, low, high = (100 * parts[c].to_numpy(dtype=float) for c in ("difference", "low", "high"))

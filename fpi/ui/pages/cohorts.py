@@ -10,6 +10,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
+from fpi import glossary
 from fpi.ui import charts
 from fpi.analysis import cohorts
 from fpi.analysis import dashboard
@@ -196,6 +197,8 @@ def _stage_gaps(key: str, frame: pd.DataFrame, source: str, level: float, min_su
         st.info("No locale or device fails significantly more often than the rest of the turns at this level.")
         return
     flagged = list(dict.fromkeys(table["cohort"]))
+    names = {c: glossary.cohort_name([tuple(table.loc[table["cohort"] == c, ["column", "value"]].iloc[0])])
+             for c in flagged}
     st.caption(f"{plural(len(flagged), 'locale or device', 'locales and devices')} "
                f"{'fails' if len(flagged) == 1 else 'fail'} more often than the rest "
                f"(one-sided Fisher exact test, false discovery rate {level:g}, Benjamini-Hochberg), worst gap first. "
@@ -204,13 +207,14 @@ def _stage_gaps(key: str, frame: pd.DataFrame, source: str, level: float, min_su
     columns = st.columns(2)
     for i, cohort in enumerate(flagged[:GAPS_SHOWN]):
         with columns[i % 2]:
-            st.plotly_chart(charts.stage_gap_figure(table, cohort=cohort), key=f"cohort_gap_{i}")
-            st.text(_gap_sentence(table[table["cohort"] == cohort]))
+            rows = table[table["cohort"] == cohort]
+            st.plotly_chart(charts.stage_gap_figure(rows, cohort=names[cohort]), key=f"cohort_gap_{i}")
+            st.text(_gap_sentence(rows, names[cohort]))
     if len(flagged) > GAPS_SHOWN:
         st.caption(f"The {GAPS_SHOWN} biggest gaps of {len(flagged)}; `fpi gaps` lists all.")
 
 
-def _gap_sentence(rows: pd.DataFrame) -> str:
+def _gap_sentence(rows: pd.DataFrame, name: str) -> str:
     """ "locale = en-IN: 12.0 points worse than the rest (21.3% vs 9.3%), 9.1 of them ASR. By stage: ASR +9.1, ..." """
     whole = rows[rows["failure_point"] == cohorts.ANY_DEFECT].iloc[0]
     parts = rows[rows["failure_point"] != cohorts.ANY_DEFECT].sort_values("difference", ascending=False)
@@ -218,7 +222,7 @@ def _gap_sentence(rows: pd.DataFrame) -> str:
     # "n of them" only when the biggest part fits in the gap: stages that fail less here can make a part exceed it
     share = f", {top:.1f} of them {label_name(parts['failure_point'].iloc[0])}" if 0 < top <= gap + 1e-9 else ""
     stages = ", ".join(f"{label_name(r.failure_point)} {100 * r.difference:+.1f}" for r in parts.itertuples(index=False))
-    return (f"{whole.cohort}: {gap:.1f} points worse than the rest ({100 * whole.rate:.1f}% vs "
+    return (f"{name}: {gap:.1f} points worse than the rest ({100 * whole.rate:.1f}% vs "
             f"{100 * whole.rest_rate:.1f}%){share}.\nBy stage: {stages}.")
 
 

@@ -16,6 +16,7 @@ import streamlit as st
 
 from fpi.analysis import cohorts, compare, dashboard
 from fpi.data.schema import LABEL_COLUMN, LABELS
+from fpi import glossary
 from fpi.display import label_name, labels_for_display, percent_points, plural
 from fpi.errors import FpiError
 from fpi.scoring.frame import ScoredTraces
@@ -32,10 +33,8 @@ SOURCES = {"model's prediction": dashboard.PREDICTED, "human label": LABEL_COLUM
 COHORTS_SHOWN = 50
 TURNS_SHOWN = 2000
 ANY = "any"
-POINTS = ("change", "low", "high")
-"""Changes and their intervals are shown in percentage points ("+4.9 pt"), not as shares."""
-SPLIT_COLUMN = "app_version"
-"""The column offered first for a split by values: releases are what analysts compare most."""
+POINTS = ("change", "low", "high")  # changes and their intervals in percentage points ("+4.9 pt"), not shares
+SPLIT_COLUMN = "app_version"  # offered first for a split by values: releases are what analysts compare most
 
 
 def render() -> None:
@@ -128,7 +127,8 @@ def _date_split(data: ScoredTraces, label_column: str, level: float,
     first, last = bounds
     middle = first + (last - first) / 2
     day = st.date_input("Split at (00:00 UTC): turns before this day against turns from it on", value=middle,
-                        min_value=first + timedelta(days=1), max_value=last, key=f"{Keys.COMPARE_DATE}_{data.key[:16]}")
+                        min_value=first + timedelta(days=1), max_value=last, format="YYYY-MM-DD",
+                        key=f"{Keys.COMPARE_DATE}_{data.key[:16]}")
     if not isinstance(day, date):
         return None
     return compare_services.split_at(data, day, label_column=label_column, level=level, min_support=min_support)
@@ -145,7 +145,7 @@ def _column_split(data: ScoredTraces, label_column: str, level: float,
         columns.insert(0, SPLIT_COLUMN)
     key = f"{Keys.COMPARE_COLUMN}_{data.key[:16]}"
     left, middle, right = st.columns(3)
-    column = left.selectbox("Column", columns, key=key) or columns[0]
+    column = left.selectbox("Column", columns, format_func=glossary.display_name, key=key) or columns[0]
     values = sorted(data.frame[column].dropna().astype(str).unique())
     if len(values) < 2:
         st.info("That column has one value only.")
@@ -193,6 +193,9 @@ def _summary(result: compare.Comparison) -> None:
     st.text(f"Before: {result.before} ({plural(head.turns_before, 'turn')})\n"
             f"After: {result.after} ({plural(head.turns_after, 'turn')})"
             + ("\nThe same turns, labelled by each model." if result.paired else ""))
+    if not result.paired:
+        st.caption("These are different turns, so no turn can be followed from one failure point to another: the "
+                   "migration matrix needs the same turns labelled twice (compare two models for it).")
 
 
 def _migration(data: ScoredTraces, result: compare.Comparison, frame: pd.DataFrame) -> None:
@@ -244,8 +247,10 @@ def _rates(result: compare.Comparison) -> None:
     st.subheader("Rate change per failure point")
     st.plotly_chart(charts.rate_change_figure(result.rates, before=result.before, after=result.after),
                     key="compare_rates")
-    table = percent_points(result.rates, POINTS).assign(
-        failure_point=["all defects" if fp == "defect" else label_name(fp) for fp in result.rates["failure_point"]])
+    rates = pd.concat([result.rates[result.rates["failure_point"] == cohorts.ANY_DEFECT],
+                       result.rates[result.rates["failure_point"] != cohorts.ANY_DEFECT]])
+    table = percent_points(rates, POINTS).assign(
+        failure_point=["all defects" if fp == cohorts.ANY_DEFECT else label_name(fp) for fp in rates["failure_point"]])
     st.dataframe(
         table, hide_index=True, key="compare_rates_table",
         column_order=["failure_point", "rate_before", "rate_after", "change", "low", "high", "p_value", "q_value",
@@ -258,24 +263,24 @@ def _rates(result: compare.Comparison) -> None:
             "p_value": st.column_config.NumberColumn("p", format="%.1e"),
             "q_value": st.column_config.NumberColumn("q (BH)", format="%.1e",
                                                      help="Benjamini-Hochberg adjusted over the six rows"),
-            "count_before": st.column_config.NumberColumn("turns before", format="%d"),
-            "count_after": st.column_config.NumberColumn("turns after", format="%d"),
+            "count_before": st.column_config.NumberColumn("failing before", format="%d",
+                                                          help="Turns failing there, before"),
+            "count_after": st.column_config.NumberColumn("failing after", format="%d",
+                                                         help="Turns failing there, after"),
         },
     )
     how = ("exact McNemar test on the turns that moved, Newcombe's paired interval" if result.paired else
            "two-proportion z test, Newcombe's hybrid score interval")
     st.caption(f"Share of turns failing at each stage before and after, and the change (after minus before) with "
-               f"its 95% interval; {how}. Red: the rate rose, blue: it fell, grey: no clear change.")
-    if not result.paired:
-        st.info("These are different turns, so no turn can be followed from one failure point to another: the "
-                "migration matrix needs the same turns labelled twice (two models).", icon=":material/info:")
+               f"its 95% interval; {how}. Red: the interval is above zero (the rate rose), blue: below zero (it "
+               f"fell), grey: it holds zero. q corrects p for testing six failure points.")
 
 
 def _points_columns() -> dict[str, object]:
-    return {"change": st.column_config.NumberColumn("change", format="%+.1f pt", help="After minus before, in "
+    return {"change": st.column_config.NumberColumn("change", format="%+.2f pt", help="After minus before, in "
                                                                                       "percentage points"),
-            "low": st.column_config.NumberColumn("95% low", format="%+.1f pt"),
-            "high": st.column_config.NumberColumn("95% high", format="%+.1f pt")}
+            "low": st.column_config.NumberColumn("95% low", format="%+.2f pt"),
+            "high": st.column_config.NumberColumn("95% high", format="%+.2f pt")}
 
 
 def _cohorts(data: ScoredTraces, result: compare.Comparison, sides: Sides, label_column: str) -> None:
@@ -290,6 +295,7 @@ def _cohorts(data: ScoredTraces, result: compare.Comparison, sides: Sides, label
         return
     shown = table.head(COHORTS_SHOWN)
     shown = percent_points(shown, POINTS).assign(
+        cohort=[glossary.cohort_name(c) for c in shown["conditions"]],
         failure_point=["all defects" if fp == "defect" else label_name(fp) for fp in shown["failure_point"]])
     lists = sides.paired is None and (sides.before is not None or sides.after is not None)
     rows_shown = "|".join(shown["cohort"] + "/" + shown["failure_point"])
@@ -334,7 +340,7 @@ def _cohort_turns(data: ScoredTraces, row: pd.Series, sides: Sides, label_column
     failing = values.notna() & (values != "correct" if target == cohorts.ANY_DEFECT else values == target)
     turns = dashboard.matching_turns(inside[failing.to_numpy(dtype=bool, na_value=False)])
     what = "any failure" if target == cohorts.ANY_DEFECT else f"'{label_name(target)}'"
-    st.text(str(row["cohort"]))
+    st.text(glossary.cohort_name(conditions))
     st.caption(f"Its turns {side} with {what} (by the {'label' if label_column == LABEL_COLUMN else 'model'}), "
                "most confident first.")
     digest = hashlib.sha1(f"{data.key}|{conditions}|{target}|{side}|{label_column}".encode()).hexdigest()[:10]

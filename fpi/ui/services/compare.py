@@ -18,6 +18,7 @@ from fpi.analysis.dashboard import PREDICTED
 from fpi.data.datasets import DatasetError, StoredDataset
 from fpi.data.traces import load_traces
 from fpi.errors import FpiError, ModelError
+from fpi.glossary import display_name
 from fpi.model.estimator import FailurePointModel, load_problem
 from fpi.model.registry import ModelEntry
 from fpi.scoring.frame import ScoredTraces
@@ -105,7 +106,7 @@ def split_by(data: ScoredTraces, column: str, before_value: str, after_value: st
     """The loaded turns with `column` = `before_value` against those with `after_value` (e.g. app versions)."""
     before, after = compare.split_frame(data.frame, column=column, before_value=before_value,
                                         after_value=after_value)
-    names = (f"{column} = {before_value}", f"{column} = {after_value}")
+    names = (f"{display_name(column)} = {before_value}", f"{display_name(column)} = {after_value}")
     result = _unpaired(data.key, ("by", column, before_value, after_value), names, label_column, level, min_support,
                        before, after)
     return result, Sides(before=before, after=after)
