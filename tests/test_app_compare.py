@@ -149,3 +149,29 @@ def test_a_planted_release_is_found_at_its_date_and_its_turns_open_in_the_drill_
     no_exception(at)
     assert at.title[0].value == "Dialogue drill-down"
     assert at.query_params["dialogue"] == turns.iloc[0]["dialogue_id"]
+
+
+def test_the_loaded_traces_against_a_dataset_kept_on_the_server(at: AppTest, files) -> None:
+    from fpi.ui.pages.compare import DATASETS
+
+    start(at)  # the sample is open, and kept on the server
+    own = pd.read_csv(files.labelled, dtype=str, keep_default_na=False)
+    ids = sorted(set(own["dialogue_id"]))
+    upload(at, "later.csv", own[own["dialogue_id"].isin(ids[: len(ids) // 2])].to_csv(index=False).encode())
+    at.session_state[Keys.COMPARE_MODE] = DATASETS
+    at.switch_page(COMPARE).run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    before, after = [t.value for t in at.text if t.value.startswith("Before: ")][0].splitlines()[:2]
+    assert before.startswith("Before: labelled.csv (sample)") and after.startswith("After: later.csv (loaded)")
+    assert len(rates_table(at)) == 6
+
+
+def test_without_data_the_page_says_what_to_do(at: AppTest, monkeypatch, tmp_path: Path) -> None:
+    from fpi.ui.services import shared as services
+
+    monkeypatch.setitem(services.SAMPLES, "labelled", tmp_path / "missing.csv")
+    at.run()
+    at.switch_page(COMPARE).run()
+    no_exception(at)
+    assert "No traces are loaded yet" in all_text(at.info)
