@@ -26,7 +26,7 @@ from fpi.analysis import dashboard
 from fpi.config import SHIPPED_MODEL
 from fpi.scoring.partition import DEFAULT_CHUNK_ROWS
 from fpi.simulator.simulate import simulate
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 
 TURNS_PER_DIALOGUE = 2.83  # what the simulator produces, to size runs
 PIECE_TURNS = 2_000_000  # simulated at a time, so generating 10M turns needs ~3 GB, not 15

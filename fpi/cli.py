@@ -101,7 +101,8 @@ def validate(file: Path, mappings: tuple[str, ...]) -> None:
     Prints a summary when the file is valid; otherwise prints every problem
     (column, rows, reason) and exits with status 1.
     """
-    from fpi.data.traces import load_traces, summarize_traces
+    from fpi.data.summary import summarize_traces
+    from fpi.data.traces import load_traces
 
     frame = load_traces(file, column_map=_parse_map(mappings))
     _echo(summarize_traces(frame).text())
@@ -124,7 +125,7 @@ def simulate(n_dialogues: int, seed: int, label_noise: float, unlabelled: bool, 
     """Generate realistic pipeline traces from a causal model of the assistant."""
     from fpi.simulator.simulate import simulate as run_simulation
     from fpi.simulator.simulate import simulate_fleet
-    from fpi.data.traces import write_traces
+    from fpi.data.write import write_traces
 
     started = time.perf_counter()
     if pipelines > 1:
@@ -207,7 +208,8 @@ def train(traces: Path, output: Path, seed: int, holdout: float, scale_free: boo
     directory either way.
     """
     from fpi.model.evaluate import format_report
-    from fpi.model.estimator import FailurePointModel, TrainConfig
+    from fpi.model.estimator import FailurePointModel
+    from fpi.model.training import TrainConfig
     from fpi.data.traces import load_traces
 
     frame = load_traces(traces, column_map=_parse_map(mappings))
@@ -657,7 +659,8 @@ def retrain(traces: Path, verdicts_file: Path, model_dir: Path | None, output: P
     "Train a candidate".
     """
     from fpi.model.evaluate import format_report
-    from fpi.model.estimator import FailurePointModel, TrainConfig
+    from fpi.model.estimator import FailurePointModel
+    from fpi.model.training import TrainConfig
     from fpi.review.retrain import RetrainConfig, read_verdicts, retrain_from_verdicts
     from fpi.data.traces import load_traces
 
@@ -707,7 +710,8 @@ def verdicts_export(output: Path, traces: Path | None, model_dir: Path | None, a
     from fpi.review.export import with_latest_verdicts, write_export
     from fpi.model.estimator import FailurePointModel
     from fpi.review.store import VerdictStore
-    from fpi.data.traces import dataset_fingerprint, load_traces
+    from fpi.data.summary import dataset_fingerprint
+    from fpi.data.traces import load_traces
 
     with VerdictStore.from_config(read_only=True) as store:  # reading only: a read-only copy will do
         if traces is None:

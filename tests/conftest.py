@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.simulator.simulate import simulate
 
 FAST = TrainConfig(learning_rate=0.15, max_rounds=150, early_stopping_rounds=20, seed=0, cv_max_turns=5_000)

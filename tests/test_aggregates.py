@@ -14,7 +14,7 @@ from fpi.analysis import dashboard
 from fpi.analysis.dashboard import Filters
 from fpi.errors import ScoredFileError
 from fpi.simulator.simulate import simulate
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from app_files import QUICK
 from fpi.config import Config
 from fpi.model.estimator import FailurePointModel
 from fpi.model.registry import Registry
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 from fpi.simulator.simulate import PipelineProfile, SimConfig, simulate
 from fpi.simulator.templates import INTENT_NAMES
 from fpi.ui.pages.compare import COLUMN, DATE

@@ -15,10 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fpi.errors import ModelError
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.data.schema import feature_name_problem, is_stage_signal, safe_feature_name
 from fpi.simulator.simulate import simulate
-from fpi.data.traces import load_traces, summarize_traces, write_traces
+from fpi.data.summary import summarize_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 
 QUICK = TrainConfig(learning_rate=0.3, max_rounds=30, early_stopping_rounds=10, seed=0, num_threads=1,
                     text_models=False, cv_max_turns=100)

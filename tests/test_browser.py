@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from app_files import QUICK, app_files
-from fpi.data.traces import load_traces, write_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parent.parent

@@ -25,7 +25,8 @@ from fpi.analysis.fairness import cohort_performance, fairness
 from fpi.data.schema import LABELS
 from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
 from fpi.analysis.stats import benjamini_hochberg, hypergeom_sf, macro_f1, wilson_interval
-from fpi.data.traces import load_traces, write_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 
 REPO = Path(__file__).resolve().parent.parent
 PLANTED = {"locale": "en-IN", "device_type": "car"}

@@ -17,7 +17,7 @@ from fpi.data.schema import LABELS
 from fpi.simulator.simulate import CohortEffect, PipelineProfile, SimConfig, simulate
 from fpi.simulator.templates import INTENT_NAMES
 from fpi.analysis.stats import newcombe_interval, newcombe_paired_interval, wilson_interval
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 
 # NLU symptoms of PlayMusic requests: NLU sends them to another media intent
 WHERE_MUSIC_LANDS = {"nlu_intent = PlayVideo", "nlu_intent = PlayAudiobook", "nlu_domain = video", "nlu_domain = books"}

@@ -148,7 +148,7 @@ def test_cli_prints_turns_and_episodes(tmp_path) -> None:
 
     from fpi.cli import main
     from fpi.simulator.simulate import simulate
-    from fpi.data.traces import write_traces
+    from fpi.data.write import write_traces
 
     path = tmp_path / "traces.csv"
     frame = simulate(300, seed=4)

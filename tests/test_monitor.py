@@ -12,7 +12,7 @@ from fpi.cli import EXIT_BREACH, main
 from fpi.errors import FpiError
 from fpi.analysis.monitor import format_monitoring, monitor
 from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 
 SPIKE_DAY = pd.Timestamp("2026-10-22")
 

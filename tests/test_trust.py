@@ -237,7 +237,7 @@ def test_a_large_upload_is_evaluated_on_a_sample_of_dialogues() -> None:
 
 
 def test_a_model_knows_the_traces_it_was_trained_on() -> None:
-    from fpi.data.traces import dataset_fingerprint
+    from fpi.data.summary import dataset_fingerprint
 
     upload = simulate(30, seed=53)
     model = SimpleNamespace(meta={"training_data": {"fingerprint": dataset_fingerprint(upload)}})

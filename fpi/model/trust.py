@@ -28,10 +28,10 @@ from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from fpi.model.features import CATEGORICAL_COLUMNS, QUANTILE_GRID
-from fpi.model.estimator import MIN_LABELLED_TURNS
+from fpi.model.training import MIN_LABELLED_TURNS
 from fpi.data.schema import CONFIDENCE_COLUMNS, LABEL_COLUMN, LABELS
 from fpi.scoring.frame import PREDICTION_COLUMNS
-from fpi.data.traces import dataset_fingerprint
+from fpi.data.summary import dataset_fingerprint
 
 __all__ = [
     "F1_FLOOR", "SHIFT_AUC_THRESHOLD", "closest_upload_shift", "FeatureShift", "LabelTrust", "ShiftScore", "TrustReport",

@@ -19,7 +19,8 @@ from fpi.data.datasets import DatasetError, StoredDataset
 from fpi.data.traces import load_traces
 from fpi.errors import FpiError, ModelError
 from fpi.glossary import display_name
-from fpi.model.estimator import FailurePointModel, load_problem
+from fpi.model.estimator import FailurePointModel
+from fpi.model.persistence import load_problem
 from fpi.model.registry import ModelEntry
 from fpi.scoring.frame import ScoredTraces
 from fpi.ui.services import shared

@@ -28,12 +28,15 @@ from fpi.analysis.episodes import EpisodeSummary
 from fpi.analysis.episodes import episode_summary as summarize_episodes
 from fpi.errors import FpiError, ModelError, ScoredFileError, TraceError
 from fpi.model.explain import TurnExplanation, beeswarm_data, global_importance
-from fpi.model.estimator import FailurePointModel, TrainConfig, load_problem
+from fpi.model.estimator import FailurePointModel
+from fpi.model.persistence import load_problem
+from fpi.model.training import TrainConfig
 from fpi.model.report import compare_models, current_data_report, heldout_mask
 from fpi.analysis.monitor import Monitoring, monitor
 from fpi.model.registry import Registry, read_meta
 from fpi.scoring.frame import ScoredTraces, content_hash, file_columns, mapping_suggestions, score_frame
-from fpi.data.traces import check_upload_size, dataset_fingerprint, load_traces
+from fpi.data.summary import dataset_fingerprint
+from fpi.data.traces import check_upload_size, load_traces
 from fpi.ui.text import CACHE_TTL, md_escape
 from fpi.ui.state import AppState, Candidate, Rejection, reset_view_widgets
 

@@ -23,7 +23,7 @@ from fpi.model.estimator import FailurePointModel
 from fpi.review.retrain import RetrainConfig, retrain_from_verdicts
 from fpi.scoring.frame import ScoredTraces
 from fpi.review.store import VerdictStore
-from fpi.data.traces import dataset_fingerprint
+from fpi.data.summary import dataset_fingerprint
 from fpi.ui.services import shared as services
 from fpi.ui.state import AppState, Keys, TriageProgress, VerdictCandidate
 
