@@ -36,7 +36,8 @@ from fpi.model.estimator import FailurePointModel, with_predictions  # noqa: E40
 from fpi.model.training import TrainConfig
 from fpi.review.retrain import LABEL_SOURCE, RetrainConfig, continue_training, labels_with_verdicts  # noqa: E402
 from fpi.data.schema import LABEL_COLUMN  # noqa: E402
-from fpi.simulator.simulate import SimConfig, simulate  # noqa: E402
+from fpi.simulator.pipelines import SimConfig  # noqa: E402
+from fpi.simulator.simulate import simulate
 from fpi.model.splits import grouped_split  # noqa: E402
 from fpi.review.store import VerdictStore  # noqa: E402
 from fpi.data.summary import dataset_fingerprint  # noqa: E402

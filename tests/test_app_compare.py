@@ -14,7 +14,8 @@ from fpi.config import Config
 from fpi.model.estimator import FailurePointModel
 from fpi.model.registry import Registry
 from fpi.data.write import write_traces
-from fpi.simulator.simulate import PipelineProfile, SimConfig, simulate
+from fpi.simulator.pipelines import PipelineProfile, SimConfig
+from fpi.simulator.simulate import simulate
 from fpi.simulator.templates import INTENT_NAMES
 from fpi.ui.pages.compare import COLUMN, DATE
 from fpi.ui.state import Keys

@@ -23,7 +23,8 @@ from fpi.analysis.dashboard import MISSING, PREDICTED
 from fpi.errors import FpiError, NotLabelledError
 from fpi.analysis.fairness import cohort_performance, fairness
 from fpi.data.schema import LABELS
-from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
+from fpi.simulator.pipelines import CohortEffect, SimConfig
+from fpi.simulator.simulate import simulate
 from fpi.analysis.stats import benjamini_hochberg, hypergeom_sf, macro_f1, wilson_interval
 from fpi.data.traces import load_traces
 from fpi.data.write import write_traces

@@ -14,7 +14,8 @@ from fpi.cli import main
 from fpi.analysis.compare import compare_frames, compare_paired, format_comparison, split_frame
 from fpi.errors import FpiError
 from fpi.data.schema import LABELS
-from fpi.simulator.simulate import CohortEffect, PipelineProfile, SimConfig, simulate
+from fpi.simulator.pipelines import CohortEffect, PipelineProfile, SimConfig
+from fpi.simulator.simulate import simulate
 from fpi.simulator.templates import INTENT_NAMES
 from fpi.analysis.stats import newcombe_interval, newcombe_paired_interval, wilson_interval
 from fpi.data.write import write_traces

@@ -7,7 +7,8 @@ from click.testing import CliRunner
 
 from fpi.cli import main
 from fpi.analysis.gaps import format_gaps, stage_gaps
-from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
+from fpi.simulator.pipelines import CohortEffect, SimConfig
+from fpi.simulator.simulate import simulate
 from fpi.data.write import write_traces
 
 

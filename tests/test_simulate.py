@@ -10,9 +10,12 @@ from rapidfuzz import fuzz
 from rapidfuzz.process import cpdist
 
 from fpi.data.schema import CONFIDENCE_COLUMNS, CONTRACT_COLUMNS, LABELS
-from fpi.simulator.simulate import (Calibration, CohortEffect, PipelineProfile, SimConfig, fleet_configs, random_profile,
-                          simulate, simulate_fleet)
-from fpi.simulator.templates import SHARED_TITLES, TERSE_REPLIES
+from fpi.simulator.pipelines import (
+    Calibration, CohortEffect, PipelineProfile, SimConfig, fleet_configs, random_profile,
+)
+from fpi.simulator.simulate import simulate, simulate_fleet
+from fpi.simulator.templates import SHARED_TITLES
+from fpi.simulator.vocabulary import TERSE_REPLIES
 
 EXTRAS = ["asr_nbest_margin", "nlu_alt_margin", "nlu_alt_domain", "result_latency_ms", "app_version"]
 SCREENS = ["tv", "speaker_screen"]

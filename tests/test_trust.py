@@ -10,7 +10,8 @@ import pytest
 from fpi.model import trust
 from fpi.model.features import build_features, fit_feature_spec
 from fpi.data.schema import LABELS
-from fpi.simulator.simulate import SimConfig, simulate
+from fpi.simulator.pipelines import SimConfig
+from fpi.simulator.simulate import simulate
 
 TRAINING = simulate(1500, seed=31)
 """Stands in for a model's training data (the tests build features without training a model)."""
