@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from fpi.cli import main
-from fpi.analysis.compare import compare_frames, compare_paired, format_comparison, split_frame
+from fpi.analysis.compare import compare_frames, compare_paired, format_comparison, moved_turns, split_frame
 from fpi.errors import FpiError
 from fpi.data.schema import LABELS
 from fpi.simulator.pipelines import CohortEffect, PipelineProfile, SimConfig
@@ -75,6 +75,29 @@ def test_a_change_only_in_a_two_condition_cohort_is_kept(before) -> None:
                             label_column="failure_point", columns=("device_type", "locale"))
     assert tuple(result.cohorts.iloc[0][["cohort", "failure_point"]]) == ("device_type = car and locale = en-IN", "asr")
     assert "device_type = car and locale = en-IN" not in set(result.redundant["cohort"])
+
+
+def test_paired_a_change_in_one_locale_is_not_repeated_for_each_of_its_devices() -> None:
+    frame = simulate(6000, seed=6)
+    rng = np.random.default_rng(1)
+    moved = (frame["locale"] == "en-IN").to_numpy() & (rng.random(len(frame)) < 0.15)
+    frame["other"] = np.where(moved, "asr", frame["failure_point"])
+    result = compare_paired(frame, "failure_point", "other", columns=("device_type", "locale"))
+    top = result.cohorts.iloc[0]
+    assert (top["cohort"], top["failure_point"]) == ("locale = en-IN", "asr")
+    children = result.redundant[result.redundant["cohort"].str.endswith(" and locale = en-IN")]
+    assert len(children) and set(children["explained_by"]) == {"locale = en-IN"}
+    assert not result.cohorts["cohort"].str.contains(" and ").any()
+    assert [tuple(c) for c in result.cohorts["conditions"].head(1)] == [(("locale", "en-IN"),)]
+
+
+def test_moved_turns_lists_the_turns_whose_label_changed() -> None:
+    frame = pd.DataFrame({"a": ["asr", "nlu", "correct", "asr", None], "b": ["asr", "asr", "er", "nlu", "asr"]})
+    assert list(moved_turns(frame, "a", "b").index) == [1, 2, 3]
+    assert list(moved_turns(frame, "a", "b", moved_from="asr").index) == [3]
+    assert list(moved_turns(frame, "a", "b", moved_to="asr").index) == [1]
+    with pytest.raises(FpiError, match="'ASR' is not a failure point"):
+        moved_turns(frame, "a", "b", moved_from="ASR")
 
 
 def test_two_clean_samples_differ_in_no_cohort(before) -> None:
