@@ -19,6 +19,7 @@ from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi import glossary
 from fpi.display import label_name, labels_for_display, percent_points, plural
 from fpi.errors import FpiError
+from fpi.model.registry import ModelEntry
 from fpi.scoring.frame import ScoredTraces
 from fpi.ui import charts, components
 from fpi.ui.services import cohorts as cohort_services
@@ -113,7 +114,7 @@ def _two_models(data: ScoredTraces, level: float, min_support: int) -> tuple[com
     return compare_services.two_models(data, by_name[first], by_name[second], level=level, min_support=min_support)
 
 
-def _model_name(entry) -> str:
+def _model_name(entry: ModelEntry) -> str:
     when = f", trained {entry.trained_at[:10]}" if entry.trained_at else ""
     return f"{entry.version}{' (active)' if entry.active else ''}{when}"
 
@@ -339,10 +340,10 @@ def _cohort_turns(data: ScoredTraces, row: pd.Series, sides: Sides, label_column
     values = inside[label_column]
     failing = values.notna() & (values != "correct" if target == cohorts.ANY_DEFECT else values == target)
     turns = dashboard.matching_turns(inside[failing.to_numpy(dtype=bool, na_value=False)])
-    what = "any failure" if target == cohorts.ANY_DEFECT else f"'{label_name(target)}'"
+    what = "fail at any stage" if target == cohorts.ANY_DEFECT else f"fail at {label_name(target)}"
     st.text(glossary.cohort_name(conditions))
-    st.caption(f"Its turns {side} with {what} (by the {'label' if label_column == LABEL_COLUMN else 'model'}), "
-               "most confident first.")
+    st.caption(f"The cohort's turns on the {side} side that {what} (by the "
+               f"{'label' if label_column == LABEL_COLUMN else 'model'}), most confident first.")
     digest = hashlib.sha1(f"{data.key}|{conditions}|{target}|{side}|{label_column}".encode()).hexdigest()[:10]
     components.turns_table(turns.head(TURNS_SHOWN), key=f"{Keys.TURNS_TABLE}_compare_{digest}", total=len(turns))
 
