@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+
 from streamlit.testing.v1 import AppTest
 
 from fpi.analysis.gaps import stage_gaps
@@ -32,3 +34,19 @@ def test_each_flagged_locale_or_device_gets_its_stage_decomposition(at: AppTest,
         assert title == f"{cohort}: {gap.iloc[0]:.1f} points worse than the rest"
         assert sentence.startswith(f"{cohort}: {gap.iloc[0]:.1f} points worse") and "By stage: " in sentence
         assert "false_wake" not in sentence and "asr" not in sentence and "_" not in sentence  # display names
+
+
+def test_the_sentence_names_the_stage_that_makes_up_the_gap() -> None:
+    from fpi.ui.pages.cohorts import _gap_sentence
+
+    def rows(parts: dict[str, float]) -> pd.DataFrame:
+        whole = sum(parts.values())
+        return pd.DataFrame({"failure_point": ["defect", *parts], "difference": [whole, *parts.values()],
+                             "rate": 0.3, "rest_rate": 0.3 - whole})
+
+    some = _gap_sentence(rows({"asr": 0.09, "nlu": 0.02, "er": 0.01}), "locale = en-IN")
+    assert some == ("locale = en-IN: 12.0 points worse than the rest (30.0% vs 18.0%), 9.0 of them ASR.\n"
+                    "By stage: ASR +9.0, NLU +2.0, ER +1.0.")
+    more = _gap_sentence(rows({"asr": 0.074, "nlu": 0.008, "false_wake": -0.011}), "device = car")
+    assert more.startswith("device = car: 7.1 points worse than the rest (30.0% vs 22.9%), all of it ASR (+7.4; "
+                           "the other stages together -0.3).")

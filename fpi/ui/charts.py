@@ -537,10 +537,11 @@ def rate_change_figure(rates: pd.DataFrame, *, before: str, after: str) -> go.Fi
     return _layout(fig, html.escape(f"{before} → {after}: change with its 95% interval"), height=330)
 
 
-def stage_gap_figure(rows: pd.DataFrame, *, cohort: str) -> go.Figure:
+def stage_gap_figure(rows: pd.DataFrame, *, cohort: str, x_range: tuple[float, float] | None = None) -> go.Figure:
     """One flagged cohort's gap to the rest, split into the failure points: its rows of
     `fpi.analysis.gaps.stage_gaps`. Bars in percentage points with 95% intervals; the parts add up to the
-    whole gap, named in the title with `cohort` (escaped: it is user data).
+    whole gap, named in the title with `cohort` (escaped: it is user data). `x_range` (points) gives several
+    cohorts' charts one scale.
     """
     whole = rows[rows["failure_point"] == "defect"]
     parts = rows[rows["failure_point"] != "defect"]
@@ -556,7 +557,8 @@ def stage_gap_figure(rows: pd.DataFrame, *, cohort: str) -> go.Figure:
                       "95% interval %{customdata[2]:+.1f} to %{customdata[3]:+.1f})<extra></extra>",
     ))
     fig.add_vline(x=0, line=dict(color="#888", width=1))
-    fig.update_xaxes(title="percentage points above the rest", ticksuffix=" pt", zeroline=False)
+    fig.update_xaxes(title="percentage points above the rest", ticksuffix=" pt", zeroline=False,
+                     range=list(x_range) if x_range is not None else None)
     fig.update_yaxes(autorange="reversed")
     gap = 100 * float(whole["difference"].iloc[0]) if len(whole) else float(np.nansum(diff))
     return _layout(fig, html.escape(f"{cohort}: {gap:.1f} points worse than the rest"), height=260)

@@ -204,11 +204,15 @@ def _stage_gaps(key: str, frame: pd.DataFrame, source: str, level: float, min_su
                f"(one-sided Fisher exact test, false discovery rate {level:g}, Benjamini-Hochberg), worst gap first. "
                "A turn fails at one stage, so the gap (defect rate inside minus outside) is the sum of the "
                "per-stage differences; each bar is one stage's part, with its 95% Newcombe interval.")
+    shown = table[table["cohort"].isin(flagged[:GAPS_SHOWN]) & (table["failure_point"] != cohorts.ANY_DEFECT)]
+    # One scale for every chart, so bars compare across cohorts.
+    x_range = (100 * min(0.0, shown["low"].min()) - 0.5, 100 * shown["high"].max() + 0.5)
     columns = st.columns(2)
     for i, cohort in enumerate(flagged[:GAPS_SHOWN]):
         with columns[i % 2]:
             rows = table[table["cohort"] == cohort]
-            st.plotly_chart(charts.stage_gap_figure(rows, cohort=names[cohort]), key=f"cohort_gap_{i}")
+            st.plotly_chart(charts.stage_gap_figure(rows, cohort=names[cohort], x_range=x_range),
+                            key=f"cohort_gap_{i}")
             st.text(_gap_sentence(rows, names[cohort]))
     if len(flagged) > GAPS_SHOWN:
         st.caption(f"The {GAPS_SHOWN} biggest gaps of {len(flagged)}; `fpi gaps` lists all.")
@@ -219,8 +223,10 @@ def _gap_sentence(rows: pd.DataFrame, name: str) -> str:
     whole = rows[rows["failure_point"] == cohorts.ANY_DEFECT].iloc[0]
     parts = rows[rows["failure_point"] != cohorts.ANY_DEFECT].sort_values("difference", ascending=False)
     gap, top = 100 * whole.difference, 100 * parts["difference"].iloc[0]
-    # "n of them" only when the biggest part fits in the gap: stages that fail less here can make a part exceed it
-    share = f", {top:.1f} of them {label_name(parts['failure_point'].iloc[0])}" if 0 < top <= gap + 1e-9 else ""
+    stage = label_name(parts["failure_point"].iloc[0])
+    # Stages that fail less here than elsewhere can make the biggest part exceed the whole gap.
+    share = (f", {top:.1f} of them {stage}" if 0 < top <= gap + 1e-9 else
+             f", all of it {stage} (+{top:.1f}; the other stages together {gap - top:+.1f})" if top > gap else "")
     stages = ", ".join(f"{label_name(r.failure_point)} {100 * r.difference:+.1f}" for r in parts.itertuples(index=False))
     return (f"{name}: {gap:.1f} points worse than the rest ({100 * whole.rate:.1f}% vs "
             f"{100 * whole.rest_rate:.1f}%){share}.\nBy stage: {stages}.")
