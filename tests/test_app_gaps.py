@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-
 from streamlit.testing.v1 import AppTest
 
 from fpi.analysis.gaps import stage_gaps
