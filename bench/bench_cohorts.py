@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from fpi.analysis.cohorts import discover_cohorts, format_discovery
+from fpi.analysis.discovery import discover_cohorts, format_discovery
 from fpi.analysis.dashboard import PREDICTED
 from fpi.analysis.fairness import fairness
 from fpi.simulator.pipelines import CohortEffect, SimConfig

@@ -224,14 +224,14 @@ def test_the_turn_strip_is_one_trace_for_any_number_of_defective_turns() -> None
 
 
 def test_the_drilldown_does_not_open_a_huge_dialogue_by_default(small_traces) -> None:
-    from fpi.analysis import dashboard
+    from fpi.analysis import navigation
 
     frame = _long_dialogue(small_traces, 600)
-    assert dashboard.default_dialogue(frame, ["a-long", "d000002"], max_turns=200) == "d000002"
-    assert dashboard.default_dialogue(frame, ["a-long"], max_turns=200) != "a-long"
+    assert navigation.default_dialogue(frame, ["a-long", "d000002"], max_turns=200) == "d000002"
+    assert navigation.default_dialogue(frame, ["a-long"], max_turns=200) != "a-long"
     only_long = frame[frame["dialogue_id"] == "a-long"]
-    assert dashboard.default_dialogue(only_long, ["a-long"]) == "a-long"  # nothing else to open
-    assert dashboard.page_count(600) == 6 and len(dashboard.turns_page(only_long, 9)) == 100
+    assert navigation.default_dialogue(only_long, ["a-long"]) == "a-long"  # nothing else to open
+    assert navigation.page_count(600) == 6 and len(navigation.turns_page(only_long, 9)) == 100
 
 
 def test_a_long_dialogue_is_paged_in_the_app(at, files, tmp_path) -> None:

@@ -15,10 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from app_files import AppFiles
 from fpi.cli import main
-from fpi.analysis.cohorts import (
-    ANY_DEFECT, _count_lattice, candidate_columns, cohort_mask, cohort_profile, cohort_rates, discover_cohorts,
-    format_discovery,
-)
+from fpi.analysis.cohorts import ANY_DEFECT, candidate_columns, cohort_mask, cohort_profile, cohort_rates
+from fpi.analysis.discovery import count_lattice, discover_cohorts, format_discovery
 from fpi.analysis.dashboard import MISSING, PREDICTED
 from fpi.errors import FpiError, NotLabelledError
 from fpi.analysis.fairness import cohort_performance, fairness
@@ -183,7 +181,7 @@ def test_counts_match_a_brute_force_count() -> None:
     n, levels = 5000, [3, 4, 2, 5]
     codes = [rng.integers(0, k, n) for k in levels]
     labels = rng.integers(0, len(LABELS), n)
-    cells = _count_lattice(codes, [np.ones(k, dtype=bool) for k in levels], labels, max_conditions=3, min_support=60)
+    cells = count_lattice(codes, [np.ones(k, dtype=bool) for k in levels], labels, max_conditions=3, min_support=60)
     found = {}
     for combo, cell_codes, support, counts in zip(cells.combos, cells.codes, cells.support, cells.counts):
         for row, s, c in zip(cell_codes, support, counts):

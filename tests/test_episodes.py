@@ -163,7 +163,7 @@ def test_cli_prints_turns_and_episodes(tmp_path) -> None:
 
 def test_the_turn_strip_frames_each_episode() -> None:
     from fpi.ui.charts import confidence_strip_figure
-    from fpi.analysis.dashboard import stage_strip
+    from fpi.analysis.navigation import stage_strip
 
     turns = HAND_MADE[HAND_MADE["dialogue_id"] == "d4"].assign(
         predicted_failure_point=lambda f: f["failure_point"],

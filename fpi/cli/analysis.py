@@ -35,7 +35,7 @@ def cohorts(traces: Path, model_dir: Path | None, as_json: bool, level: float, m
     """
     import json
 
-    from fpi.analysis.cohorts import discover_cohorts, format_discovery
+    from fpi.analysis.discovery import discover_cohorts, format_discovery
     from fpi.analysis.fairness import fairness, format_fairness
     from fpi.model.estimator import FailurePointModel
     from fpi.data.schema import LABEL_COLUMN
