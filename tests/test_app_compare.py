@@ -105,8 +105,8 @@ def test_a_date_split_compares_rates_and_lists_a_changed_cohort(at: AppTest) -> 
     assert "migration matrix needs the same turns" in all_text(at.caption)
     rates = rates_table(at)
     assert len(rates) == 6 and rates["p_value"].between(0, 1).all()
-    before, after = [t.value for t in at.text if t.value.startswith("Before: ")][0].splitlines()[:2]
-    assert before.startswith("Before: before 20") and after.startswith("After: from 20")
+    versions, turns = [t.value for t in at.text if " → " in t.value][0].splitlines()[:2]
+    assert versions.startswith("before 20") and " → from 20" in versions and turns.endswith(" turns")
 
 
 def test_a_column_split_offers_app_version_first(at: AppTest) -> None:
@@ -163,8 +163,8 @@ def test_the_loaded_traces_against_a_dataset_kept_on_the_server(at: AppTest, fil
     at.switch_page(COMPARE).run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
-    before, after = [t.value for t in at.text if t.value.startswith("Before: ")][0].splitlines()[:2]
-    assert before.startswith("Before: labelled.csv (sample)") and after.startswith("After: later.csv (loaded)")
+    versions = [t.value for t in at.text if " → " in t.value][0].splitlines()[0]
+    assert versions == "labelled.csv (sample) → later.csv (loaded)"
     assert len(rates_table(at)) == 6
 
 

@@ -191,8 +191,8 @@ def _two_datasets(data: ScoredTraces, label_column: str, level: float,
 def _summary(result: compare.Comparison) -> None:
     head = result.rates.iloc[0]
     st.subheader("Before and after")
-    st.text(f"Before: {result.before} ({plural(head.turns_before, 'turn')})\n"
-            f"After: {result.after} ({plural(head.turns_after, 'turn')})"
+    st.text(f"{result.before} → {result.after}\n"
+            f"{plural(head.turns_before, 'turn')} → {plural(head.turns_after, 'turn')}"
             + ("\nThe same turns, labelled by each model." if result.paired else ""))
     if not result.paired:
         st.caption("These are different turns, so no turn can be followed from one failure point to another: the "
