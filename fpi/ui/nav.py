@@ -11,6 +11,7 @@ DIALOGUE = "fpi/ui/pages/dialogue.py"
 MODEL = "fpi/ui/pages/model.py"
 COHORTS = "fpi/ui/pages/cohorts.py"
 TRIAGE = "fpi/ui/pages/triage.py"
+COMPARE = "fpi/ui/pages/compare.py"
 
 
 def pages() -> list[st.Page]:
@@ -27,6 +28,7 @@ def pages() -> list[st.Page]:
         st.Page(OVERVIEW, title="Overview", icon=":material/dashboard:", url_path="overview", default=True),
         st.Page(DIALOGUE, title="Dialogue drill-down", icon=":material/forum:", url_path="dialogue"),
         st.Page(COHORTS, title="Cohorts", icon=":material/groups:", url_path="cohorts"),
+        st.Page(COMPARE, title="Compare", icon=":material/compare_arrows:", url_path="compare"),
         st.Page(TRIAGE, title="Triage", icon=":material/checklist:", url_path="triage"),
         st.Page(MODEL, title="Model", icon=":material/model_training:", url_path="model"),
     ]

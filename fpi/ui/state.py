@@ -56,6 +56,19 @@ class Keys:
     TRIAGE_NAME_FORM = "w_triage_name_form"
     TRIAGE_NAME = "w_triage_name"
     TRIAGE_OTHER_UPLOADS = "w_triage_other_uploads"
+    COMPARE_MODE = "w_compare_mode"
+    COMPARE_SOURCE = "w_compare_source"
+    COMPARE_LEVEL = "w_compare_level"
+    COMPARE_MIN_SUPPORT = "w_compare_min_support"
+    COMPARE_MODELS = "w_compare_models"
+    COMPARE_DATE = "w_compare_date"
+    COMPARE_COLUMN = "w_compare_column"
+    COMPARE_VALUES = "w_compare_values"
+    COMPARE_DATASETS = "w_compare_datasets"
+    COMPARE_COHORTS = "w_compare_cohorts"
+    COMPARE_MOVED = "w_compare_moved"
+    COMPARE_MOVED_FROM = "w_compare_moved_from"
+    COMPARE_MOVED_TO = "w_compare_moved_to"
 
     FILTERS = (FILTER_DATES, FILTER_DEVICES, FILTER_LOCALES, FILTER_DOMAINS, FILTER_PREDICTED)
 
