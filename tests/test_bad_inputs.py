@@ -170,7 +170,7 @@ def test_the_csv_row_estimate_never_undercounts(cells: list[str]) -> None:
 
 
 def test_the_app_refuses_an_upload_over_the_row_limit_and_keeps_the_data(at, files, monkeypatch) -> None:
-    from test_app import load_sample, metric
+    from app_files import load_sample, metric
 
     load_sample(at)
     before = metric(at, "Turns")
@@ -235,7 +235,7 @@ def test_the_drilldown_does_not_open_a_huge_dialogue_by_default(small_traces) ->
 
 
 def test_a_long_dialogue_is_paged_in_the_app(at, files, tmp_path) -> None:
-    from test_app import load_sample, upload
+    from app_files import load_sample, upload
 
     frame = _long_dialogue(load_traces(files.unlabelled), 450)
     path = tmp_path / "long.csv"

@@ -19,7 +19,7 @@ from fpi.simulator.simulate import simulate
 from fpi.simulator.templates import INTENT_NAMES
 from fpi.ui.pages.compare import COLUMN, DATE
 from fpi.ui.state import Keys
-from test_app import all_text, no_exception, start, upload
+from app_files import all_text, no_exception, start, upload
 
 COMPARE = "fpi/ui/pages/compare.py"
 

@@ -27,7 +27,7 @@ from fpi.analysis.stats import benjamini_hochberg, hypergeom_sf, macro_f1, wilso
 from fpi.data.traces import load_traces
 from fpi.data.write import write_traces
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PLANTED = {"locale": "en-IN", "device_type": "car"}
 WHO = ("device_type", "locale", "app_version")
 

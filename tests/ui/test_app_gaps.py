@@ -10,7 +10,7 @@ from fpi.analysis.gaps import stage_gaps
 from fpi.model.glossary import cohort_name
 from fpi.data.traces import load_traces
 from fpi.model.estimator import FailurePointModel
-from test_app import no_exception
+from app_files import no_exception
 
 COHORTS = "fpi/ui/pages/cohorts.py"
 
