@@ -17,9 +17,10 @@ from fpi.display import label_name, labels_for_display, plural
 from fpi.errors import FpiError
 from fpi.analysis.fairness import FAIRNESS_COLUMNS
 from fpi.data.schema import LABEL_COLUMN, LABELS, PREDICTED_COLUMN
-from fpi.ui.services import cohorts as cohort_services, loading
+from fpi.ui.services import cohorts as cohort_services, views
 from fpi.scoring.frame import ScoredTraces
 from fpi.ui.state import AppState, Keys
+from fpi.ui.services.loading import BigFile
 
 SOURCES = {"model's prediction": PREDICTED_COLUMN, "human label": LABEL_COLUMN}
 TURNS_SHOWN = 2000
@@ -29,13 +30,19 @@ NAMES = components.LABEL_NAMES
 def render() -> None:
     state, _ = components.page_setup()
     st.title("Cohorts")
-    if state.data is None and state.big_file is not None:
-        _big_file(state.big_file)
+    try:
+        loaded = views.loaded_source(state)
+    except FpiError as exc:
+        st.error(components.md_escape(exc))
         return
-    if state.data is None:
+    if loaded is None:
         components.no_data(state, what="cohort analysis")
         return
-    data = state.data
+    if loaded.big is not None:
+        _big_file(loaded.big)
+        return
+    data = loaded.data
+    assert data is not None
     frame = data.frame
     labelled = LABEL_COLUMN in frame.columns and bool(frame[LABEL_COLUMN].notna().any())
     source, columns, level, min_support, max_conditions = _settings(data.key, frame, labelled)
@@ -56,10 +63,9 @@ def render() -> None:
     _fairness(data, labelled, level)
 
 
-def _big_file(path: str) -> None:
+def _big_file(big: BigFile) -> None:
     """Discovery on a large scored file: only its cohort columns and predictions are read, never its turns."""
     try:
-        big = loading.big_file(path)
         frame = cohort_services.big_cohort_frame(big.key, big.path)
     except FpiError as exc:
         st.error(components.md_escape(exc))

@@ -119,7 +119,7 @@ def _model_name(entry: ModelEntry) -> str:
 
 def _date_split(data: ScoredTraces, label_column: str, level: float,
                 min_support: int) -> tuple[compare.Comparison, Sides] | None:
-    bounds = views.filter_options(data.key, data.frame).date_bounds
+    bounds = views.OverviewSource.in_memory(data).filter_options().date_bounds
     if not bounds or bounds[0] >= bounds[1]:
         st.info("The loaded traces have no timestamps over more than one day to split at.")
         return None

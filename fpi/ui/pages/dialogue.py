@@ -28,7 +28,7 @@ def render() -> None:
     data = state.data
     frame = data.frame
     known = set(navigation.dialogue_ids(frame))
-    filters = current_filters(views.filter_options(data.key, frame))
+    filters = current_filters(views.OverviewSource.in_memory(data).filter_options())
     defect_ids = navigation.defect_dialogues(views.filtered(data, filters))
 
     linked = st.query_params.get("dialogue")
