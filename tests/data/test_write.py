@@ -177,3 +177,14 @@ def test_neutralise_table_covers_headers_binary_and_large_strings() -> None:
     assert out.column("'=h").to_pylist() == ["'=1", "x", None]
     assert out.column("raw").to_pylist() == ["'+1", "\ufffd=", None]
     assert out.column("n").to_pylist() == [-1.0, 2.0, None]
+
+
+@pytest.mark.parametrize("prefix", FORMULA_PREFIXES)
+def test_every_formula_start_is_quoted_in_frames_and_tables(prefix: str) -> None:
+    cells = [prefix + "1", "x" + prefix, None]
+    frame = pd.DataFrame({prefix + "h": pd.Series(cells, dtype="object")})
+    expected = ["'" + prefix + "1", "x" + prefix]
+    assert neutralise_formulas(frame).iloc[:2, 0].tolist() == expected
+    table = neutralise_table(pa.Table.from_pandas(frame, preserve_index=False))
+    assert table.column_names == ["'" + prefix + "h"] and table.column(0).to_pylist() == [*expected, None]
+
