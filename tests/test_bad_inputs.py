@@ -327,19 +327,7 @@ def test_fpi_predict_writes_no_live_formula_to_csv(small_traces, files, tmp_path
     assert len(pd.read_csv(out)) == len(small_traces)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=1, max_size=8))
-def test_the_arrow_and_pandas_neutralisers_agree(cells: list[str | None]) -> None:
-    import pyarrow as pa
-
-    from fpi.data.write import FORMULA_PREFIXES, neutralise_formulas, neutralise_table
-
-    frame = pd.DataFrame({"-x": pd.Series(cells, dtype="object")})
-    table = neutralise_table(pa.Table.from_pandas(frame, preserve_index=False))
-    expected = neutralise_formulas(frame)
-    assert table.column_names == list(expected.columns) == ["'-x"]
-    assert table.column(0).to_pylist() == [None if v is None or v != v else v for v in expected.iloc[:, 0]]
-    assert not any(isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in table.column(0).to_pylist())
+# (that the Arrow and pandas neutralisers agree is tested in tests/data/test_write.py)
 
 
 def test_the_app_offers_no_unneutralised_table_download_and_no_tracebacks() -> None:
