@@ -91,7 +91,8 @@ def hypergeom_sf(x: np.ndarray, n: np.ndarray, k: np.ndarray, pool: np.ndarray) 
     call for populations under ~10^5 (Boost's prime-factorisation path); this
     costs microseconds at any size.
     """
-    x, n, k, pool = (np.asarray(a, dtype=float) for a in np.broadcast_arrays(x, n, k, pool))
+    shape = np.broadcast(x, n, k, pool).shape  # scalars in, a scalar (0-d array) out
+    x, n, k, pool = (np.atleast_1d(np.asarray(a, dtype=float)) for a in np.broadcast_arrays(x, n, k, pool))
     lo = np.maximum(0.0, n - (pool - k))
     hi = np.minimum(n, k)
     out = np.where(x <= lo, 1.0, 0.0)
@@ -122,7 +123,7 @@ def hypergeom_sf(x: np.ndarray, n: np.ndarray, k: np.ndarray, pool: np.ndarray) 
             active = active[~done]
     out = np.where(upper, total, out)
     out = np.where(lower, 1.0 - total, out)
-    return np.clip(out, 0.0, 1.0)
+    return np.clip(out, 0.0, 1.0).reshape(shape)
 
 
 def fisher_greater(hits: np.ndarray, size: np.ndarray, pool_hits: np.ndarray, pool: np.ndarray) -> np.ndarray:

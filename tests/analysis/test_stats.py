@@ -169,3 +169,11 @@ def test_bh_cutoff_is_the_largest_rejected_p_value() -> None:
 def test_benjamini_hochberg_refuses_bad_options(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         benjamini_hochberg([0.1], **kwargs)
+
+
+def test_fisher_takes_single_counts_as_well_as_arrays() -> None:
+    single = fisher_greater(3, 10, 15, 30)
+    assert np.ndim(single) == 0
+    assert float(single) == pytest.approx(fisher_exact([[3, 7], [12, 8]], alternative="greater").pvalue, rel=1e-9)
+    assert float(fisher_less(3, 10, 15, 30)) == pytest.approx(
+        fisher_exact([[3, 7], [12, 8]], alternative="less").pvalue, rel=1e-9)
