@@ -17,7 +17,7 @@ from fpi.errors import FpiError
 from fpi.model.estimator import FailurePointModel
 from fpi.model.report import CandidateAdvice
 from fpi.ui import nav
-from fpi.ui.services import loading, models
+from fpi.ui.services import loading, models, views
 from fpi.ui.text import md_escape
 from fpi.ui.state import AppState, get_state
 
@@ -74,6 +74,19 @@ def sample_banner(state: AppState, *, data_page: bool = False) -> None:
     left, right = st.columns([4, 1], vertical_alignment="center")
     left.info(text + "Upload your own traces to replace it.", icon=":material/science:")
     right.page_link(nav.DATA, label="Upload your own traces", icon=":material/upload_file:")
+
+
+def loaded_source(state: AppState, *, what: str) -> views.OverviewSource | None:
+    """The session's scored source (`views.loaded_source`), or None once the page has said why there is none:
+    a large file that cannot be read any more, or nothing loaded (`no_data`)."""
+    try:
+        source = views.loaded_source(state)
+    except FpiError as exc:
+        st.error(md_escape(exc))
+        return None
+    if source is None:
+        no_data(state, what=what)
+    return source
 
 
 def no_data(state: AppState, *, what: str) -> None:

@@ -17,7 +17,7 @@ from fpi.display import label_name, labels_for_display, plural
 from fpi.errors import FpiError
 from fpi.analysis.fairness import FAIRNESS_COLUMNS
 from fpi.data.schema import LABEL_COLUMN, LABELS, PREDICTED_COLUMN
-from fpi.ui.services import cohorts as cohort_services, views
+from fpi.ui.services import cohorts as cohort_services
 from fpi.scoring.frame import ScoredTraces
 from fpi.ui.state import AppState, Keys
 from fpi.ui.services.loading import BigFile
@@ -30,13 +30,8 @@ NAMES = components.LABEL_NAMES
 def render() -> None:
     state, _ = components.page_setup()
     st.title("Cohorts")
-    try:
-        loaded = views.loaded_source(state)
-    except FpiError as exc:
-        st.error(components.md_escape(exc))
-        return
+    loaded = components.loaded_source(state, what="cohort analysis")
     if loaded is None:
-        components.no_data(state, what="cohort analysis")
         return
     if loaded.big is not None:
         _big_file(loaded.big)

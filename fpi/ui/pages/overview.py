@@ -23,13 +23,8 @@ TURNS_SHOWN = 2000
 def render() -> None:
     state, model = components.page_setup()
     st.title("Overview")
-    try:
-        source = views.loaded_source(state)
-    except FpiError as exc:
-        st.error(components.md_escape(exc))
-        return
+    source = components.loaded_source(state, what="overview")
     if source is None:
-        components.no_data(state, what="overview")
         return
     options = source.filter_options()
     restore_filters_from_url(options)
