@@ -37,12 +37,14 @@ from fpi.config import Config
 from fpi.errors import StoreError
 from fpi.data.schema import MAX_ID_CHARS
 from fpi.data.schema import LABELS
+from fpi.review.names import clean_name
 
 __all__ = [
-    "MIGRATIONS", "SCHEMA_VERSION", "VERDICT_COLUMNS", "Verdict", "VerdictStore", "resolve_verdicts",
+    "ADJUDICATION_COLUMNS", "EVENT_COLUMNS", "MIGRATIONS", "SCHEMA_VERSION", "VERDICT_COLUMNS", "Verdict",
+    "VerdictStore", "resolve_verdicts",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this fpi writes; `MIGRATIONS` brings any older database up to it."""
 
 BUSY_TIMEOUT_MS = 30_000
@@ -85,14 +87,59 @@ verdicts_table = sa.Table(
 """The current (version 1) table; queries use it, migrations below create or change it."""
 
 
+ADJUDICATION_COLUMNS: tuple[str, ...] = (
+    "id", "dataset_fingerprint", "dialogue_id", "turn_index", "label", "analyst", "note", "created_at",
+)
+EVENT_COLUMNS: tuple[str, ...] = (
+    "id", "action", "actor", "role", "allowed", "from_version", "to_version", "detail", "created_at",
+)
+
+adjudications_table = sa.Table(
+    "adjudications", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset_fingerprint", sa.String(64), nullable=False),
+    sa.Column("dialogue_id", sa.String(MAX_ID), nullable=False),
+    sa.Column("turn_index", sa.Integer, nullable=False),
+    sa.Column("label", sa.String(16), nullable=False),
+    sa.Column("analyst", sa.String(MAX_ANALYST), nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("label IN (" + ", ".join(f"'{label}'" for label in LABELS) + ")",
+                       name="ck_adjudication_label"),
+    sa.Index("ix_adjudications_turn", "dataset_fingerprint", "dialogue_id", "turn_index", "id"),
+)
+"""The final word on a turn the analysts disagreed on, or a verdict the audit flagged and a person confirmed
+(`fpi.review.agreement`): it beats every verdict on the turn when retraining."""
+
+model_events_table = sa.Table(
+    "model_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(MAX_ANALYST), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("allowed", sa.Boolean, nullable=False),
+    sa.Column("from_version", sa.String(64), nullable=True),
+    sa.Column("to_version", sa.String(64), nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""Every attempt to train, activate, roll back or delete (allowed or refused): who, when, from, to."""
+
+
 def _migrate_to_1(conn: Connection) -> None:
     verdicts_table.create(conn)
+
+
+def _migrate_to_2(conn: Connection) -> None:
+    adjudications_table.create(conn)
+    model_events_table.create(conn)
 
 
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "verdicts table with its indexes", _migrate_to_1),
+    (2, "adjudications and model_events tables", _migrate_to_2),
 )
 """(version, description, step): each step takes the schema from version - 1 to version.
 
@@ -365,15 +412,74 @@ class VerdictStore:
                 return {(str(d), int(t)) for d, t in conn.execute(query)}
         return self._guard(read, "read verdicts")
 
+    # -- team review: adjudications and the model log -----------------------------------
+
+    def adjudicate(self, *, dataset: str, dialogue_id: str, turn_index: int, label: str, analyst: str,
+                   note: str | None = None, at: datetime | None = None) -> int:
+        """Record the final label of a turn (after a disagreement or an audit flag); returns its id."""
+        row = _checked_row(dataset=dataset, dialogue_id=dialogue_id, turn_index=turn_index, label=label,
+                           analyst=analyst, note=note, at=at)
+        values = {k: row[k] for k in ADJUDICATION_COLUMNS if k != "id"}
+
+        def write() -> int:
+            with self._writer.begin() as conn:
+                return int(conn.execute(sa.insert(adjudications_table).values(**values)).inserted_primary_key[0])
+        return self._guard(write, "save the adjudication")
+
+    def adjudications(self, *, dataset: str | None = None) -> pd.DataFrame:
+        """Every adjudication (optionally for one dataset), oldest first."""
+        query = sa.select(adjudications_table).order_by(adjudications_table.c.id)
+        if dataset is not None:
+            query = query.where(adjudications_table.c.dataset_fingerprint == dataset)
+
+        def read() -> pd.DataFrame:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+            frame = pd.DataFrame([dict(r) for r in rows], columns=list(ADJUDICATION_COLUMNS))
+            frame["id"] = frame["id"].astype("int64")
+            frame["turn_index"] = frame["turn_index"].astype("int64")
+            frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).dt.as_unit("us")
+            return frame
+        return self._guard(read, "read adjudications")
+
+    def log_event(self, *, action: str, actor: str, role: str, allowed: bool, from_version: str | None = None,
+                  to_version: str | None = None, detail: str | None = None, at: datetime | None = None) -> None:
+        """Append one entry to the model log (committed when this returns)."""
+        values = {"action": action[:32], "actor": (actor or "").strip()[:MAX_ANALYST] or "unknown",
+                  "role": role[:16], "allowed": bool(allowed), "from_version": from_version,
+                  "to_version": to_version, "detail": detail,
+                  "created_at": _utc(at) if at is not None else datetime.now(timezone.utc)}
+
+        def write() -> None:
+            with self._writer.begin() as conn:
+                conn.execute(sa.insert(model_events_table).values(**values))
+        self._guard(write, "record the model change")
+
+    def events(self, *, limit: int | None = None) -> pd.DataFrame:
+        """The model log, newest first."""
+        query = sa.select(model_events_table).order_by(model_events_table.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+
+        def read() -> pd.DataFrame:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+            frame = pd.DataFrame([dict(r) for r in rows], columns=list(EVENT_COLUMNS))
+            frame["allowed"] = frame["allowed"].astype("bool")
+            frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).dt.as_unit("us")
+            return frame
+        return self._guard(read, "read the model log")
+
 
 def _checked_row(
     *, dataset: str, dialogue_id: str, turn_index: int, label: str, analyst: str, note: str | None = None,
     predicted_label: str | None = None, model_version: str | None = None, at: datetime | None = None,
 ) -> dict[str, Any]:
     """The row to insert, or `StoreError` naming the bad value: verdicts are never anonymous."""
-    who = (analyst or "").strip()
-    if not who:
-        raise StoreError("a verdict needs the analyst's name or e-mail; got an empty analyst")
+    try:
+        who = clean_name(analyst)
+    except ValueError as exc:
+        raise StoreError(f"a verdict needs the analyst's name or e-mail: {exc}") from None
     if len(who) > MAX_ANALYST:
         raise StoreError(f"the analyst name is {len(who)} characters long; at most {MAX_ANALYST} are allowed")
     clean_label = str(label).strip().lower()
