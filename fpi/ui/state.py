@@ -56,6 +56,15 @@ class Keys:
     TRIAGE_NAME_FORM = "w_triage_name_form"
     TRIAGE_NAME = "w_triage_name"
     TRIAGE_OTHER_UPLOADS = "w_triage_other_uploads"
+    MAINTAINER_FORM = "w_maintainer_form"
+    MAINTAINER_NAME = "w_maintainer_name"
+    MAINTAINER_TOKEN = "w_maintainer_token"
+    TEAM_ADJUDICATE = "w_team_adjudicate"
+    TEAM_ADJUDICATE_LABEL = "w_team_adjudicate_label"
+    TEAM_ADJUDICATE_NOTE = "w_team_adjudicate_note"
+    TEAM_ANALYSTS = "w_team_analysts"
+    TEAM_SPLIT_BY = "w_team_split_by"
+    TRIAGE_MINE_ONLY = "w_triage_mine_only"
 
     FILTERS = (FILTER_DATES, FILTER_DEVICES, FILTER_LOCALES, FILTER_DOMAINS, FILTER_PREDICTED)
 
@@ -146,6 +155,8 @@ class AppState:
     """A candidate version whose "Activate anyway" was clicked: the page asks to confirm it."""
     action_error: str | None = None
     """Why the last action run from a button callback failed (shown once, as an error)."""
+    maintainer_token: str | None = None
+    """Without login: the maintainer token this session typed (checked on every model change, never shown)."""
 
 
 def get_state() -> AppState:

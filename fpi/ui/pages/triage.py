@@ -16,6 +16,7 @@ from fpi.errors import FpiError
 from fpi.model.report import advise_candidate, metrics_table, per_class_table
 from fpi.display import format_time, labels_for_display, stage_name, times_for_display
 from fpi.data.schema import LABEL_COLUMN, LABELS
+from fpi.review.names import clean_name
 from fpi.ui import components, identity
 from fpi.ui.services import shared as services
 from fpi.ui.services import triage as ts
@@ -69,10 +70,12 @@ def _ask_name(state: AppState) -> None:
         name = st.text_input("Your name", key=Keys.TRIAGE_NAME, max_chars=320, placeholder="e.g. Ana Lima")
         start = st.form_submit_button("Start triage", type="primary")
     if start:
-        if name.strip():
-            state.analyst = name.strip()
-            st.rerun()
-        st.warning("Type a name first: verdicts are never anonymous.")
+        try:
+            state.analyst = clean_name(name)
+        except ValueError as exc:
+            st.warning(f"Type a name first: verdicts are never anonymous ({exc}).")
+            return
+        st.rerun()
 
 
 def _who(state: AppState, analyst: str) -> None:

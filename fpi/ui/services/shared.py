@@ -445,12 +445,16 @@ def trust_report(data_key: str, model_version: str, _model: FailurePointModel, _
 def train_candidate(state: AppState) -> None:
     """Train on the loaded data's labelled turns with a progress bar, save it, compare it with the active model."""
     assert state.data is not None
+    from fpi.ui.services import team  # team builds on this module
+
+    who = team.require(state, "train")
     frame = state.data.raw
     bar = st.progress(0.0, text="starting")
     model = FailurePointModel(config=TRAIN_CONFIG).fit(
         frame, progress=lambda message, done: bar.progress(min(1.0, max(0.0, done)), text=message))
     entry = registry().save_candidate(model)
     bar.progress(1.0, text=f"saved as {entry.version}")
+    team.done(who, "train", entry.version)
     active = active_model()
     mask = heldout_mask(frame, model.config)
     comparison = compare_models({f"active ({active.version})": active, f"candidate ({entry.version})": model},
@@ -459,11 +463,16 @@ def train_candidate(state: AppState) -> None:
 
 
 def activate(state: AppState, version: str) -> None:
-    registry().activate(version)
+    """Activate as the session's actor: only a maintainer may; logged either way (`fpi.review.roles`)."""
+    from fpi.ui.services import team  # team builds on this module
+
+    team.activate(state, version)
     state.candidate = None
 
 
 def rollback(state: AppState) -> str:
-    version = registry().rollback()
+    from fpi.ui.services import team  # team builds on this module
+
+    version = team.rollback(state)
     state.candidate = None
     return version

@@ -113,6 +113,9 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
     Returns why there is no candidate when cross-validation prefers the model as it is (else None).
     Raises `NotLabelledError` (too few labels) and other `FpiError`s for the page to show.
     """
+    from fpi.ui.services import team  # team builds on this module
+
+    who = team.require(state, "train")
     store = verdict_store()
     verdicts = store.latest_by_turn(prefer_dataset=dataset) if other_uploads else store.latest(dataset=dataset)
     base = _base_model(model)
@@ -125,6 +128,7 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
                             f"(macro-F1 {result.strategy_scores.get('keep', float('nan')):.3f}). "
                             "Give more verdicts, then try again.")
         entry = services.registry().save_candidate(result.candidate)
+        team.done(who, "train", entry.version)
     state.verdict_candidate = VerdictCandidate(
         version=entry.version, comparison=result.comparison, heldout_turns=result.heldout_turns,
         heldout_verdicts=result.heldout_verdicts, training_turns=result.training_turns,
