@@ -97,6 +97,8 @@ class TriageProgress:
     """Which turns of one dataset (by fingerprint) have verdicts, kept so the next item comes at once."""
 
     dataset: str | None = None
+    analyst: str | None = None
+    """Whose queue: an overlap turn judged by someone else is still open for another analyst."""
     reviewed: set[tuple[str, int]] = field(default_factory=set)
     """Turns with a verdict in the store (read once per dataset, then added to as verdicts are given)."""
     this_session: set[tuple[str, int]] = field(default_factory=set)

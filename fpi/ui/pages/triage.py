@@ -48,7 +48,7 @@ def render() -> None:
     try:
         store = ts.verdict_store()
         dataset = ts.fingerprint(state.data)
-        progress = ts.progress(state, store, dataset)
+        progress = ts.progress(state, store, dataset, analyst)
     except FpiError as exc:
         st.error(f"The verdict store can't be used: {components.md_escape(exc)}")
         return
@@ -179,7 +179,10 @@ def _review(state: AppState, model, item: pd.Series, dataset: str, analyst: str)
     _verdict_buttons(state, item, dataset, analyst, model.version)
     with st.expander("Verdict history of this turn"):
         history = ts.history(dataset, dialogue, index)
-        if history.empty:
+        if not history.empty and analyst not in set(history["analyst"]):
+            # Blind: another analyst's verdict would anchor this one, and agreement would mean nothing.
+            st.caption(f"{len(history):,} verdict(s) by other analysts, shown once you have given yours.")
+        elif history.empty:
             st.caption("No verdicts yet.")
         else:
             shown = history[["created_at", "analyst", "label", "note", "predicted_label", "model_version"]]

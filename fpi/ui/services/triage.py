@@ -22,7 +22,8 @@ from fpi.review.export import export_bytes, with_latest_verdicts
 from fpi.model.estimator import FailurePointModel
 from fpi.review.retrain import RetrainConfig, retrain_from_verdicts
 from fpi.scoring.frame import ScoredTraces
-from fpi.review.store import VerdictStore
+from fpi.review.agreement import reviewed_for, training_verdicts
+from fpi.review.store import VerdictStore, resolve_verdicts
 from fpi.data.traces import dataset_fingerprint
 from fpi.ui.services import shared as services
 from fpi.ui.state import AppState, Keys, TriageProgress, VerdictCandidate
@@ -52,10 +53,16 @@ def fingerprint(data: ScoredTraces) -> str:
     return _fingerprint(data.content_hash, tuple(str(c) for c in data.frame.columns), data)
 
 
-def progress(state: AppState, store: VerdictStore, dataset: str) -> TriageProgress:
-    """This session's view of which turns have verdicts; read from the store once per dataset."""
-    if state.triage.dataset != dataset:
-        state.triage = TriageProgress(dataset=dataset, reviewed=store.reviewed(dataset=dataset))
+def progress(state: AppState, store: VerdictStore, dataset: str, analyst: str | None = None) -> TriageProgress:
+    """This session's view of which turns are done; read from the store once per dataset and analyst.
+
+    For an analyst, a turn someone else judged stays open while it is an overlap turn waiting for its
+    second, blind verdict (`fpi.review.agreement`).
+    """
+    if state.triage.dataset != dataset or state.triage.analyst != analyst:
+        reviewed = (store.reviewed(dataset=dataset) if analyst is None else
+                    reviewed_for(analyst, store.judged(dataset=dataset), share=Config.from_env().overlap_share))
+        state.triage = TriageProgress(dataset=dataset, analyst=analyst, reviewed=reviewed)
     return state.triage
 
 
@@ -117,7 +124,10 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
 
     who = team.require(state, "train")
     store = verdict_store()
-    verdicts = store.latest_by_turn(prefer_dataset=dataset) if other_uploads else store.latest(dataset=dataset)
+    # Adjudicated labels win; turns the analysts disagree on and nobody adjudicated teach nothing.
+    verdicts, _held = training_verdicts(store.all(dataset=None if other_uploads else dataset), store.adjudications())
+    if other_uploads:
+        verdicts = resolve_verdicts(verdicts, prefer_dataset=dataset)
     base = _base_model(model)
     with st.spinner("Choosing how to adapt (cross-validation on the labelled turns) and training a candidate…"):
         result = retrain_from_verdicts(data.raw, verdicts, active=model, base=base, config=RETRAIN_CONFIG)

@@ -1,0 +1,31 @@
+"""What the Team page calls: agreement, disagreements and adjudication, cached by the store's size.
+
+The work is in `fpi.review.agreement`; here only reads of the shared store and the cache.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from fpi.review.agreement import Agreement, agreement
+from fpi.ui.services import triage as ts
+from fpi.ui.text import CACHE_TTL
+
+
+@st.cache_data(show_spinner="Comparing the analysts…", ttl=CACHE_TTL, max_entries=8)
+def _agreement(dataset: str | None, verdicts: int, adjudications: int, _all: pd.DataFrame,
+               _adjudicated: pd.DataFrame) -> Agreement:
+    return agreement(_all, _adjudicated)
+
+
+def team_agreement(dataset: str | None) -> Agreement:
+    """Agreement on one dataset's verdicts (None: all); recomputed when a verdict or adjudication is added."""
+    store = ts.verdict_store()
+    verdicts = store.all(dataset=dataset)
+    adjudicated = store.adjudications(dataset=dataset)
+    return _agreement(dataset, len(verdicts), len(adjudicated), verdicts, adjudicated)
+
+
+def adjudicate(row: dict[str, object], label: str, analyst: str, note: str | None) -> None:
+    ts.verdict_store().adjudicate(dataset=str(row["dataset_fingerprint"]), dialogue_id=str(row["dialogue_id"]),
+                                  turn_index=int(row["turn_index"]), label=label, analyst=analyst, note=note)
