@@ -137,3 +137,32 @@ def test_without_a_token_model_changes_are_off(at: AppTest, home: Path, monkeypa
     at.switch_page(MODEL).run()
     assert any("Model changes are off in this app" in c.value for c in at.caption)
     assert not at.form_submit_button
+
+
+def test_the_audit_flags_planted_wrong_verdicts_and_a_confirmation_keeps_one(at: AppTest, home: Path, files) -> None:
+    frame = load_traces(files.labelled)
+    dataset = dataset_fingerprint(frame)
+    labelled = frame[frame["failure_point"].notna()].head(300)
+    wrong = {"correct": "er", "asr": "correct", "nlu": "correct", "er": "asr", "false_wake": "nlu", "result": "asr"}
+    rows = [{"dataset": dataset, "dialogue_id": str(r.dialogue_id), "turn_index": int(r.turn_index),
+             "label": wrong[r.failure_point] if i % 10 == 0 else r.failure_point, "analyst": "Ana",
+             "at": T0 + timedelta(minutes=i)} for i, r in enumerate(labelled.itertuples(index=False))]
+    with store_of(home) as store:
+        store.record_many(rows)
+    load_sample(at)
+    at.switch_page(TEAM).run()
+    button(at, "Audit the verdicts on the loaded traces").click().run()
+    no_exception(at)
+    result = at.session_state[STATE_KEY].audit
+    assert result is not None and result.checked == 300 and result.flagged >= 10
+    assert any(c.value.startswith("Audit: 300 verdicts checked") for c in at.caption)
+    at.session_state[STATE_KEY].analyst = "Lead"
+    at.session_state["w_team_audit"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    flagged = result.flags.iloc[0]
+    assert at.selectbox(key="w_team_audit_label").value == flagged["label"]  # confirming is one click
+    button(at, "Record the final label").click().run()
+    no_exception(at)
+    with store_of(home) as store:
+        confirmed = store.adjudications()
+    assert list(zip(confirmed["dialogue_id"], confirmed["label"])) == [(flagged["dialogue_id"], flagged["label"])]

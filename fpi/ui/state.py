@@ -14,6 +14,7 @@ import streamlit as st
 
 from fpi.analysis.dashboard import FILTER_PARAMS, FilterOptions, Filters, filters_from_params, filters_to_params
 from fpi.model.explain import ExplanationCache
+from fpi.review.audit import AuditResult
 from fpi.scoring.frame import ScoredTraces
 
 STATE_KEY = "fpi_app_state"
@@ -60,8 +61,7 @@ class Keys:
     MAINTAINER_NAME = "w_maintainer_name"
     MAINTAINER_TOKEN = "w_maintainer_token"
     TEAM_ADJUDICATE = "w_team_adjudicate"
-    TEAM_ADJUDICATE_LABEL = "w_team_adjudicate_label"
-    TEAM_ADJUDICATE_NOTE = "w_team_adjudicate_note"
+    TEAM_AUDIT = "w_team_audit"
     TEAM_ANALYSTS = "w_team_analysts"
     TEAM_SPLIT_BY = "w_team_split_by"
     TRIAGE_MINE_ONLY = "w_triage_mine_only"
@@ -120,6 +120,10 @@ class VerdictCandidate:
     verdict_turns: int
     strategy: str
     base_version: str
+    audit: str | None = None
+    """What the audit before retraining found (`AuditResult.summary`), None when it could not run."""
+    held_back: int = 0
+    """Turns left out because their analysts disagree and nobody adjudicated them yet."""
 
 
 @dataclass
@@ -157,6 +161,8 @@ class AppState:
     """A candidate version whose "Activate anyway" was clicked: the page asks to confirm it."""
     action_error: str | None = None
     """Why the last action run from a button callback failed (shown once, as an error)."""
+    audit: AuditResult | None = None
+    """The Team page's last audit of the loaded traces' verdicts (flagged verdicts to confirm or relabel)."""
     maintainer_token: str | None = None
     """Without login: the maintainer token this session typed (checked on every model change, never shown)."""
 

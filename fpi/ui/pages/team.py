@@ -23,7 +23,7 @@ KAPPA = st.column_config.NumberColumn(format="%.2f")
 
 
 def render() -> None:
-    state, _model = components.page_setup()
+    state, model = components.page_setup()
     st.title("Team")
     share = Config.from_env().overlap_share
     st.caption(f"{share:.0%} of the queue's turns (FPI_OVERLAP_SHARE) go to a second analyst, who does not see the "
@@ -43,6 +43,7 @@ def render() -> None:
         return
     _agreement(report)
     _disagreements(state, report)
+    _audit(state, model)
 
 
 def _fmt(value: float) -> str:
@@ -94,18 +95,24 @@ def _disagreements(state: AppState, report) -> None:
                           on_select="rerun", selection_mode="single-row",
                           column_config={"turn_index": st.column_config.NumberColumn("turn", format="%d")})
     rows = picked.selection.rows if picked is not None else []
-    if not rows:
-        return
-    row = table.iloc[rows[0]].to_dict()
+    if rows:
+        row = table.iloc[rows[0]].to_dict()
+        _final_label(state, row, f"{row['dialogue_id']} turn {int(row['turn_index'])}: {row['verdicts']}",
+                     key=Keys.TEAM_ADJUDICATE)
+
+
+def _final_label(state: AppState, row: dict, what: str, *, key: str, default: str | None = None) -> None:
+    """The form that records the final label of one turn (an adjudication) under this session's name."""
     who = identity.analyst(state)
     if who is None:
-        st.info("Give your name on the Triage page first: adjudications are recorded with who made them.")
+        st.info("Give your name on the Triage page first: final labels are recorded with who gave them.")
         return
-    st.text(f"{row['dialogue_id']} turn {int(row['turn_index'])}: {row['verdicts']}")
-    with st.form(f"{Keys.TEAM_ADJUDICATE}_form"):
-        label = st.selectbox("Final label", list(LABELS), key=Keys.TEAM_ADJUDICATE_LABEL,
-                             format_func=lambda v: NAMES.get(v, v))
-        note = st.text_input("Why (optional)", key=Keys.TEAM_ADJUDICATE_NOTE, max_chars=4000)
+    st.text(what)
+    with st.form(f"{key}_form"):
+        options = list(LABELS)
+        label = st.selectbox("Final label", options, key=f"{key}_label", format_func=lambda v: NAMES.get(v, v),
+                             index=options.index(default) if default in options else 0)
+        note = st.text_input("Why (optional)", key=f"{key}_note", max_chars=4000)
         go = st.form_submit_button("Record the final label", type="primary")
     if go:
         try:
@@ -113,8 +120,47 @@ def _disagreements(state: AppState, report) -> None:
         except FpiError as exc:
             st.error(components.md_escape(exc))
             return
-        state.notice = f"Adjudicated: {row['dialogue_id']} turn {int(row['turn_index'])} is {NAMES[label]}."
+        state.audit = None  # a confirmation changes what the audit leaves out
+        state.notice = f"Recorded: {row['dialogue_id']} turn {int(row['turn_index'])} is {NAMES[label]}."
         st.rerun()
+
+
+def _audit(state: AppState, model) -> None:
+    st.subheader("Verdicts the data disagrees with")
+    data = state.data
+    if data is None or model is None:
+        st.caption("Load traces to audit their verdicts.")
+        return
+    st.caption("Before retraining, each verdict is checked against a model of all the other dialogues' labels. "
+               "A verdict whose label is far less likely than usual for that label, while another label is "
+               "confidently likely, is flagged and left out of retraining until someone confirms it here "
+               "(keep the label) or relabels it.")
+    if st.button("Audit the verdicts on the loaded traces"):
+        try:
+            state.audit = tr.audit(state, model)
+            if state.audit is None:
+                st.info("Too few labelled turns to audit: the labels must fall in at least two dialogues.")
+        except FpiError as exc:
+            st.warning(components.md_escape(exc))
+    result = state.audit
+    if result is None:
+        return
+    st.caption(result.summary() + ".")
+    if result.flags.empty:
+        return
+    shown = labels_for_display(result.flags, ["label", "suggested"])
+    picked = st.dataframe(shown, hide_index=True, placeholder="—", key=Keys.TEAM_AUDIT, on_select="rerun",
+                          selection_mode="single-row", column_config={
+                              "turn_index": st.column_config.NumberColumn("turn", format="%d"),
+                              "p_label": st.column_config.NumberColumn("p(label)", format="%.2f"),
+                              "typical": st.column_config.NumberColumn("typical p", format="%.2f"),
+                              "p_suggested": st.column_config.NumberColumn("p(suggested)", format="%.2f")})
+    rows = picked.selection.rows if picked is not None else []
+    if rows:
+        row = {**result.flags.iloc[rows[0]].to_dict(), "dataset_fingerprint": ts.fingerprint(data)}
+        _final_label(state, row, f"{row['dialogue_id']} turn {int(row['turn_index'])}: {row['analyst']} said "
+                                 f"{NAMES[row['label']]}; the data suggests {NAMES[row['suggested']]}",
+                     key=Keys.TEAM_AUDIT, default=str(row["label"]))
 
 
 if __name__ == "__main__":

@@ -240,6 +240,12 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
                    f"turns ({candidate.heldout_verdicts:,} of them verdicts), cross-validated by dialogue:")
         st.dataframe(metrics_table(candidate.comparison), hide_index=True,
                      column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
+        if candidate.audit or candidate.held_back:
+            st.caption(" ".join(filter(None, [
+                (candidate.audit + ".") if candidate.audit else None,
+                f"{candidate.held_back:,} turns the analysts disagree on wait for adjudication." if candidate.held_back
+                else None,
+                "Confirm or relabel them on the Team page."])))
         left, right = st.columns(2, gap="medium")
         with left:
             st.plotly_chart(charts.candidate_comparison_figure(candidate.comparison), key="verdict_candidate")

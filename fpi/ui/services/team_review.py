@@ -7,7 +7,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fpi.review.agreement import Agreement, agreement
+from fpi.model.estimator import FailurePointModel
+from fpi.review.agreement import Agreement, agreement, training_verdicts
+from fpi.review.audit import AuditResult
+from fpi.ui.state import AppState
 from fpi.ui.services import triage as ts
 from fpi.ui.text import CACHE_TTL
 
@@ -29,3 +32,12 @@ def team_agreement(dataset: str | None) -> Agreement:
 def adjudicate(row: dict[str, object], label: str, analyst: str, note: str | None) -> None:
     ts.verdict_store().adjudicate(dataset=str(row["dataset_fingerprint"]), dialogue_id=str(row["dialogue_id"]),
                                   turn_index=int(row["turn_index"]), label=label, analyst=analyst, note=note)
+
+
+def audit(state: AppState, model: FailurePointModel) -> AuditResult | None:
+    """Audit the loaded traces' verdicts as retraining would take them (None: too few labels to audit)."""
+    assert state.data is not None
+    dataset = ts.fingerprint(state.data)
+    verdicts, _held = training_verdicts(ts.verdict_store().all(dataset=dataset),
+                                        ts.verdict_store().adjudications(dataset=dataset))
+    return ts.audit_before_retraining(state.data, verdicts, model, dataset=dataset)

@@ -17,12 +17,13 @@ from fpi.ui.text import CACHE_TTL
 from fpi.review import triage
 from fpi.config import Config
 from fpi.display import label_name
-from fpi.errors import StoreError
+from fpi.errors import NotLabelledError, StoreError
 from fpi.review.export import export_bytes, with_latest_verdicts
 from fpi.model.estimator import FailurePointModel
 from fpi.review.retrain import RetrainConfig, retrain_from_verdicts
 from fpi.scoring.frame import ScoredTraces
 from fpi.review.agreement import reviewed_for, training_verdicts
+from fpi.review.audit import AuditResult, audit_verdicts
 from fpi.review.store import VerdictStore, resolve_verdicts
 from fpi.data.traces import dataset_fingerprint
 from fpi.ui.services import shared as services
@@ -125,9 +126,14 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
     who = team.require(state, "train")
     store = verdict_store()
     # Adjudicated labels win; turns the analysts disagree on and nobody adjudicated teach nothing.
-    verdicts, _held = training_verdicts(store.all(dataset=None if other_uploads else dataset), store.adjudications())
+    verdicts, held = training_verdicts(store.all(dataset=None if other_uploads else dataset), store.adjudications())
     if other_uploads:
         verdicts = resolve_verdicts(verdicts, prefer_dataset=dataset)
+    audit = audit_before_retraining(data, verdicts, model, dataset=None if other_uploads else dataset)
+    if audit is not None:
+        verdicts = audit.kept(verdicts)
+    why_held = (f" {len(held):,} turns the analysts disagree on wait for adjudication (Team page)."
+                if len(held) else "")
     base = _base_model(model)
     with st.spinner("Choosing how to adapt (cross-validation on the labelled turns) and training a candidate…"):
         result = retrain_from_verdicts(data.raw, verdicts, active=model, base=base, config=RETRAIN_CONFIG)
@@ -136,13 +142,15 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
             return (f"No candidate: on {result.heldout_turns:,} labelled turns, cross-validated by dialogue, "
                             f"no way of retraining beat the model {base.version} "
                             f"(macro-F1 {result.strategy_scores.get('keep', float('nan')):.3f}). "
-                            "Give more verdicts, then try again.")
+                            "Give more verdicts, then try again. "
+                            + (audit.summary() + "." if audit is not None else "") + why_held)
         entry = services.registry().save_candidate(result.candidate)
         team.done(who, "train", entry.version)
     state.verdict_candidate = VerdictCandidate(
         version=entry.version, comparison=result.comparison, heldout_turns=result.heldout_turns,
         heldout_verdicts=result.heldout_verdicts, training_turns=result.training_turns,
         verdict_turns=result.verdict_turns, strategy=result.strategy, base_version=base.version,
+        audit=audit.summary() if audit is not None else None, held_back=len(held),
     )
     return None
 
@@ -158,6 +166,18 @@ def rollback(state: AppState) -> str:
     return version
 
 
+def audit_before_retraining(data: ScoredTraces, verdicts: pd.DataFrame, model: FailurePointModel, *,
+                            dataset: str | None) -> AuditResult | None:
+    """The audit of `verdicts` against the data (None when there are too few labels to run it)."""
+    adjudicated = verdict_store().adjudications(dataset=dataset)
+    confirmed = zip(adjudicated["dialogue_id"].astype("str"), adjudicated["turn_index"].astype("int64"))
+    try:
+        with st.spinner("Auditing the verdicts against the data…"):
+            return audit_verdicts(data.raw, verdicts, model=model, confirmed=list(confirmed))
+    except NotLabelledError:
+        return None
+
+
 def export_maker(data: ScoredTraces, dataset: str, fmt: str) -> Callable[[], bytes]:
     """A no-argument function building the export (run by the download button when clicked)."""
     store = verdict_store()
@@ -170,6 +190,6 @@ def export_maker(data: ScoredTraces, dataset: str, fmt: str) -> Callable[[], byt
 
 
 __all__ = [
-    "RETRAIN_CONFIG", "activate", "export_maker", "fingerprint", "history", "progress", "queue",
+    "RETRAIN_CONFIG", "activate", "audit_before_retraining", "export_maker", "fingerprint", "history", "progress", "queue",
     "record_verdict", "refresh", "retrain", "rollback", "skip", "verdict_store",
 ]
