@@ -126,6 +126,32 @@ model_events_table = sa.Table(
 """Every attempt to train, activate, roll back or delete (allowed or refused): who, when, from, to."""
 
 
+splits_table = sa.Table(
+    "splits", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset_fingerprint", sa.String(64), nullable=False),
+    sa.Column("analysts", sa.Text, nullable=False),
+    sa.Column("split_by", sa.String(32), nullable=False),
+    sa.Column("split_column", sa.String(200), nullable=True),
+    sa.Column("created_by", sa.String(MAX_ANALYST), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_splits_dataset", "dataset_fingerprint", "id"),
+)
+"""How a dataset's turns are shared among analysts (`fpi.review.assignment`); the newest row counts."""
+
+skips_table = sa.Table(
+    "skips", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset_fingerprint", sa.String(64), nullable=False),
+    sa.Column("dialogue_id", sa.String(MAX_ID), nullable=False),
+    sa.Column("turn_index", sa.Integer, nullable=False),
+    sa.Column("analyst", sa.String(MAX_ANALYST), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_skips_dataset", "dataset_fingerprint", "dialogue_id", "turn_index"),
+)
+"""Turns an analyst skipped: they go back to the pool for the others."""
+
+
 def _migrate_to_1(conn: Connection) -> None:
     verdicts_table.create(conn)
 
@@ -133,13 +159,15 @@ def _migrate_to_1(conn: Connection) -> None:
 def _migrate_to_2(conn: Connection) -> None:
     adjudications_table.create(conn)
     model_events_table.create(conn)
+    splits_table.create(conn)
+    skips_table.create(conn)
 
 
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "verdicts table with its indexes", _migrate_to_1),
-    (2, "adjudications and model_events tables", _migrate_to_2),
+    (2, "adjudications, model_events, splits and skips tables", _migrate_to_2),
 )
 """(version, description, step): each step takes the schema from version - 1 to version.
 
@@ -481,6 +509,67 @@ class VerdictStore:
             frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).dt.as_unit("us")
             return frame
         return self._guard(read, "read the model log")
+
+    def save_split(self, *, dataset: str, analysts: Iterable[str], by: str, column: str | None,
+                   created_by: str) -> None:
+        """Record how `dataset`'s turns are shared out (the newest split counts)."""
+        import json
+
+        names = [_who(a) for a in analysts]
+        values = {"dataset_fingerprint": dataset, "analysts": json.dumps(names), "split_by": by,
+                  "split_column": column, "created_by": _who(created_by),
+                  "created_at": datetime.now(timezone.utc)}
+
+        def write() -> None:
+            with self._writer.begin() as conn:
+                conn.execute(sa.insert(splits_table).values(**values))
+        self._guard(write, "save the split")
+
+    def split(self, *, dataset: str) -> dict[str, Any] | None:
+        """The newest split of `dataset`: {"analysts": [...], "by": ..., "column": ..., "created_by": ...}."""
+        import json
+
+        t = splits_table.c
+        query = sa.select(splits_table).where(t.dataset_fingerprint == dataset).order_by(t.id.desc()).limit(1)
+
+        def read() -> dict[str, Any] | None:
+            with self.engine.connect() as conn:
+                row = conn.execute(query).mappings().first()
+            if row is None:
+                return None
+            return {"analysts": list(json.loads(row["analysts"])), "by": row["split_by"],
+                    "column": row["split_column"], "created_by": row["created_by"],
+                    "created_at": _utc(row["created_at"])}
+        return self._guard(read, "read the split")
+
+    def skip(self, *, dataset: str, dialogue_id: str, turn_index: int, analyst: str) -> None:
+        """Record that `analyst` skipped a turn: it goes back to the pool."""
+        values = {"dataset_fingerprint": dataset, "dialogue_id": str(dialogue_id), "turn_index": int(turn_index),
+                  "analyst": _who(analyst), "created_at": datetime.now(timezone.utc)}
+
+        def write() -> None:
+            with self._writer.begin() as conn:
+                conn.execute(sa.insert(skips_table).values(**values))
+        self._guard(write, "save the skip")
+
+    def skips(self, *, dataset: str) -> pd.DataFrame:
+        """(dialogue_id, turn_index, analyst) of every turn of `dataset` someone skipped, once each."""
+        t = skips_table.c
+        query = sa.select(t.dialogue_id, t.turn_index, t.analyst).where(t.dataset_fingerprint == dataset).distinct()
+
+        def read() -> pd.DataFrame:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            return pd.DataFrame([tuple(r) for r in rows], columns=["dialogue_id", "turn_index", "analyst"]).astype(
+                {"dialogue_id": "str", "turn_index": "int64", "analyst": "str"})
+        return self._guard(read, "read the skips")
+
+
+def _who(name: str) -> str:
+    try:
+        return clean_name(name)
+    except ValueError as exc:
+        raise StoreError(f"a name is needed: {exc}") from None
 
 
 def _checked_row(

@@ -64,7 +64,8 @@ class Keys:
     TEAM_AUDIT = "w_team_audit"
     TEAM_ANALYSTS = "w_team_analysts"
     TEAM_SPLIT_BY = "w_team_split_by"
-    TRIAGE_MINE_ONLY = "w_triage_mine_only"
+    TEAM_SPLIT_COLUMN = "w_team_split_column"
+    TEAM_SPLIT_FORM = "w_team_split_form"
 
     FILTERS = (FILTER_DATES, FILTER_DEVICES, FILTER_LOCALES, FILTER_DOMAINS, FILTER_PREDICTED)
 

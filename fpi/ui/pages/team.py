@@ -13,6 +13,7 @@ from fpi.config import Config
 from fpi.data.schema import LABELS
 from fpi.display import labels_for_display
 from fpi.errors import FpiError
+from fpi.review.assignment import SPLITS, parse_analysts
 from fpi.ui import charts, components, identity
 from fpi.ui.services import team_review as tr
 from fpi.ui.services import triage as ts
@@ -41,9 +42,57 @@ def render() -> None:
     except FpiError as exc:
         st.error(f"The verdict store can't be read: {components.md_escape(exc)}")
         return
+    _assignment(state)
     _agreement(report)
     _disagreements(state, report)
     _audit(state, model)
+
+
+SPLIT_COLUMNS = ("locale", "device_type", "nlu_domain", "device_firmware", "pipeline_version")
+
+
+def _assignment(state: AppState) -> None:
+    st.subheader("Who reviews what")
+    data = state.data
+    if data is None:
+        st.caption("Load traces to share their turns among analysts.")
+        return
+    dataset = ts.fingerprint(data)
+    try:
+        split, progress = tr.assignment(data, dataset)
+    except FpiError as exc:
+        st.error(components.md_escape(exc))
+        return
+    if split is None:
+        st.caption("The loaded traces are not split among analysts: everyone's queue is the whole queue.")
+    else:
+        how = SPLITS[split["by"]].lower() + (f" ({split['column']})" if split["column"] else "")
+        st.caption(f"Split {how} among {len(split['analysts'])} analysts by {split['created_by']}. Each analyst's "
+                   "Triage queue starts with their own turns; a skipped turn goes back to the pool for the others.")
+        if progress is not None:
+            st.dataframe(progress, hide_index=True, column_config={
+                "done": st.column_config.ProgressColumn("done", format="percent", min_value=0, max_value=1),
+                "skipped": st.column_config.NumberColumn("skipped (back in the pool)")})
+    who = identity.analyst(state)
+    with st.expander("Split the turns among analysts" if split is None else "Change the split"):
+        if who is None:
+            st.info("Give your name on the Triage page first: the split is recorded with who made it.")
+            return
+        columns = [c for c in SPLIT_COLUMNS if c in data.frame.columns]
+        with st.form(Keys.TEAM_SPLIT_FORM):
+            names = st.text_area("Analysts (one per line, or separated by commas)", key=Keys.TEAM_ANALYSTS,
+                                 value="\n".join(split["analysts"]) if split else "")
+            by = st.radio("Split", list(SPLITS), format_func=SPLITS.get, key=Keys.TEAM_SPLIT_BY, horizontal=True)
+            column = st.selectbox("Cohort column (for a split by cohort)", columns, key=Keys.TEAM_SPLIT_COLUMN)
+            go = st.form_submit_button("Share out the turns", type="primary")
+        if go:
+            try:
+                tr.save_split(dataset, parse_analysts(names), by, column, who)
+            except (ValueError, FpiError) as exc:
+                st.error(components.md_escape(exc))
+                return
+            state.notice = "The turns are shared out."
+            st.rerun()
 
 
 def _fmt(value: float) -> str:

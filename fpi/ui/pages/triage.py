@@ -56,7 +56,7 @@ def render() -> None:
     if progress.error:
         st.error(f"The last verdict was not saved: {components.md_escape(progress.error)}")
         progress.error = None
-    item = _next_item(state)
+    item = _next_item(state, dataset, analyst)
     if item is not None:
         _review(state, model, item, dataset, analyst)
     _retraining(state, model, dataset, store)
@@ -89,7 +89,7 @@ def _who(state: AppState, analyst: str) -> None:
         st.rerun()
 
 
-def _next_item(state: AppState) -> pd.Series | None:
+def _next_item(state: AppState, dataset: str, analyst: str) -> pd.Series | None:
     """The filters, the progress bar and the queue's next turn to judge (None when there is none)."""
     data = state.data
     assert data is not None
@@ -112,6 +112,9 @@ def _next_item(state: AppState) -> pd.Series | None:
     except FpiError as exc:
         st.warning(components.md_escape(exc))
         return None
+    queue, share = ts.my_queue(queue, data, dataset, analyst)
+    if share:
+        st.caption(share)
     progress = state.triage
     reviewed = progress.reviewed if skip_reviewed else progress.this_session
     done, size = triage.queue_progress(queue, progress.reviewed)
@@ -208,7 +211,8 @@ def _verdict_buttons(state: AppState, item: pd.Series, dataset: str, analyst: st
                       type="secondary", on_click=ts.record_verdict, args=(state, payload, label, analyst),
                       help=f"Failure point: {NAMES[label]} (key {SHORTCUTS[label]})")
     columns[-1].button("Skip", key="w_triage_skip", shortcut="S", width="stretch", on_click=ts.skip,
-                       args=(state, payload), help="Leave this turn for later in this session.")
+                       args=(state, payload, analyst),
+                       help="Leave this turn for later in this session; it goes back to the team's pool.")
 
 
 def _retraining(state: AppState, model, dataset: str, store) -> None:

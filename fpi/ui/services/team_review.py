@@ -9,7 +9,9 @@ import streamlit as st
 
 from fpi.model.estimator import FailurePointModel
 from fpi.review.agreement import Agreement, agreement, training_verdicts
+from fpi.review.assignment import Split, assign, assignment_progress
 from fpi.review.audit import AuditResult
+from fpi.scoring.frame import ScoredTraces
 from fpi.ui.state import AppState
 from fpi.ui.services import triage as ts
 from fpi.ui.text import CACHE_TTL
@@ -41,3 +43,23 @@ def audit(state: AppState, model: FailurePointModel) -> AuditResult | None:
     verdicts, _held = training_verdicts(ts.verdict_store().all(dataset=dataset),
                                         ts.verdict_store().adjudications(dataset=dataset))
     return ts.audit_before_retraining(state.data, verdicts, model, dataset=dataset)
+
+
+def assignment(data: ScoredTraces, dataset: str) -> tuple[dict | None, pd.DataFrame | None]:
+    """The dataset's split and each analyst's progress on it (None, None when it has no split)."""
+    store = ts.verdict_store()
+    split = store.split(dataset=dataset)
+    if split is None:
+        return None, None
+    try:
+        owners = assign(data.frame, Split(analysts=tuple(split["analysts"]), by=split["by"], column=split["column"]))
+    except ValueError:
+        return split, None
+    return split, assignment_progress(data.frame, owners, store.judged(dataset=dataset), store.skips(dataset=dataset))
+
+
+def save_split(dataset: str, analysts: tuple[str, ...], by: str, column: str | None, created_by: str) -> None:
+    """Check the split (names, column) and store it; raises `ValueError` or `StoreError` saying what is wrong."""
+    checked = Split(analysts=analysts, by=by, column=column if by == "cohort" else None)
+    ts.verdict_store().save_split(dataset=dataset, analysts=checked.analysts, by=checked.by, column=checked.column,
+                                  created_by=created_by)

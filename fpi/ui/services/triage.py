@@ -22,7 +22,8 @@ from fpi.review.export import export_bytes, with_latest_verdicts
 from fpi.model.estimator import FailurePointModel
 from fpi.review.retrain import RetrainConfig, retrain_from_verdicts
 from fpi.scoring.frame import ScoredTraces
-from fpi.review.agreement import reviewed_for, training_verdicts
+from fpi.review.agreement import in_overlap, reviewed_for, training_verdicts
+from fpi.review.assignment import SPLITS, Split, assign, my_share, owners_of
 from fpi.review.audit import AuditResult, audit_verdicts
 from fpi.review.store import VerdictStore, resolve_verdicts
 from fpi.data.traces import dataset_fingerprint
@@ -98,9 +99,40 @@ def record_verdict(state: AppState, item: dict[str, Any], label: str, analyst: s
     state.notice = f"Saved: {key[0]} turn {key[1]} is {label_name(label)}."
 
 
-def skip(state: AppState, item: dict[str, Any]) -> None:
-    """Callback of "Skip": leave this turn for later in this session."""
-    state.triage.skipped.add((str(item["dialogue_id"]), int(item["turn_index"])))
+def skip(state: AppState, item: dict[str, Any], analyst: str | None = None) -> None:
+    """Callback of "Skip": leave this turn for later in this session, and give it back to the team's pool."""
+    key = (str(item["dialogue_id"]), int(item["turn_index"]))
+    state.triage.skipped.add(key)
+    if analyst:
+        try:
+            verdict_store().skip(dataset=str(item["dataset"]), dialogue_id=key[0], turn_index=key[1], analyst=analyst)
+        except StoreError as exc:
+            state.triage.error = str(exc)
+
+
+@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=8)
+def _owners(data_key: str, analysts: tuple[str, ...], by: str, column: str | None,
+            _frame: pd.DataFrame) -> dict[tuple[str, int], str]:
+    return owners_of(_frame, assign(_frame, Split(analysts=analysts, by=by, column=column)))
+
+
+def my_queue(queue: pd.DataFrame, data: ScoredTraces, dataset: str, analyst: str) -> tuple[pd.DataFrame, str | None]:
+    """The analyst's share of `queue` when the team has split this dataset (else the queue as it is), and a
+    sentence saying so."""
+    store = verdict_store()
+    split = store.split(dataset=dataset)
+    if split is None or analyst not in split["analysts"]:
+        return queue, None
+    try:
+        owners = _owners(data.key, tuple(split["analysts"]), split["by"], split["column"], data.frame)
+    except ValueError:
+        return queue, None  # a split by a column these traces lack: everyone sees everything
+    overlap = queue[in_overlap(queue["dialogue_id"], queue["turn_index"], share=Config.from_env().overlap_share)]
+    also = set(zip(overlap["dialogue_id"].astype("str"), overlap["turn_index"].astype("int64")))
+    mine = my_share(queue, owners, analyst, skipped=store.skips(dataset=dataset), also=also)
+    how = SPLITS[split["by"]].lower() + (f" ({split['column']})" if split["column"] else "")
+    return mine, (f"Your share of the team's split ({how}, among {', '.join(split['analysts'])}), then turns "
+                  "others skipped and overlap turns for a second opinion.")
 
 
 def history(dataset: str, dialogue_id: str, turn_index: int) -> pd.DataFrame:
@@ -190,6 +222,6 @@ def export_maker(data: ScoredTraces, dataset: str, fmt: str) -> Callable[[], byt
 
 
 __all__ = [
-    "RETRAIN_CONFIG", "activate", "audit_before_retraining", "export_maker", "fingerprint", "history", "progress", "queue",
+    "RETRAIN_CONFIG", "activate", "audit_before_retraining", "export_maker", "fingerprint", "history", "my_queue", "progress", "queue",
     "record_verdict", "refresh", "retrain", "rollback", "skip", "verdict_store",
 ]
