@@ -155,7 +155,8 @@ class Agreement:
     per_analyst: pd.DataFrame
     """analyst, turns, agreement (share equal to the consensus), kappa, low, high."""
     disagreements: pd.DataFrame
-    """TURN, verdicts ("analyst: label; ..."), adjudicated (label or None), adjudicated_by, status."""
+    """TURN, verdicts ("analyst: label; ..."), labels, pairs ([(analyst, label), ...]), adjudicated (label or
+    None), adjudicated_by, status ("open" or "adjudicated")."""
     overlap_turns: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -243,7 +244,7 @@ def _against_consensus(shared: pd.DataFrame, adjudicated: pd.DataFrame, k: int, 
 
 
 def _disagreements(per: pd.DataFrame, adjudicated: pd.DataFrame) -> pd.DataFrame:
-    columns = [*TURN, "verdicts", "labels", "adjudicated", "adjudicated_by", "status"]
+    columns = [*TURN, "verdicts", "labels", "pairs", "adjudicated", "adjudicated_by", "status"]
     if per.empty:
         return pd.DataFrame(columns=columns)
     split = per.groupby(TURN).filter(lambda g: g["label"].nunique() > 1)
@@ -253,7 +254,8 @@ def _disagreements(per: pd.DataFrame, adjudicated: pd.DataFrame) -> pd.DataFrame
     for turn, group in split.sort_values("id").groupby(TURN, sort=False):
         rows.append({**dict(zip(TURN, turn)),
                      "verdicts": "; ".join(f"{a}: {l}" for a, l in zip(group["analyst"], group["label"])),
-                     "labels": ", ".join(sorted(group["label"].unique()))})
+                     "labels": ", ".join(sorted(group["label"].unique())),
+                     "pairs": list(zip(group["analyst"], group["label"]))})
     out = pd.DataFrame(rows).merge(adjudicated.rename(columns={"label": "adjudicated", "analyst": "adjudicated_by"}),
                                    on=TURN, how="left")
     out["status"] = np.where(out["adjudicated"].notna(), "adjudicated", "open")

@@ -500,6 +500,8 @@ def kappa_figure(per_label: pd.DataFrame, *, overall: float, method: str) -> go.
     if not np.isnan(overall):
         fig.add_vline(x=overall, line_dash="dot", line_color="#333",
                       annotation_text=f"overall {overall:.2f}", annotation_position="top")
-    fig.update_xaxes(title=f"{'Cohen' if method == 'cohen' else 'Fleiss'} kappa (1 = always agree, 0 = chance)",
+    fig.update_xaxes(title=f"{'Cohen' if method == 'cohen' else 'Fleiss'}'s kappa (1 = always agree, 0 = chance)"
+                     .replace("Fleiss's", "Fleiss'"),
                      range=[min(-0.1, float(part["low"].min()) if len(part) else 0.0), 1.05])
+    fig.update_yaxes(autorange="reversed")  # pipeline order, top down
     return _layout(fig, "Agreement per failure point", height=320)

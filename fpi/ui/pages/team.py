@@ -11,7 +11,7 @@ import streamlit as st
 
 from fpi.config import Config
 from fpi.data.schema import LABELS
-from fpi.display import labels_for_display
+from fpi.display import label_name, labels_for_display
 from fpi.errors import FpiError
 from fpi.review.assignment import SPLITS, parse_analysts
 from fpi.ui import charts, components, identity
@@ -139,14 +139,17 @@ def _disagreements(state: AppState, report) -> None:
     open_ = int((table["status"] == "open").sum())
     st.caption(f"{open_:,} open, {len(table) - open_:,} adjudicated. Until a turn is adjudicated, retraining "
                "leaves it out: neither label teaches the model. Pick a row to give the final label.")
-    shown = labels_for_display(table.drop(columns=["dataset_fingerprint"]), ["adjudicated"])
+    shown = labels_for_display(table.drop(columns=["dataset_fingerprint", "labels", "pairs"]), ["adjudicated"])
+    shown["verdicts"] = ["; ".join(f"{who}: {label_name(label)}" for who, label in pairs) for pairs in table["pairs"]]
     picked = st.dataframe(shown, hide_index=True, placeholder="—", key=Keys.TEAM_ADJUDICATE,
                           on_select="rerun", selection_mode="single-row",
-                          column_config={"turn_index": st.column_config.NumberColumn("turn", format="%d")})
+                          column_config={"turn_index": st.column_config.NumberColumn("turn", format="%d"),
+                                         "adjudicated_by": st.column_config.TextColumn("adjudicated by")})
     rows = picked.selection.rows if picked is not None else []
     if rows:
         row = table.iloc[rows[0]].to_dict()
-        _final_label(state, row, f"{row['dialogue_id']} turn {int(row['turn_index'])}: {row['verdicts']}",
+        said = "; ".join(f"{who}: {label_name(label)}" for who, label in row["pairs"])
+        _final_label(state, row, f"{row['dialogue_id']} turn {int(row['turn_index'])}: {said}",
                      key=Keys.TEAM_ADJUDICATE)
 
 
