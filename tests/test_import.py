@@ -100,3 +100,9 @@ def test_agreement_from_two_imports(env) -> None:
     # p_o = 0.8; marginals per rater asr .3 nlu .3 er .2 correct .2 -> p_e = 0.26; kappa = 0.54 / 0.74
     assert report["method"] == "cohen" and report["overall"]["value"] == pytest.approx(0.54 / 0.74)
     assert len(report["disagreements"]) == 2
+
+
+@pytest.mark.parametrize("command", ["agreement", "import", "audit"])
+def test_the_team_commands_have_help(command: str) -> None:
+    result = CliRunner().invoke(main, ["verdicts", command, "--help"])
+    assert result.exit_code == 0 and len(main.commands["verdicts"].commands[command].help.strip()) > 20

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from fpi.config import Config
 from fpi.errors import PermissionDeniedError
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIONS", "ANALYST", "MAINTAINER", "Actor", "RolePolicy", "activate_model", "authorize",
-    "identity_from_claims", "rollback_model", "verified_email",
+    "identity_from_claims", "record", "rollback_model", "verified_email",
 ]
 
 ANALYST = "analyst"
@@ -155,11 +155,3 @@ def rollback_model(registry: Registry, store: VerdictStore, actor: Actor) -> str
     record(store, actor, "rollback", from_version=before, to_version=after)
     return after
 
-
-def guarded(store: VerdictStore, actor: Actor, action: str, run: Callable[[], object], *,
-            target: str | None = None) -> object:
-    """Run `run` if `actor` may do `action` (train, delete_dataset), logging the attempt either way."""
-    authorize(store, actor, action, target=target)
-    result = run()
-    record(store, actor, action, to_version=target)
-    return result
