@@ -42,7 +42,7 @@ def main() -> None:
 
         from fpi.model.estimator import FailurePointModel
         from fpi.simulator.simulate import simulate
-        from fpi.data.traces import write_traces
+        from fpi.data.write import write_traces
         from streamlit.testing.v1 import AppTest
 
         model = FailurePointModel.load(model_dir)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from fpi.analysis.cohorts import discover_cohorts, format_discovery
+from fpi.analysis.discovery import discover_cohorts, format_discovery
 from fpi.analysis.dashboard import PREDICTED
 from fpi.analysis.fairness import fairness
-from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
+from fpi.simulator.pipelines import CohortEffect, SimConfig
+from fpi.simulator.simulate import simulate
 
 PLANTED = {"locale": "en-IN", "device_type": "car"}
 

@@ -19,7 +19,8 @@ import shap
 
 from fpi.model.evaluate import evaluate_model
 from fpi.model.explain import ExplanationCache, contributions, explain_rows
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.config import SHIPPED_MODEL
 from fpi.simulator.simulate import simulate
 

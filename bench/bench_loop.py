@@ -32,13 +32,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fpi.config import SHIPPED_MODEL  # noqa: E402
 from fpi.model.evaluate import metrics_for  # noqa: E402
-from fpi.model.estimator import FailurePointModel, TrainConfig, with_predictions  # noqa: E402
+from fpi.model.estimator import FailurePointModel, with_predictions  # noqa: E402
+from fpi.model.training import TrainConfig
 from fpi.review.retrain import LABEL_SOURCE, RetrainConfig, continue_training, labels_with_verdicts  # noqa: E402
 from fpi.data.schema import LABEL_COLUMN  # noqa: E402
-from fpi.simulator.simulate import SimConfig, simulate  # noqa: E402
+from fpi.simulator.pipelines import SimConfig  # noqa: E402
+from fpi.simulator.simulate import simulate
 from fpi.model.splits import grouped_split  # noqa: E402
 from fpi.review.store import VerdictStore  # noqa: E402
-from fpi.data.traces import dataset_fingerprint  # noqa: E402
+from fpi.data.summary import dataset_fingerprint  # noqa: E402
 from fpi.review.triage import triage_queue  # noqa: E402
 
 SHIFT = SimConfig(

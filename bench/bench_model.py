@@ -25,7 +25,7 @@ import numpy as np
 from fpi.model.evaluate import evaluate_model, format_report
 from fpi.model.estimator import FailurePointModel
 from fpi.simulator.simulate import simulate
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 
 TURNS_PER_DIALOGUE = 2.9  # about what the simulator produces; only used to size runs
 

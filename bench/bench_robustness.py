@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 
 from fpi.model.evaluate import evaluate_model
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.data.schema import CONFIDENCE_COLUMNS, KEY_COLUMNS, LABEL_COLUMN
-from fpi.simulator.simulate import SimConfig, simulate
+from fpi.simulator.pipelines import SimConfig
+from fpi.simulator.simulate import simulate
 
 
 def main() -> None:

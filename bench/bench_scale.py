@@ -21,12 +21,12 @@ from pathlib import Path
 
 import psutil
 
-from fpi.analysis import aggregates
+from fpi.analysis import aggregates, filtering
 from fpi.analysis import dashboard
 from fpi.config import SHIPPED_MODEL
 from fpi.scoring.partition import DEFAULT_CHUNK_ROWS
 from fpi.simulator.simulate import simulate
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 
 TURNS_PER_DIALOGUE = 2.83  # what the simulator produces, to size runs
 PIECE_TURNS = 2_000_000  # simulated at a time, so generating 10M turns needs ~3 GB, not 15
@@ -90,7 +90,7 @@ def bench_aggregates(scored: Path, turns: int, *, with_pandas: bool) -> None:
     view = aggregates.overview(scored)
     tables = [aggregates.breakdown(scored, column) for column in dashboard.BREAKDOWN_DIMENSIONS.values()]
     first = time.perf_counter() - started
-    filters = dashboard.Filters(devices=options.devices[:2], predicted=("asr", "nlu"))
+    filters = filtering.Filters(devices=options.devices[:2], predicted=("asr", "nlu"))
     started = time.perf_counter()
     aggregates.overview(scored, filters)
     aggregates.breakdown(scored, "device_type", filters)
@@ -104,7 +104,7 @@ def bench_aggregates(scored: Path, turns: int, *, with_pandas: bool) -> None:
         started = time.perf_counter()
         frame = pd.read_parquet(scored)
         loaded = time.perf_counter() - started
-        dashboard.filter_options(frame)
+        filtering.filter_options(frame)
         dashboard.overview(frame)
         for column in dashboard.BREAKDOWN_DIMENSIONS.values():
             dashboard.breakdown(frame, column)

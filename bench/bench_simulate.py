@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from fpi.simulator.simulate import simulate, simulate_fleet
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 
 
 def _row(what: str, turns: int, seconds: float) -> None:

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from fpi.model.evaluate import metrics_for
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.simulator.simulate import simulate, simulate_fleet
 from fpi.data.traces import load_traces

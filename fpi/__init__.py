@@ -18,11 +18,11 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     "load_traces": "fpi.data.traces",
-    "validate_traces": "fpi.data.traces",
-    "write_traces": "fpi.data.traces",
-    "summarize_traces": "fpi.data.traces",
+    "validate_traces": "fpi.data.check",
+    "write_traces": "fpi.data.write",
+    "summarize_traces": "fpi.data.summary",
     "FailurePointModel": "fpi.model.estimator",
-    "TrainConfig": "fpi.model.estimator",
+    "TrainConfig": "fpi.model.training",
     "predict_file": "fpi.scoring.file",
     "explain_rows": "fpi.model.explain",
     "metrics_for": "fpi.model.evaluate",

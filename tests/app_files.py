@@ -5,9 +5,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fpi.config import SAMPLE_LABELLED, SAMPLE_UNLABELLED, SHIPPED_MODEL
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.simulator.simulate import simulate
-from fpi.data.traces import load_traces, write_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 
 QUICK = TrainConfig(learning_rate=0.3, max_rounds=40, early_stopping_rounds=10, seed=0, num_threads=1)
 """Small and single-threaded: fast, and immune to OpenMP spinning on a busy machine."""

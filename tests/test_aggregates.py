@@ -8,13 +8,13 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from fpi.analysis import aggregates
-from fpi.analysis import cohorts
+from fpi.analysis import aggregates, filtering
+from fpi.analysis import cohorts, discovery
 from fpi.analysis import dashboard
-from fpi.analysis.dashboard import Filters
+from fpi.analysis.filtering import Filters
 from fpi.errors import ScoredFileError
 from fpi.simulator.simulate import simulate
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +46,13 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 def test_filter_options_match(scored) -> None:
     frame, path = scored
-    assert aggregates.filter_options(path) == dashboard.filter_options(frame)
+    assert aggregates.filter_options(path) == filtering.filter_options(frame)
 
 
 def test_overview_matches_pandas_for_each_filter(scored) -> None:
     frame, path = scored
     for filters in _some_filters(frame):
-        part = dashboard.apply_filters(frame, filters)
+        part = filtering.apply_filters(frame, filters)
         want, got = dashboard.overview(part), aggregates.overview(path, filters)
         expected, actual = asdict(want.kpis), asdict(got.kpis)
         for key, value in expected.items():
@@ -84,7 +84,7 @@ def test_defect_rate_over_time_matches_for_each_period(scored, freq) -> None:
 def test_breakdown_matches(scored, column) -> None:
     frame, path = scored
     for filters in _some_filters(frame)[:4]:
-        want = dashboard.breakdown(dashboard.apply_filters(frame, filters), column)
+        want = dashboard.breakdown(filtering.apply_filters(frame, filters), column)
         got = aggregates.breakdown(path, column, filters)
         key = ["defect_rate", "turns", "cohort"]  # ties in rate and size may come in either order
         _same(got.sort_values(key, ignore_index=True), want.sort_values(key, ignore_index=True))
@@ -93,7 +93,7 @@ def test_breakdown_matches(scored, column) -> None:
 def test_matching_turns_are_the_most_confident(scored) -> None:
     frame, path = scored
     got = aggregates.matching_turns(path, Filters(devices=("tv",)), predicted="asr", limit=20)
-    want = dashboard.matching_turns(dashboard.apply_filters(frame, Filters(devices=("tv",))), predicted="asr", limit=20)
+    want = dashboard.matching_turns(filtering.apply_filters(frame, Filters(devices=("tv",))), predicted="asr", limit=20)
     assert list(got.columns) == list(want.columns)
     assert got["confidence"].tolist() == pytest.approx(want["confidence"].tolist())
 
@@ -101,7 +101,7 @@ def test_matching_turns_are_the_most_confident(scored) -> None:
 def test_defects_only_and_the_matching_count(scored) -> None:
     frame, path = scored
     filters = Filters(devices=("tv",))
-    part = dashboard.apply_filters(frame, filters)
+    part = filtering.apply_filters(frame, filters)
     defects = part[part[dashboard.PREDICTED] != "correct"]
     got = aggregates.matching_turns(path, filters, defects_only=True, limit=15)
     want = dashboard.matching_turns(defects, limit=15)
@@ -136,7 +136,7 @@ def test_cohort_frame_reads_only_what_discovery_needs_and_finds_the_same_cohorts
     assert not {"dialogue_id", "asr_text", "response_text", "failure_point", "p_asr"} & set(compact.columns)
     assert all(isinstance(t, pd.CategoricalDtype) for t in compact.dtypes)
     assert len(compact) == len(full)
-    on_file, on_frame = cohorts.discover_cohorts(compact), cohorts.discover_cohorts(full)
+    on_file, on_frame = discovery.discover_cohorts(compact), discovery.discover_cohorts(full)
     assert not on_frame.cohorts.empty
     assert on_file.columns == on_frame.columns
     pd.testing.assert_frame_equal(on_file.cohorts, on_frame.cohorts)

@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_files import AppFiles
-from fpi.data.traces import load_traces, write_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 from fpi.ui.text import md_escape
 
 REPO = Path(__file__).resolve().parent.parent
@@ -291,7 +292,7 @@ def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
 
 
 def test_a_worse_candidate_is_advised_against_and_activating_it_asks_first(at: AppTest, monkeypatch) -> None:
-    from fpi.model.estimator import TrainConfig
+    from fpi.model.training import TrainConfig
     from fpi.ui.services import shared as services
 
     # Two boosting rounds on 5k turns: far below the shipped model on the same held-out dialogues.
@@ -327,7 +328,7 @@ def test_a_worse_candidate_is_advised_against_and_activating_it_asks_first(at: A
 
 
 def test_keeping_the_active_model_drops_the_candidate(at: AppTest, monkeypatch) -> None:
-    from fpi.model.estimator import TrainConfig
+    from fpi.model.training import TrainConfig
     from fpi.ui.services import shared as services
 
     monkeypatch.setattr(services, "TRAIN_CONFIG", TrainConfig(learning_rate=0.01, max_rounds=2,

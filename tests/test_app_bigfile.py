@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 from app_files import AppFiles
 from fpi.scoring.file import predict_file
 from fpi.model.estimator import FailurePointModel
-from fpi.data.traces import load_traces, write_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 from fpi.ui.text import md_escape
 from test_app import PAGES, all_text, button, metric, no_exception, start
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fpi.data.traces import dataset_fingerprint, load_traces
+from fpi.data.summary import dataset_fingerprint
+from fpi.data.traces import load_traces
 from fpi.review.assignment import Split, assign, assignment_progress, my_share, owners_of, parse_analysts
 from fpi.review.store import VerdictStore
 from fpi.simulator.simulate import simulate

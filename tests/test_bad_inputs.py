@@ -15,10 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fpi.errors import ModelError
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.data.schema import feature_name_problem, is_stage_signal, safe_feature_name
 from fpi.simulator.simulate import simulate
-from fpi.data.traces import load_traces, summarize_traces, write_traces
+from fpi.data.summary import summarize_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 
 QUICK = TrainConfig(learning_rate=0.3, max_rounds=30, early_stopping_rounds=10, seed=0, num_threads=1,
                     text_models=False, cv_max_turns=100)
@@ -221,14 +224,14 @@ def test_the_turn_strip_is_one_trace_for_any_number_of_defective_turns() -> None
 
 
 def test_the_drilldown_does_not_open_a_huge_dialogue_by_default(small_traces) -> None:
-    from fpi.analysis import dashboard
+    from fpi.analysis import navigation
 
     frame = _long_dialogue(small_traces, 600)
-    assert dashboard.default_dialogue(frame, ["a-long", "d000002"], max_turns=200) == "d000002"
-    assert dashboard.default_dialogue(frame, ["a-long"], max_turns=200) != "a-long"
+    assert navigation.default_dialogue(frame, ["a-long", "d000002"], max_turns=200) == "d000002"
+    assert navigation.default_dialogue(frame, ["a-long"], max_turns=200) != "a-long"
     only_long = frame[frame["dialogue_id"] == "a-long"]
-    assert dashboard.default_dialogue(only_long, ["a-long"]) == "a-long"  # nothing else to open
-    assert dashboard.page_count(600) == 6 and len(dashboard.turns_page(only_long, 9)) == 100
+    assert navigation.default_dialogue(only_long, ["a-long"]) == "a-long"  # nothing else to open
+    assert navigation.page_count(600) == 6 and len(navigation.turns_page(only_long, 9)) == 100
 
 
 def test_a_long_dialogue_is_paged_in_the_app(at, files, tmp_path) -> None:

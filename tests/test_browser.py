@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from app_files import app_files
-from fpi.data.traces import load_traces, write_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parent.parent
@@ -83,7 +84,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
 def seed_team_verdicts(home: Path, frame: pd.DataFrame) -> None:
     """Ana and Bo judged the first 120 labelled turns: Bo disagrees on every seventh, Ana is wrong on every tenth."""
-    from fpi.data.traces import dataset_fingerprint
+    from fpi.data.summary import dataset_fingerprint
     from fpi.review.store import VerdictStore
 
     dataset = dataset_fingerprint(frame)

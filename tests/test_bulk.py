@@ -14,7 +14,8 @@ from fpi.errors import TraceError
 from fpi.scoring.partition import partition_traces
 from fpi.data.schema import KEY_COLUMNS, LABELS
 from fpi.simulator.simulate import simulate
-from fpi.data.traces import load_traces, write_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 
 PROBABILITIES = [f"p_{label}" for label in LABELS]
 CHUNK = 250  # turns per batch and bucket: dialogues straddle batches, and there are many buckets

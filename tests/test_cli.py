@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from fpi.cli import main
 from fpi.data.schema import LABELS
-from fpi.data.traces import load_traces, write_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 
 
 @pytest.fixture(scope="module")

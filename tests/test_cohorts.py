@@ -15,17 +15,17 @@ from streamlit.testing.v1 import AppTest
 
 from app_files import AppFiles
 from fpi.cli import main
-from fpi.analysis.cohorts import (
-    ANY_DEFECT, _count_lattice, candidate_columns, cohort_mask, cohort_profile, cohort_rates, discover_cohorts,
-    format_discovery,
-)
+from fpi.analysis.cohorts import ANY_DEFECT, candidate_columns, cohort_mask, cohort_profile, cohort_rates
+from fpi.analysis.discovery import count_lattice, discover_cohorts, format_discovery
 from fpi.analysis.dashboard import MISSING, PREDICTED
 from fpi.errors import FpiError, NotLabelledError
 from fpi.analysis.fairness import cohort_performance, fairness
 from fpi.data.schema import LABELS
-from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
+from fpi.simulator.pipelines import CohortEffect, SimConfig
+from fpi.simulator.simulate import simulate
 from fpi.analysis.stats import benjamini_hochberg, hypergeom_sf, macro_f1, wilson_interval
-from fpi.data.traces import load_traces, write_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 
 REPO = Path(__file__).resolve().parent.parent
 PLANTED = {"locale": "en-IN", "device_type": "car"}
@@ -181,7 +181,7 @@ def test_counts_match_a_brute_force_count() -> None:
     n, levels = 5000, [3, 4, 2, 5]
     codes = [rng.integers(0, k, n) for k in levels]
     labels = rng.integers(0, len(LABELS), n)
-    cells = _count_lattice(codes, [np.ones(k, dtype=bool) for k in levels], labels, max_conditions=3, min_support=60)
+    cells = count_lattice(codes, [np.ones(k, dtype=bool) for k in levels], labels, max_conditions=3, min_support=60)
     found = {}
     for combo, cell_codes, support, counts in zip(cells.combos, cells.codes, cells.support, cells.counts):
         for row, s, c in zip(cell_codes, support, counts):

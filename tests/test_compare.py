@@ -14,10 +14,11 @@ from fpi.cli import main
 from fpi.analysis.compare import compare_frames, compare_paired, format_comparison, split_frame
 from fpi.errors import FpiError
 from fpi.data.schema import LABELS
-from fpi.simulator.simulate import PipelineProfile, SimConfig, simulate
+from fpi.simulator.pipelines import PipelineProfile, SimConfig
+from fpi.simulator.simulate import simulate
 from fpi.simulator.templates import INTENT_NAMES
 from fpi.analysis.stats import newcombe_interval, newcombe_paired_interval, wilson_interval
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 
 # NLU symptoms of PlayMusic requests: NLU sends them to another media intent
 WHERE_MUSIC_LANDS = {"nlu_intent = PlayVideo", "nlu_intent = PlayAudiobook", "nlu_domain = video", "nlu_domain = books"}

@@ -17,7 +17,8 @@ import pytest
 from fpi.model import compiled
 from fpi.config import SAMPLE_LABELLED
 from fpi.errors import ModelError
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.data.schema import LABELS
 from fpi.simulator.simulate import simulate
 from fpi.data.traces import load_traces
@@ -85,7 +86,7 @@ def test_compiled_probabilities_equal_the_boosters(saved, built_home, monkeypatc
 
 
 def softmax_of(model: FailurePointModel, features: pd.DataFrame, *, compiled: bool) -> np.ndarray:
-    from fpi.model.estimator import softmax
+    from fpi.model.calibration import softmax
 
     return softmax(model.raw_scores(features, compiled=compiled) / model.temperature)
 
@@ -225,7 +226,7 @@ def test_fpi_compile_then_predict_uses_the_compiled_trees(saved, tmp_path, monke
     from click.testing import CliRunner
 
     from fpi.cli import main
-    from fpi.data.traces import write_traces
+    from fpi.data.write import write_traces
 
     monkeypatch.setenv("FPI_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("FPI_COMPILED", raising=False)

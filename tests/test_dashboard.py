@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from fpi.ui import charts
-from fpi.analysis import dashboard
-from fpi.analysis.dashboard import Filters
+from fpi.analysis import dashboard, filtering, navigation
+from fpi.analysis.filtering import Filters
 from fpi.data.schema import LABELS, STAGES
 
 # 4 dialogues, 10 turns: predicted defects on 4 turns (asr x2, nlu, false_wake), 6 labelled.
@@ -80,16 +80,16 @@ def test_label_distribution_lists_every_label(frame: pd.DataFrame) -> None:
     ],
 )
 def test_filters(frame: pd.DataFrame, filters: Filters, expected_turns: int) -> None:
-    assert len(dashboard.apply_filters(frame, filters)) == expected_turns
+    assert len(filtering.apply_filters(frame, filters)) == expected_turns
 
 
 def test_filters_change_kpis(frame: pd.DataFrame) -> None:
-    tv = dashboard.kpis(dashboard.apply_filters(frame, Filters(devices=("tv",))))
+    tv = dashboard.kpis(filtering.apply_filters(frame, Filters(devices=("tv",))))
     assert (tv.turns, tv.defects) == (4, 1)
 
 
 def test_filter_options(frame: pd.DataFrame) -> None:
-    options = dashboard.filter_options(frame)
+    options = filtering.filter_options(frame)
     assert options.date_bounds == (date(2024, 5, 1), date(2024, 5, 3))
     assert options.devices == ("car", "speaker", "tv")
     assert options.predicted == ("correct", "false_wake", "asr", "nlu")
@@ -159,24 +159,24 @@ def test_matching_turns_by_label_and_cohort(frame: pd.DataFrame) -> None:
 
 
 def test_defect_navigation(frame: pd.DataFrame) -> None:
-    ids = dashboard.defect_dialogues(frame)
+    ids = navigation.defect_dialogues(frame)
     assert list(ids) == ["a", "b", "d"]
-    assert dashboard.neighbour_dialogue(ids, "a", step=1) == "b"
-    assert dashboard.neighbour_dialogue(ids, "c", step=1) == "d"  # c itself has no defect
-    assert dashboard.neighbour_dialogue(ids, "c", step=-1) == "b"
-    assert dashboard.neighbour_dialogue(ids, "d", step=1) is None
-    assert dashboard.neighbour_dialogue(ids, "a", step=-1) is None
-    assert dashboard.neighbour_dialogue([], "a", step=1) is None
+    assert navigation.neighbour_dialogue(ids, "a", step=1) == "b"
+    assert navigation.neighbour_dialogue(ids, "c", step=1) == "d"  # c itself has no defect
+    assert navigation.neighbour_dialogue(ids, "c", step=-1) == "b"
+    assert navigation.neighbour_dialogue(ids, "d", step=1) is None
+    assert navigation.neighbour_dialogue(ids, "a", step=-1) is None
+    assert navigation.neighbour_dialogue([], "a", step=1) is None
 
 
 def test_search_dialogues(frame: pd.DataFrame) -> None:
-    assert dashboard.search_dialogues(frame, "abba") == ["d"]
-    assert dashboard.search_dialogues(frame, "B") == ["b", "d"]  # id "b", and "abba"
-    assert dashboard.search_dialogues(frame, "") == ["a", "b", "c", "d"]
+    assert navigation.search_dialogues(frame, "abba") == ["d"]
+    assert navigation.search_dialogues(frame, "B") == ["b", "d"]  # id "b", and "abba"
+    assert navigation.search_dialogues(frame, "") == ["a", "b", "c", "d"]
 
 
 def test_stage_strip_flags_the_predicted_stage(frame: pd.DataFrame) -> None:
-    strip = dashboard.stage_strip(dashboard.dialogue_turns(frame, "b"))
+    strip = navigation.stage_strip(navigation.dialogue_turns(frame, "b"))
     assert len(strip) == 3 * len(STAGES)
     failing = strip[strip["failing"]]
     assert list(zip(failing["turn_index"], failing["stage"])) == [(1, "nlu"), (2, "wake")]
@@ -191,7 +191,7 @@ def test_figures_build(frame: pd.DataFrame) -> None:
         charts.breakdown_heatmap_figure(dashboard.breakdown_matrix(dashboard.breakdown(frame, "locale")),
                                         dimension="locale"),
         charts.confidence_distribution_figure(view.confidence),
-        charts.confidence_strip_figure(dashboard.stage_strip(dashboard.dialogue_turns(frame, "a"))),
+        charts.confidence_strip_figure(navigation.stage_strip(navigation.dialogue_turns(frame, "a"))),
     ]
     assert all(len(f.data) >= 1 for f in figures)
     # every turn flows somewhere in the drawn Sankey too
@@ -209,7 +209,7 @@ def test_heatmap_escapes_cohort_names(frame: pd.DataFrame) -> None:
 def test_filters_survive_a_round_trip_through_the_url() -> None:
     from datetime import date
 
-    from fpi.analysis.dashboard import FilterOptions, Filters, filters_from_params, filters_to_params
+    from fpi.analysis.filtering import FilterOptions, Filters, filters_from_params, filters_to_params
 
     options = FilterOptions(date_bounds=(date(2026, 1, 1), date(2026, 1, 31)), devices=("car", "tv"),
                             locales=("en-US",), domains=("music",), predicted=("asr", "correct"))

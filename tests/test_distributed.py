@@ -10,9 +10,10 @@ from fpi.scoring.file import predict_file
 from fpi.cli import main
 from fpi.scoring.distributed import DaskTrainer, dask_client
 from fpi.model.evaluate import evaluate_model
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.simulator.simulate import simulate
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 
 pytestmark = pytest.mark.dask
 

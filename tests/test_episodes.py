@@ -148,7 +148,7 @@ def test_cli_prints_turns_and_episodes(tmp_path) -> None:
 
     from fpi.cli import main
     from fpi.simulator.simulate import simulate
-    from fpi.data.traces import write_traces
+    from fpi.data.write import write_traces
 
     path = tmp_path / "traces.csv"
     frame = simulate(300, seed=4)
@@ -163,7 +163,7 @@ def test_cli_prints_turns_and_episodes(tmp_path) -> None:
 
 def test_the_turn_strip_frames_each_episode() -> None:
     from fpi.ui.charts import confidence_strip_figure
-    from fpi.analysis.dashboard import stage_strip
+    from fpi.analysis.navigation import stage_strip
 
     turns = HAND_MADE[HAND_MADE["dialogue_id"] == "d4"].assign(
         predicted_failure_point=lambda f: f["failure_point"],

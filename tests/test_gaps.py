@@ -7,8 +7,9 @@ from click.testing import CliRunner
 
 from fpi.cli import main
 from fpi.analysis.gaps import format_gaps, stage_gaps
-from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
-from fpi.data.traces import write_traces
+from fpi.simulator.pipelines import CohortEffect, SimConfig
+from fpi.simulator.simulate import simulate
+from fpi.data.write import write_traces
 
 
 def test_a_hand_made_gap_splits_into_exact_parts() -> None:

@@ -8,7 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from fpi.cli import main
-from fpi.data.traces import dataset_fingerprint, load_traces, write_traces
+from fpi.data.summary import dataset_fingerprint
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 from fpi.review.store import VerdictStore
 from fpi.simulator.simulate import simulate
 

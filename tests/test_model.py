@@ -9,7 +9,8 @@ import pytest
 
 from fpi.errors import ModelError, NotLabelledError
 from fpi.model.evaluate import evaluate_model
-from fpi.model.estimator import MODEL_FILE, META_FILE, FailurePointModel
+from fpi.model.estimator import FailurePointModel
+from fpi.model.persistence import MODEL_FILE, META_FILE
 from fpi.data.schema import CONFIDENCE_COLUMNS, LABELS
 from fpi.simulator.simulate import simulate
 from fpi.model.splits import grouped_split
@@ -81,12 +82,12 @@ def test_an_interrupted_save_leaves_the_previous_model_intact(tiny_model, sim_he
     tiny_model.save(target)
     before = FailurePointModel.load(target).predict_proba(sim_heldout)
 
-    import fpi.model.estimator as model_module
+    import fpi.model.persistence as persistence
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("power cut while writing meta.json")
 
-    monkeypatch.setattr(model_module, "_write_json", crash)
+    monkeypatch.setattr(persistence, "_write_json", crash)
     with pytest.raises(KeyboardInterrupt):
         tiny_model.save(target)
     monkeypatch.undo()
@@ -123,7 +124,7 @@ def test_an_export_with_only_the_required_columns_is_still_read_well(tiny_model,
 
 def test_small_data_trains_on_every_label_and_reports_cross_validated_metrics(sim_heldout):
     """No labelled turn is spent on early stopping: rounds and metrics come from grouped folds."""
-    from fpi.model.estimator import TrainConfig
+    from fpi.model.training import TrainConfig
 
     small = simulate(700, seed=31)
     model = FailurePointModel(config=TrainConfig(test_fraction=0.0, max_rounds=200, seed=0)).fit(small)
@@ -139,7 +140,7 @@ def test_small_data_trains_on_every_label_and_reports_cross_validated_metrics(si
 def test_a_scale_free_model_reads_no_raw_confidence_and_ignores_a_recalibration(sim_heldout):
     """Raw scores are one pipeline's scale; their ranks within the upload mean the same anywhere."""
     from fpi.model.features import pipeline_scaled
-    from fpi.model.estimator import TrainConfig
+    from fpi.model.training import TrainConfig
 
     model = FailurePointModel(config=TrainConfig(scale_free=True, text_models=False, max_rounds=80)).fit(
         simulate(1500, seed=32))
@@ -166,12 +167,12 @@ def test_a_model_saved_with_meta_copied_from_another_loads(tiny_model, sim_heldo
 
 def test_temperature_is_fitted_on_the_turns_that_have_an_out_of_fold_score():
     """Large data keeps out-of-fold scores for one fold only; the others must not decide the temperature."""
-    from fpi.model.estimator import _fit_temperature
+    from fpi.model.calibration import fit_temperature
 
     rng = np.random.default_rng(0)
     codes = rng.integers(0, len(LABELS), 400)
     raw = rng.normal(size=(400, len(LABELS))) * 3  # overconfident noise: the best temperature is large
-    alone = _fit_temperature(raw, codes)
+    alone = fit_temperature(raw, codes)
     raw_with_gaps = np.vstack([raw, np.full((400, len(LABELS)), np.nan)])
-    assert _fit_temperature(raw_with_gaps, np.concatenate([codes, codes])) == pytest.approx(alone)
+    assert fit_temperature(raw_with_gaps, np.concatenate([codes, codes])) == pytest.approx(alone)
     assert alone > 3

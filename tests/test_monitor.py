@@ -8,11 +8,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from fpi.cli import EXIT_BREACH, main
+from fpi.cli import main
+from fpi.cli.common import EXIT_BREACH
 from fpi.errors import FpiError
 from fpi.analysis.monitor import format_monitoring, monitor
-from fpi.simulator.simulate import CohortEffect, SimConfig, simulate
-from fpi.data.traces import write_traces
+from fpi.simulator.pipelines import CohortEffect, SimConfig
+from fpi.simulator.simulate import simulate
+from fpi.data.write import write_traces
 
 SPIKE_DAY = pd.Timestamp("2026-10-22")
 

@@ -9,7 +9,8 @@ import pytest
 
 from fpi.config import Config
 from fpi.errors import ModelError
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.model.registry import ACTIVE_FILE, DEFAULT, Registry
 from fpi.simulator.simulate import simulate
 

@@ -10,9 +10,12 @@ from rapidfuzz import fuzz
 from rapidfuzz.process import cpdist
 
 from fpi.data.schema import CONFIDENCE_COLUMNS, CONTRACT_COLUMNS, LABELS
-from fpi.simulator.simulate import (Calibration, CohortEffect, PipelineProfile, SimConfig, fleet_configs, random_profile,
-                          simulate, simulate_fleet)
-from fpi.simulator.templates import SHARED_TITLES, TERSE_REPLIES
+from fpi.simulator.pipelines import (
+    Calibration, CohortEffect, PipelineProfile, SimConfig, fleet_configs, random_profile,
+)
+from fpi.simulator.simulate import simulate, simulate_fleet
+from fpi.simulator.templates import SHARED_TITLES
+from fpi.simulator.vocabulary import TERSE_REPLIES
 
 EXTRAS = ["asr_nbest_margin", "nlu_alt_margin", "nlu_alt_domain", "result_latency_ms", "app_version"]
 SCREENS = ["tv", "speaker_screen"]
@@ -57,7 +60,7 @@ def test_columns_and_dtypes_are_the_loaders() -> None:
 
 
 def test_validate_traces_accepts_it_unchanged() -> None:
-    from fpi.data.traces import validate_traces
+    from fpi.data.check import validate_traces
 
     frame = simulate(400, seed=2)
     pd.testing.assert_frame_equal(validate_traces(frame), frame)
@@ -65,7 +68,8 @@ def test_validate_traces_accepts_it_unchanged() -> None:
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_file_round_trip_is_lossless(tmp_path, suffix: str) -> None:
-    from fpi.data.traces import load_traces, write_traces
+    from fpi.data.traces import load_traces
+    from fpi.data.write import write_traces
 
     frame = simulate(300, seed=3)
     write_traces(frame, tmp_path / f"t{suffix}")
@@ -300,7 +304,7 @@ def test_random_profiles_are_deterministic_per_seed() -> None:
 
 
 def test_fleet_is_on_contract_with_one_prefix_per_pipeline() -> None:
-    from fpi.data.traces import validate_traces
+    from fpi.data.check import validate_traces
 
     fleet = simulate_fleet(900, seed=2, n_pipelines=5)
     assert fleet["pipeline"].nunique() == 5 and fleet["dialogue_id"].nunique() == 900
@@ -396,7 +400,8 @@ def test_invented_catalogs_differ_per_pipeline_and_repeat_per_seed() -> None:
 def test_a_model_trained_on_some_pipelines_carries_over_to_another() -> None:
     """Leave one pipeline family out: trained on drawn pipelines, scored on one it never saw."""
     from fpi.model.evaluate import metrics_for
-    from fpi.model.estimator import FailurePointModel, TrainConfig
+    from fpi.model.estimator import FailurePointModel
+    from fpi.model.training import TrainConfig
 
     fleet = simulate_fleet(2000, seed=21, n_pipelines=5, with_default=False)
     held = fleet["pipeline"] == "p04"

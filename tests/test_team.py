@@ -8,7 +8,8 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from conftest import MAINTAINER_TOKEN
-from fpi.data.traces import dataset_fingerprint, load_traces
+from fpi.data.summary import dataset_fingerprint
+from fpi.data.traces import load_traces
 from fpi.review.agreement import training_verdicts
 from fpi.review.store import VerdictStore
 from fpi.ui.state import STATE_KEY, AppState

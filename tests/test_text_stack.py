@@ -9,7 +9,8 @@ import pytest
 
 from fpi.errors import ModelError
 from fpi.model.features import feature_group
-from fpi.model.estimator import META_FILE, TEXT_ARRAYS_FILE, FailurePointModel
+from fpi.model.estimator import FailurePointModel
+from fpi.model.persistence import META_FILE, TEXT_ARRAYS_FILE
 from fpi.data.schema import LABELS
 from fpi.model.text_stack import TEXT_FIELDS, TextClassifier, TextStack, field_of_feature, field_texts, fit_text_stack
 

@@ -14,14 +14,15 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fpi.data import traces
+from fpi.data import write
 from fpi.cli import main
 from fpi.errors import Problem, TraceError
 from fpi.data.schema import CONTRACT_COLUMNS, LABELS, REQUIRED_COLUMNS
-from fpi.data.traces import (
-    TraceSummary, dataset_fingerprint, load_traces, stage_signal_columns, summarize_traces,
-    validate_traces, write_traces,
-)
+from fpi.data.check import validate_traces
+from fpi.data.columns import stage_signal_columns
+from fpi.data.summary import TraceSummary, dataset_fingerprint, summarize_traces
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 
 HEADER = [*CONTRACT_COLUMNS, "asr_nbest_margin", "cohort"]
 
@@ -231,7 +232,7 @@ def test_write_is_atomic(good_csv: Path, tmp_path: Path, monkeypatch: pytest.Mon
         sink.write(b"half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(traces.pv, "write_csv", crash)
+    monkeypatch.setattr(write.pv, "write_csv", crash)
     with pytest.raises(KeyboardInterrupt):
         write_traces(frame.head(2), target)
     assert target.read_bytes() == before

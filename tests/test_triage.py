@@ -16,13 +16,16 @@ from fpi.errors import FpiError, ModelError, NotLabelledError
 from fpi.review.export import (
     FORMULA_PREFIXES, export_bytes, neutralise_cell, neutralise_formulas, with_latest_verdicts, write_export,
 )
-from fpi.model.estimator import FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import TrainConfig
 from fpi.model.registry import DEFAULT, Registry
 from fpi.review.retrain import LABEL_SOURCE, RetrainConfig, continue_training, labels_with_verdicts, retrain_from_verdicts
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.simulator.simulate import simulate
 from fpi.review.store import VerdictStore
-from fpi.data.traces import dataset_fingerprint, load_traces, write_traces
+from fpi.data.summary import dataset_fingerprint
+from fpi.data.traces import load_traces
+from fpi.data.write import write_traces
 from fpi.review.triage import (
     dialogue_context, explore_order, next_in_queue, queue_progress, triage_queue, uncertainty_scores,
 )

@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fpi.model import trust
+from fpi.model import shift, trust
 from fpi.model.features import build_features, fit_feature_spec
 from fpi.data.schema import LABELS
-from fpi.simulator.simulate import SimConfig, simulate
+from fpi.simulator.pipelines import SimConfig
+from fpi.simulator.simulate import simulate
 
 TRAINING = simulate(1500, seed=31)
 """Stands in for a model's training data (the tests build features without training a model)."""
@@ -36,8 +37,8 @@ def recalibrate(frame: pd.DataFrame, shifts: dict[str, float]) -> pd.DataFrame:
     return out
 
 
-def score(frame: pd.DataFrame, reference: pd.DataFrame | None, **options) -> trust.ShiftScore:
-    result = trust.shift_score(features(frame), dialogue_ids=frame["dialogue_id"], reference=reference,
+def score(frame: pd.DataFrame, reference: pd.DataFrame | None, **options) -> shift.ShiftScore:
+    result = shift.shift_score(features(frame), dialogue_ids=frame["dialogue_id"], reference=reference,
                                quantiles=SPEC.reference_quantiles, **options)
     assert result is not None
     return result
@@ -91,7 +92,7 @@ def test_without_a_training_sample_the_quantiles_compare_the_confidences_only() 
 
 def test_a_small_upload_of_the_same_pipeline_does_not_warn(reference: pd.DataFrame) -> None:
     upload = simulate(40, seed=46, labelled=False)
-    assert trust.MIN_SHIFT_ROWS <= len(upload) < 200
+    assert shift.MIN_SHIFT_ROWS <= len(upload) < 200
     for ref in (reference, None):
         assert not score(upload, ref).warn
 
@@ -111,15 +112,15 @@ def test_dialogues_are_never_split_between_folds(reference: pd.DataFrame) -> Non
     logged = features(upload)
     repeated = pd.concat([logged] * 40, ignore_index=True)
     dialogues = pd.concat([upload["dialogue_id"]] * 40, ignore_index=True)
-    grouped = trust.shift_score(repeated, dialogue_ids=dialogues, reference=reference)
-    split = trust.shift_score(repeated, dialogue_ids=np.arange(len(repeated)), reference=reference)
+    grouped = shift.shift_score(repeated, dialogue_ids=dialogues, reference=reference)
+    split = shift.shift_score(repeated, dialogue_ids=np.arange(len(repeated)), reference=reference)
     assert grouped.auc < 0.65 < 0.9 < split.auc
 
 
 def test_too_few_turns_give_no_score(reference: pd.DataFrame) -> None:
     tiny = simulate(5, seed=49, labelled=False)
-    assert len(tiny) < trust.MIN_SHIFT_ROWS
-    assert trust.shift_score(features(tiny), dialogue_ids=tiny["dialogue_id"], reference=reference) is None
+    assert len(tiny) < shift.MIN_SHIFT_ROWS
+    assert shift.shift_score(features(tiny), dialogue_ids=tiny["dialogue_id"], reference=reference) is None
 
 
 def test_the_threshold_is_configurable(reference: pd.DataFrame) -> None:
@@ -133,7 +134,7 @@ def test_shift_in_missing_values_is_described_in_words() -> None:
                        "asr_word_count": np.r_[np.full(100, 6.0), np.full(100, 5.0)]})
     ref = pd.DataFrame({"er_confidence": np.linspace(0, 1, 200), "asr_word_count": np.r_[np.full(150, 3.0),
                                                                                        np.full(50, 5.0)]})
-    words, entity = trust.describe_shift(up, ref)  # strongest first: 2 x |0.94 - 0.5|, then 0.75 - 0
+    words, entity = shift.describe_shift(up, ref)  # strongest first: 2 x |0.94 - 0.5|, then 0.75 - 0
     assert words.text == "Words per request is higher in your traces: median 5.50, 3.00 in training"
     assert entity.text == "Entity-resolution confidence: missing on 75% of your turns, 0% in training"
     assert words.score == pytest.approx(0.875) and entity.score == pytest.approx(0.75)
@@ -237,7 +238,7 @@ def test_a_large_upload_is_evaluated_on_a_sample_of_dialogues() -> None:
 
 
 def test_a_model_knows_the_traces_it_was_trained_on() -> None:
-    from fpi.data.traces import dataset_fingerprint
+    from fpi.data.summary import dataset_fingerprint
 
     upload = simulate(30, seed=53)
     model = SimpleNamespace(meta={"training_data": {"fingerprint": dataset_fingerprint(upload)}})
@@ -248,14 +249,14 @@ def test_a_model_knows_the_traces_it_was_trained_on() -> None:
 
 
 @pytest.mark.parametrize("meta, threshold", [
-    ({}, trust.SHIFT_AUC_THRESHOLD),
+    ({}, shift.SHIFT_AUC_THRESHOLD),
     ({"shift_auc_threshold": 0.93}, 0.93),
     ({"shift_auc_threshold": "0.9"}, 0.9),
-    ({"shift_auc_threshold": 1.5}, trust.SHIFT_AUC_THRESHOLD),
-    ({"shift_auc_threshold": None}, trust.SHIFT_AUC_THRESHOLD),
+    ({"shift_auc_threshold": 1.5}, shift.SHIFT_AUC_THRESHOLD),
+    ({"shift_auc_threshold": None}, shift.SHIFT_AUC_THRESHOLD),
 ])
 def test_a_model_may_carry_its_own_shift_threshold(meta: dict, threshold: float) -> None:
-    assert trust.model_threshold(SimpleNamespace(meta=meta)) == threshold
+    assert shift.model_threshold(SimpleNamespace(meta=meta)) == threshold
 
 
 def test_assess_warns_by_the_models_threshold(reference: pd.DataFrame) -> None:
@@ -280,11 +281,11 @@ def test_a_model_of_a_family_of_pipelines_compares_an_upload_with_its_closest_me
     new = (fleet["pipeline"] == "p02").to_numpy() & (number % 2 == 0)  # later dialogues of a known pipeline
     pool, uploads = features[~new], fleet.loc[~new, "pipeline"].astype(str).to_numpy()
     ids = fleet.loc[new, "dialogue_id"]
-    pooled = trust.shift_score(features[new], dialogue_ids=ids, reference=pool)
-    closest = trust.closest_upload_shift(features[new], ids, pool, uploads)
+    pooled = shift.shift_score(features[new], dialogue_ids=ids, reference=pool)
+    closest = shift.closest_upload_shift(features[new], ids, pool, uploads)
     assert pooled.warn and not closest.warn, (pooled.auc, closest.auc)
     assert "p02" in closest.reference_kind
     stranger = features[new].assign(asr_confidence=features.loc[new, "asr_confidence"] ** 6,
                                      nlu_confidence=features.loc[new, "nlu_confidence"] ** 6)
-    far = trust.closest_upload_shift(stranger, ids, pool, uploads)
+    far = shift.closest_upload_shift(stranger, ids, pool, uploads)
     assert far.warn, far.auc

@@ -19,9 +19,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fpi.analysis.dashboard import (
-    BREAKDOWN_DIMENSIONS, MISSING, PREDICTED, PROBABILITY_COLUMNS, FilterOptions, Filters, Kpis, Overview,
-    SankeyData, pick_frequency, sankey_from_counts,
+    BREAKDOWN_DIMENSIONS, MISSING, PREDICTED, PROBABILITY_COLUMNS, Kpis, Overview, SankeyData, pick_frequency, sankey_from_counts,
 )
+from fpi.analysis.filtering import FilterOptions, Filters
 from fpi.errors import ScoredFileError
 from fpi.data.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS
 

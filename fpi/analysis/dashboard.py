@@ -10,8 +10,6 @@ A *defect* is a turn whose predicted failure point is not `correct`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,11 +17,9 @@ import pandas as pd
 from fpi.data.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS, STAGE_LABEL, STAGES
 
 __all__ = [
-    "BREAKDOWN_DIMENSIONS", "PREDICTED", "Filters", "FilterOptions", "Kpis", "Overview", "SankeyData",
-    "apply_filters", "breakdown", "breakdown_matrix", "confidence", "confidence_distribution",
-    "defect_dialogues", "defect_rate_over_time", "dialogue_ids", "dialogue_turns", "filter_mask",
-    "filter_options", "kpis", "label_distribution", "matching_turns", "neighbour_dialogue", "overview",
-    "pick_frequency", "sankey_flows", "sankey_from_counts", "search_dialogues", "stage_strip",
+    "BREAKDOWN_DIMENSIONS", "PREDICTED", "Kpis", "Overview", "SankeyData", "breakdown", "breakdown_matrix", "confidence",
+    "confidence_distribution", "defect_rate_over_time", "kpis", "label_distribution", "matching_turns", "overview",
+    "pick_frequency", "sankey_flows", "sankey_from_counts",
 ]
 
 PREDICTED = "predicted_failure_point"
@@ -48,113 +44,6 @@ TURN_COLUMNS: tuple[str, ...] = (
 
 
 # ---------------------------------------------------------------- filters
-
-@dataclass(frozen=True)
-class Filters:
-    """What the user restricted the view to; an empty tuple or None means no restriction."""
-
-    date_range: tuple[date, date] | None = None
-    devices: tuple[str, ...] = ()
-    locales: tuple[str, ...] = ()
-    domains: tuple[str, ...] = ()
-    predicted: tuple[str, ...] = ()
-
-    @property
-    def active(self) -> bool:
-        return bool(self.date_range or self.devices or self.locales or self.domains or self.predicted)
-
-
-FILTER_PARAMS: tuple[str, ...] = ("from", "to", "device", "locale", "domain", "predicted")
-"""The URL parameters that carry the overview's filters (lists repeat the parameter)."""
-
-
-def filters_to_params(filters: Filters) -> dict[str, list[str]]:
-    """The filters as URL parameters, so a filtered view can be shared and bookmarked; empty ones left out."""
-    params: dict[str, list[str]] = {}
-    if filters.date_range:
-        params["from"], params["to"] = [filters.date_range[0].isoformat()], [filters.date_range[1].isoformat()]
-    for name, values in (("device", filters.devices), ("locale", filters.locales), ("domain", filters.domains),
-                         ("predicted", filters.predicted)):
-        if values:
-            params[name] = [str(v) for v in values]
-    return params
-
-
-def filters_from_params(params: Mapping[str, Sequence[str]], options: FilterOptions) -> Filters:
-    """Filters from URL parameters, keeping only values this data has (a link may be older than the data)."""
-    def chosen(name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(v for v in dict.fromkeys(params.get(name, ())) if v in allowed)
-
-    date_range = None
-    try:
-        start, end = date.fromisoformat(params["from"][0]), date.fromisoformat(params["to"][0])
-    except (KeyError, IndexError, ValueError):
-        start = end = None
-    if start and end and options.date_bounds:
-        low, high = options.date_bounds
-        start, end = max(start, low), min(end, high)
-        if start <= end and (start, end) != (low, high):
-            date_range = (start, end)
-    return Filters(date_range=date_range, devices=chosen("device", options.devices),
-                   locales=chosen("locale", options.locales), domains=chosen("domain", options.domains),
-                   predicted=chosen("predicted", options.predicted))
-
-
-@dataclass(frozen=True)
-class FilterOptions:
-    """The values a filter can take in this frame; empty when the column is absent."""
-
-    date_bounds: tuple[date, date] | None
-    devices: tuple[str, ...]
-    locales: tuple[str, ...]
-    domains: tuple[str, ...]
-    predicted: tuple[str, ...]
-
-
-def _levels(frame: pd.DataFrame, column: str) -> tuple[str, ...]:
-    if column not in frame.columns:
-        return ()
-    counts = frame[column].dropna().astype(str).value_counts()
-    return tuple(sorted(counts.index))
-
-
-def filter_options(frame: pd.DataFrame) -> FilterOptions:
-    bounds = None
-    if "timestamp" in frame.columns and frame["timestamp"].notna().any():
-        stamps = frame["timestamp"]
-        bounds = (stamps.min().date(), stamps.max().date())
-    present = set(frame[PREDICTED].dropna()) if PREDICTED in frame.columns else set()
-    return FilterOptions(
-        date_bounds=bounds,
-        devices=_levels(frame, "device_type"),
-        locales=_levels(frame, "locale"),
-        domains=_levels(frame, "nlu_domain"),
-        predicted=tuple(label for label in LABELS if label in present),
-    )
-
-
-def filter_mask(frame: pd.DataFrame, filters: Filters) -> np.ndarray:
-    """Boolean mask of the turns that pass every filter."""
-    keep = np.ones(len(frame), dtype=bool)
-    if filters.date_range is not None and "timestamp" in frame.columns:
-        start, end = filters.date_range
-        stamps = frame["timestamp"]
-        tz = getattr(stamps.dt, "tz", None)
-        lo = pd.Timestamp(start).tz_localize(tz) if tz else pd.Timestamp(start)
-        hi = pd.Timestamp(end + timedelta(days=1)).tz_localize(tz) if tz else pd.Timestamp(end + timedelta(days=1))
-        keep &= ((stamps >= lo) & (stamps < hi)).to_numpy(dtype=bool, na_value=False)
-    for values, column in ((filters.devices, "device_type"), (filters.locales, "locale"),
-                           (filters.domains, "nlu_domain"), (filters.predicted, PREDICTED)):
-        if values and column in frame.columns:
-            keep &= frame[column].isin(values).to_numpy(dtype=bool, na_value=False)
-    return keep
-
-
-def apply_filters(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
-    """The turns that pass every filter (the frame itself when nothing is filtered)."""
-    if not filters.active:
-        return frame
-    return frame[filter_mask(frame, filters)]
 
 
 # ---------------------------------------------------------------- headline numbers
@@ -382,106 +271,6 @@ def matching_turns(
     if limit is not None:
         part = part.head(limit)
     return part[[c for c in TURN_COLUMNS if c in part.columns]].reset_index(drop=True)
-
-
-def dialogue_ids(frame: pd.DataFrame) -> np.ndarray:
-    """Dialogue ids in the frame's order (sorted, as loaded), each once."""
-    return pd.unique(frame["dialogue_id"].to_numpy(dtype=object))
-
-
-def search_dialogues(frame: pd.DataFrame, query: str = "", *, limit: int | None = 500) -> list[str]:
-    """Ids of dialogues whose id, or any of whose ASR texts, contains `query` (any case); sorted, at most `limit`
-    (None: all of them, so a page can say how many match)."""
-    query = query.strip().lower()
-    if not query:
-        return [str(i) for i in dialogue_ids(frame)[:limit]]
-    ids = frame["dialogue_id"].astype("str")
-    hit = ids.str.lower().str.contains(query, regex=False).to_numpy(dtype=bool, na_value=False)
-    if "asr_text" in frame.columns:
-        text = frame["asr_text"].astype("str").str.lower().str.contains(query, regex=False)
-        hit = hit | text.to_numpy(dtype=bool, na_value=False)
-    return [str(i) for i in pd.unique(ids[hit].to_numpy(dtype=object))[:limit]]
-
-
-def defect_dialogues(frame: pd.DataFrame) -> np.ndarray:
-    """Ids of the dialogues with at least one predicted defect, sorted."""
-    defect = (frame[PREDICTED] != "correct").to_numpy(dtype=bool, na_value=False)
-    return np.sort(pd.unique(frame.loc[defect, "dialogue_id"].to_numpy(dtype=object)).astype(str))
-
-
-def neighbour_dialogue(candidates: Sequence[str] | np.ndarray, current: str | None, *, step: int) -> str | None:
-    """The next (step=1) or previous (step=-1) id of sorted `candidates` after `current`, or None.
-
-    `current` need not be a candidate itself (e.g. a dialogue with no defect):
-    the neighbour is found by sort position.
-    """
-    ids = np.asarray(candidates, dtype=object).astype(str)
-    if len(ids) == 0:
-        return None
-    if current is None:
-        return str(ids[0] if step > 0 else ids[-1])
-    if step > 0:
-        i = int(np.searchsorted(ids, current, side="right"))
-        return str(ids[i]) if i < len(ids) else None
-    i = int(np.searchsorted(ids, current, side="left")) - 1
-    return str(ids[i]) if i >= 0 else None
-
-
-MAX_DEFAULT_TURNS = 200
-"""The drill-down opens on its own only a dialogue up to this long; a longer one only when asked for."""
-TURNS_PER_PAGE = 100
-"""Turns the drill-down draws at once; a longer dialogue is paged."""
-
-
-def default_dialogue(frame: pd.DataFrame, defect_ids: Sequence[str] | np.ndarray, *,
-                     max_turns: int = MAX_DEFAULT_TURNS) -> str | None:
-    """The dialogue the drill-down opens when none is asked for: the first defective one of at most
-    `max_turns` turns, else the first such dialogue of any kind, else the shortest.
-
-    A 10,000-turn dialogue must not be what a page opens by default: drawing it is the user's choice.
-    """
-    if frame.empty:
-        return None
-    sizes = frame.groupby("dialogue_id", sort=True, observed=True).size()
-    short = sizes[sizes <= max_turns]
-    defects = [d for d in np.asarray(defect_ids, dtype=object).astype(str) if d in short.index]
-    if defects:
-        return str(defects[0])
-    if len(short):
-        return str(short.index[0])
-    return str(sizes.idxmin())
-
-
-def page_count(turns: int, per_page: int = TURNS_PER_PAGE) -> int:
-    return max(1, -(-turns // per_page))
-
-
-def turns_page(turns: pd.DataFrame, page: int, per_page: int = TURNS_PER_PAGE) -> pd.DataFrame:
-    """Page `page` (0-based, clipped to the last) of a dialogue's turns."""
-    page = min(max(0, page), page_count(len(turns), per_page) - 1)
-    return turns.iloc[page * per_page: (page + 1) * per_page]
-
-
-def dialogue_turns(frame: pd.DataFrame, dialogue_id: str) -> pd.DataFrame:
-    """The turns of one dialogue, in order; positions in `frame` kept as the index."""
-    part = frame[(frame["dialogue_id"] == dialogue_id).to_numpy(dtype=bool, na_value=False)]
-    return part.sort_values("turn_index", kind="stable")
-
-
-def stage_strip(turns: pd.DataFrame) -> pd.DataFrame:
-    """Long table of the five stage confidences per turn, the predicted failing stage flagged.
-
-    Columns: turn_index, stage, confidence (nan when not logged), failing (bool).
-    """
-    rows = []
-    label_stage = {label: stage for stage, label in STAGE_LABEL.items()}
-    for turn_index, predicted, *values in turns[["turn_index", PREDICTED, *(f"{s}_confidence" for s in STAGES)]].itertuples(index=False):
-        failing_stage = label_stage.get(str(predicted))
-        for stage, value in zip(STAGES, values):
-            rows.append({"turn_index": int(turn_index), "stage": stage,
-                         "confidence": float(value) if pd.notna(value) else float("nan"),
-                         "failing": stage == failing_stage})
-    return pd.DataFrame(rows, columns=["turn_index", "stage", "confidence", "failing"])
 
 
 # ---------------------------------------------------------------- everything the overview draws

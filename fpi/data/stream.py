@@ -26,9 +26,9 @@ import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
 from fpi.errors import Problem, TraceError
-from fpi.data.traces import (
-    MAX_EXAMPLES, MAX_ROWS_KEPT, PARQUET_MAGIC, PARQUET_SUFFIXES, CheckedBatch, _parquet_column_problems, _short, _sniff, check_batch,
-)
+from fpi.data.check import MAX_EXAMPLES, MAX_ROWS_KEPT, CheckedBatch, shorten, check_batch
+from fpi.data.files import PARQUET_MAGIC, PARQUET_SUFFIXES
+from fpi.data.traces import parquet_column_problems, sniff_csv
 
 __all__ = ["TraceBatch", "TraceStream", "merge_problems"]
 
@@ -143,7 +143,7 @@ class TraceStream:
             reader = pq.ParquetFile(self.path)
             self._parquet_rows = reader.metadata.num_rows
             schema = reader.schema_arrow
-            nested = _parquet_column_problems(schema.empty_table())  # the whole schema, before any row
+            nested = parquet_column_problems(schema.empty_table())  # the whole schema, before any row
             if nested:
                 raise TraceError(nested, source=self.source)
             batches = reader.iter_batches(batch_size=self.batch_rows)
@@ -157,12 +157,12 @@ class TraceStream:
         except TraceError:
             raise
         except (pa.ArrowException, OSError) as exc:
-            self._fail("not_parquet", f"not a readable Parquet file ({_short(str(exc), 120)})")
+            self._fail("not_parquet", f"not a readable Parquet file ({shorten(str(exc), 120)})")
 
     def _csv(self) -> Iterator[TraceBatch]:
         bom = 3 if self._head.startswith(b"\xef\xbb\xbf") else 0
         head = self._head[bom:]
-        _sniff(head, self.source)
+        sniff_csv(head, self.source)
         first_line = head.split(b"\n", 1)[0]
         # enough string-typed columns for the header; a quoted line break in it means look further
         width = (head if first_line.count(b'"') % 2 else first_line).count(b",") + 1
@@ -172,7 +172,7 @@ class TraceStream:
         def remember(row: pv.InvalidRow) -> str:
             self._bad_rows.append(int(row.number) if row.number is not None else 0)
             if len(self._bad_examples) < MAX_EXAMPLES:
-                self._bad_examples.append(_short(row.text, 60))
+                self._bad_examples.append(shorten(row.text, 60))
             return "skip"
 
         handle = open(self.path, "rb")
@@ -216,7 +216,7 @@ class TraceStream:
             except pa.ArrowInvalid as exc:
                 if "UTF8" in str(exc) or "utf8" in str(exc).lower():
                     self._utf8_failure()
-                self._fail("not_csv", f"not a readable CSV file ({_short(str(exc), 120)})")
+                self._fail("not_csv", f"not a readable CSV file ({shorten(str(exc), 120)})")
         finally:
             handle.close()
         if names is None:

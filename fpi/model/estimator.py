@@ -1,142 +1,39 @@
 """The failure-point model: LightGBM multiclass over turn, cascade and dialogue features.
 
-A model directory holds only data, never code, so loading one cannot run anything:
-- `model.txt`         LightGBM's own text format (the full model)
-- `baseline_raw.txt`  LightGBM on the five raw confidences (a baseline, for comparison)
-- `meta.json`         contract version, classes, feature spec, rule-cascade thresholds,
-                      temperature, training data fingerprint, metrics, library
-                      versions and the sha256 of both model files.
+Training and scoring live here; what a saved model directory holds, and how it is checked
+when read back, is `fpi.model.persistence`.
 """
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import math
-import os
 import platform
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, NoReturn
+from typing import Any, Callable, Mapping
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
 
 from fpi.model.baselines import RuleCascade
 from fpi.model.compiled import CompiledScoring
 from fpi.config import Config
 from fpi.errors import ModelError, NotLabelledError
 from fpi.model.features import (
-    FeatureSpec, build_features, build_features_by_upload, fit_feature_spec, missing_column_variants,
-    pipeline_scaled,
+    FeatureSpec, build_features, build_features_by_upload, fit_feature_spec, pipeline_scaled,
 )
 from fpi.data.schema import (
     CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS, feature_name_problem, safe_feature_name,
 )
-from fpi.model.splits import dialogue_bucket, grouped_split
-from fpi.model.text_stack import FIELDS_BY_KEY as FIELDS, TextStack, field_of_feature, fit_text_stack
-
-MODEL_FILE = "model.txt"
-BASELINE_FILE = "baseline_raw.txt"
-TEXT_TERMS_FILE = "text_terms.json"
-TEXT_ARRAYS_FILE = "text_models.npz"
-REFERENCE_FILE = "reference.npz"
-REFERENCE_ROWS = 2000
-REFERENCE_PER_UPLOAD = 500
-META_FILE = "meta.json"
-FORMAT_VERSION = 1
-MIN_LABELLED_TURNS = 50
-
-Progress = Callable[[str, float], None]
-"""Called with a message and the share of the work done, in [0, 1]."""
-
-BoosterTrainer = Callable[..., lgb.Booster]
-"""Trains a booster elsewhere (e.g. `fpi.scoring.distributed.DaskTrainer`): called with the LightGBM params,
-train x/y, valid x/y and class weights, and keywords names, categorical, rounds, early_stopping_rounds."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a model is trained; every option has a seed-stable default."""
-
-    # Small trees: on 100k simulator turns 15 leaves lose ~0.003 macro-F1 against
-    # 31 leaves at lr 0.08, and explain 3x faster (bench/bench_explain.py).
-    learning_rate: float = 0.15
-    num_leaves: int = 15
-    min_data_in_leaf: int = 30
-    feature_fraction: float = 0.8
-    lambda_l2: float = 1.0
-    max_bin: int = 63
-    """Coarser histograms: ~2x faster training, no measurable loss on confidences."""
-    max_rounds: int = 600
-    early_stopping_rounds: int = 40
-    cv_folds: int = 5
-    """Folds (grouped by dialogue) for the text models' out-of-fold features and the rounds."""
-    cv_max_turns: int = 40_000
-    """Up to this many labelled training turns, rounds come from cross-validation and the model
-    is refitted on all of them; above, one fold is the early-stopping set (5x cheaper)."""
-    cv_learning_rate: float = 0.05
-    """Learning rate under cross-validation: on a few thousand turns smaller steps generalise
-    better (traces from a real small speech pipeline, 5-fold: 0.05 -> 0.72 macro-F1, 0.15 -> 0.70)."""
-    scale_free: bool = False
-    """Leave out features read on the training pipelines' own scale (raw confidences and extras,
-    and what is built from them), keeping their ranks within the upload: for a model meant to
-    carry over to pipelines it never saw (the shipped one)."""
-    upload_column: str | None = None
-    """A column naming the upload (e.g. the simulated `pipeline`) each turn came from: upload-relative
-    features are computed within each, as they will be on a customer's one upload."""
-    text_models: bool = True
-    """Stack TF-IDF text models of the request, response and neighbouring turns (`fpi.model.text_stack`)."""
-    class_weight_power: float = 0.5
-    """0 = no weighting, 1 = fully balanced classes; 0.5 lifts rare classes without
-    wrecking calibration (temperature scaling then tidies the rest)."""
-    missing_column_share: float = 0.3
-    """Share of dialogues seen a second time in training with optional columns removed."""
-    valid_fraction: float = 0.15
-    """Where the held-out part starts (`split_masks`); early stopping now uses the folds."""
-    test_fraction: float = 0.15
-    """Dialogues held out for the stored metrics (0: cross-validated metrics, every label trains)."""
-    seed: int = 0
-    num_threads: int = 0
-
-
-def split_masks(frame: pd.DataFrame, config: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(train, early stopping, held-out) by dialogue; `fit` trains on the first two, tests on the third."""
-    fractions = (1 - config.valid_fraction - config.test_fraction, config.valid_fraction, config.test_fraction)
-    return grouped_split(frame, fractions=fractions, seed=config.seed)
-
-
-def softmax(raw: np.ndarray) -> np.ndarray:
-    shifted = raw - raw.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def labelled_turns(frame: pd.DataFrame) -> pd.Series:
-    """Boolean mask of turns that carry a label."""
-    if LABEL_COLUMN not in frame.columns:
-        return pd.Series(False, index=frame.index)
-    return frame[LABEL_COLUMN].notna()
-
-
-def class_codes(labels: pd.Series | np.ndarray) -> np.ndarray:
-    return pd.Categorical(np.asarray(labels, dtype=object), categories=list(LABELS)).codes.astype(int)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from fpi.model.calibration import fit_temperature, softmax
+from fpi.model.persistence import FORMAT_VERSION, fpi_version, read_model, write_model
+from fpi.model.splits import dialogue_bucket
+from fpi.model.text_stack import FIELDS_BY_KEY as FIELDS, fit_text_stack
+from fpi.model.training import (
+    MIN_LABELLED_TURNS, BoosterTrainer, Progress, TrainConfig, class_codes, labelled_turns, missing_column_rows,
+    reference_sample, split_masks,
+)
 
 
 class FailurePointModel:
@@ -219,18 +116,18 @@ class FailurePointModel:
         _require_storable_names(spec.features)
         self.spec = spec
         weights = self._class_weights(codes[train])
-        self.reference, self.reference_uploads = _reference_sample(frame, features, train, cfg)
+        self.reference, self.reference_uploads = reference_sample(frame, features, train, cfg)
 
         report("training the model", 0.2)
         matrix = features.to_numpy(dtype=float)
-        extra_x, extra_y, extra_rows = self._missing_column_variants(frame, train, features)
+        extra_x, extra_y, extra_rows = missing_column_rows(frame, train, features, spec, self.config)
         self.booster, oof_raw, rounds = self._train_scheduled(
             np.vstack([matrix, extra_x]), np.concatenate([codes, extra_y]), np.concatenate([folds, folds[extra_rows]]),
             weights, names=list(features.columns), categorical=[c for c in spec.categorical if c in spec.features],
             progress=lambda done: report("training the model", 0.2 + 0.55 * done),
         )
         oof_raw = oof_raw[: len(frame)]
-        self.temperature = _fit_temperature(oof_raw[train], codes[train])
+        self.temperature = fit_temperature(oof_raw[train], codes[train])
 
         report("training the baselines", 0.8)
         raw = _confidences(frame)
@@ -270,52 +167,6 @@ class FailurePointModel:
         weights = np.ones(len(LABELS))
         weights[present] = (np.median(counts[present]) / counts[present]) ** self.config.class_weight_power
         return weights
-
-    def _missing_column_variants(
-        self, frame: pd.DataFrame, train: np.ndarray, features: pd.DataFrame,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Extra training rows: some training dialogues again, with groups of optional columns removed.
-
-        Real exports often lack text, timestamps, extras or cohort columns. Without
-        these rows the model only ever saw such features missing where they mean
-        something (a last turn has no next text), and would misread an upload
-        that simply does not log them. Returns the rows, their labels and the row
-        of `frame` each was made from (text features are the source rows'
-        out-of-fold ones, or missing where the variant drops the text).
-        """
-        assert self.spec is not None
-        share = self.config.missing_column_share
-        n_features = len(self.spec.features)
-        none = np.zeros((0, n_features)), np.zeros(0, dtype=int), np.zeros(0, dtype=int)
-        if share <= 0:
-            return none
-        base_spec = replace(self.spec, features=tuple(c for c in self.spec.features if not c.startswith("text_")),
-                            text=None)
-        text_columns = [c for c in features.columns if c.startswith("text_")]
-        rank_columns = [c for c in features.columns if c.startswith("rank_")]
-        variants = missing_column_variants(self.spec)
-        bucket = dialogue_bucket(frame["dialogue_id"], seed=self.config.seed + 1)
-        xs, ys, sources = [], [], []
-        width = share / len(variants)
-        for i, dropped in enumerate(variants):
-            chosen = (bucket >= i * width) & (bucket < (i + 1) * width)
-            rows = np.flatnonzero(chosen)
-            if len(rows) == 0:
-                continue
-            part = frame.iloc[rows].drop(columns=[c for c in dropped if c in frame.columns])
-            keep = train[rows]
-            table = build_features(part.reset_index(drop=True), base_spec)
-            for column in text_columns:
-                lost = field_of_feature(column).column in dropped
-                table[column] = np.nan if lost else features[column].to_numpy()[rows]
-            for column in rank_columns:  # ranks within the whole upload, as the source rows have them
-                table[column] = features[column].to_numpy()[rows]
-            xs.append(table.reindex(columns=list(self.spec.features)).to_numpy(dtype=float)[keep])
-            ys.append(class_codes(part[LABEL_COLUMN])[keep])
-            sources.append(rows[keep])
-        if not xs:
-            return none
-        return np.vstack(xs), np.concatenate(ys), np.concatenate(sources)
 
     def _train_scheduled(
         self, x: np.ndarray, y: np.ndarray, folds: np.ndarray, class_weights: np.ndarray, *,
@@ -524,7 +375,7 @@ class FailurePointModel:
         self, frame: pd.DataFrame, mask: np.ndarray, train: np.ndarray, test: np.ndarray, held: np.ndarray,
         metrics: Mapping[str, Any], seconds: float, rounds: int,
     ) -> dict[str, Any]:
-        from fpi.data.traces import dataset_fingerprint
+        from fpi.data.summary import dataset_fingerprint
 
         import sklearn
 
@@ -560,7 +411,7 @@ class FailurePointModel:
             "iterations": int(booster.current_iteration()),
             "metrics": metrics,
             "versions": {
-                "fpi": _fpi_version(),
+                "fpi": fpi_version(),
                 "lightgbm": lgb.__version__,
                 "pandas": pd.__version__,
                 "numpy": np.__version__,
@@ -572,39 +423,11 @@ class FailurePointModel:
     def save(self, directory: str | Path) -> Path:
         """Write the model atomically: a crash mid-save leaves any previous model intact."""
         booster, _ = self._require()
-        target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            staging.chmod(0o755)  # mkdtemp makes it private; a model is meant to be shared
-            booster.save_model(staging / MODEL_FILE)
-            # Hashes vouch for the files written here and now; a meta copied from another model
-            # (a continued candidate) must not vouch for files this one does not have.
-            meta = {k: v for k, v in self.meta.items() if not k.endswith("_sha256")}
-            meta["model_sha256"] = sha256_file(staging / MODEL_FILE)
-            if self.baseline_booster is not None:
-                self.baseline_booster.save_model(staging / BASELINE_FILE)
-                meta["baseline_sha256"] = sha256_file(staging / BASELINE_FILE)
-            if self.spec is not None and self.spec.text is not None:
-                _write_json(staging / TEXT_TERMS_FILE, self.spec.text.to_json())
-                np.savez_compressed(staging / TEXT_ARRAYS_FILE, **self.spec.text.arrays())
-                meta["text_terms_sha256"] = sha256_file(staging / TEXT_TERMS_FILE)
-                meta["text_models_sha256"] = sha256_file(staging / TEXT_ARRAYS_FILE)
-            if self.reference is not None:
-                uploads = {} if self.reference_uploads is None else {"uploads": self.reference_uploads.astype(str)}
-                np.savez_compressed(staging / REFERENCE_FILE, columns=np.array(list(self.reference.columns)),
-                                    values=self.reference.to_numpy(dtype=np.float32), **uploads)
-                meta["reference_sha256"] = sha256_file(staging / REFERENCE_FILE)
-            _write_json(staging / META_FILE, meta)
-            try:  # a model that cannot be loaded again is never saved (nor activated from the registry)
-                type(self).load(staging)
-            except ModelError as exc:
-                raise ModelError(f"refusing to save a model that could not be loaded again: {exc.message}",
-                                 path=str(target)) from exc
-            _swap_in(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        target, meta = write_model(
+            directory, booster=booster, meta=self.meta, baseline_booster=self.baseline_booster,
+            text=self.spec.text if self.spec is not None else None,
+            reference=self.reference, reference_uploads=self.reference_uploads,
+        )
         self.meta, self.path, self._compiled = meta, target, {}
         self._saved = {"model": booster, **({"baseline": self.baseline_booster} if self.baseline_booster else {})}
         return target
@@ -612,111 +435,15 @@ class FailurePointModel:
     @classmethod
     def load(cls, directory: str | Path) -> FailurePointModel:
         """Read a model directory, refusing one that was edited or is for another contract."""
-        path = Path(directory)
-        meta_path = path / META_FILE
-        if not meta_path.is_file():
-            raise ModelError(f"no {META_FILE} found; is this a model directory?", path=str(path))
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelError(f"{META_FILE} is not valid JSON ({exc})", path=str(path)) from exc
-        if not isinstance(meta, dict):
-            raise ModelError(f"{META_FILE} field '(top level)' must be an object; restore the file or retrain "
-                             "the model", path=str(path))
-        if meta.get("contract_version") != CONTRACT_VERSION:
-            raise ModelError(
-                f"model was trained for trace contract v{meta.get('contract_version')}, this fpi reads "
-                f"v{CONTRACT_VERSION}; retrain it with `fpi train`", path=str(path),
-            )
-        classes = meta.get("classes")
-        if meta.get("format_version") != FORMAT_VERSION or not isinstance(classes, list) or classes != list(LABELS):
-            raise ModelError("model format or classes differ from this fpi; retrain it", path=str(path))
-        _check_meta(meta, path)
-        model = cls(config=TrainConfig(**meta.get("train_config", {})))
-        model.booster = _load_booster(path / MODEL_FILE, meta.get("model_sha256"), path)
-        if "baseline_sha256" in meta:
-            model.baseline_booster = _load_booster(path / BASELINE_FILE, meta["baseline_sha256"], path)
-        model.spec = FeatureSpec.from_json(meta["feature_spec"])
-        if "text_models_sha256" in meta:
-            words = json.loads(_checked(path / TEXT_TERMS_FILE, meta.get("text_terms_sha256"), path).decode("utf-8"))
-            arrays = _load_npz(path / TEXT_ARRAYS_FILE, meta["text_models_sha256"], path)
-            try:
-                model.spec = replace(model.spec, text=TextStack.from_saved(words, arrays))
-            except (KeyError, ValueError) as exc:
-                raise ModelError(f"{TEXT_ARRAYS_FILE} does not fit {TEXT_TERMS_FILE} ({exc})", path=str(path)) from exc
-        if "reference_sha256" in meta:
-            arrays = _load_npz(path / REFERENCE_FILE, meta["reference_sha256"], path)
-            model.reference = pd.DataFrame(np.asarray(arrays["values"], dtype=float),
-                                           columns=[str(c) for c in arrays["columns"]])
-            model.reference_uploads = arrays["uploads"].astype(str) if "uploads" in arrays else None
-        stored, expected = model.booster.feature_name(), list(model.spec.features)
-        if stored != expected:
-            differ = [f"{a!r} vs {b!r}" for a, b in zip(stored, expected) if a != b][:3]
-            raise ModelError("the model's features do not match its meta.json"
-                             + (f" (model.txt vs meta.json: {', '.join(differ)})" if differ else
-                                f" ({len(stored)} vs {len(expected)} features)")
-                             + "; retrain it, or activate another model", path=str(path))
-        if meta.get("rule_cascade_thresholds"):
-            model.rule = RuleCascade(dict(meta["rule_cascade_thresholds"]))
-        model.temperature = float(meta.get("temperature", 1.0))
-        model.meta, model.path = meta, path
+        saved = read_model(directory)
+        model = cls(config=TrainConfig(**saved.meta.get("train_config", {})))
+        model.booster, model.baseline_booster, model.spec = saved.booster, saved.baseline_booster, saved.spec
+        model.reference, model.reference_uploads = saved.reference, saved.reference_uploads
+        model.rule, model.temperature = saved.rule, saved.temperature
+        model.meta, model.path = saved.meta, saved.path
         model._saved = {"model": model.booster,
                         **({"baseline": model.baseline_booster} if model.baseline_booster is not None else {})}
         return model
-
-
-def _check_meta(meta: Any, path: Path) -> None:
-    """Every field `load` reads, checked for type and value before use: a hand-edited meta.json
-    is refused with the field and the fix, never a traceback or a model that answers NaN."""
-    def bad(field: str, expected: str) -> NoReturn:
-        raise ModelError(f"{META_FILE} field '{field}' must be {expected}; restore the file or retrain the model",
-                         path=str(path))
-
-    if not isinstance(meta, dict):
-        bad("(top level)", "an object")
-    temperature = meta.get("temperature", 1.0)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
-            math.isfinite(temperature) and 0.01 <= temperature <= 100):
-        bad("temperature", "a number between 0.01 and 100")
-    config = meta.get("train_config", {})
-    known = {f.name: f.type for f in fields(TrainConfig)}
-    if not isinstance(config, dict) or not set(config) <= set(known):
-        bad("train_config", f"an object with only the keys {', '.join(known)}")
-    defaults = TrainConfig()
-    for key, value in config.items():
-        default = getattr(defaults, key)
-        expected = ((str, type(None)) if default is None else (bool,) if isinstance(default, bool)
-                    else (int,) if isinstance(default, int) else (int, float))
-        if not isinstance(value, expected) or (isinstance(value, bool) and not isinstance(default, bool)) or (
-                isinstance(value, float) and not math.isfinite(value)):
-            bad(f"train_config.{key}", "a " + " or ".join(t.__name__ for t in expected if t is not type(None)))
-    spec = meta.get("feature_spec")
-    if not isinstance(spec, dict):
-        bad("feature_spec", "an object")
-    for key in ("features", "categorical", "stage_signals"):
-        if not isinstance(spec.get(key), list) or not all(isinstance(v, str) for v in spec[key]):
-            bad(f"feature_spec.{key}", "a list of names")
-    for key, kind in (("levels", "a list of names"), ("reference_quantiles", "a list of numbers"),
-                      ("cascade_thresholds", "a number")):
-        value = spec.get(key)
-        if not isinstance(value, dict):
-            bad(f"feature_spec.{key}", "an object")
-        for name, item in value.items():
-            ok = (isinstance(item, list) and all(isinstance(v, str) for v in item) if key == "levels" else
-                  isinstance(item, list) and all(_is_number(v) for v in item) if key == "reference_quantiles" else
-                  _is_number(item))
-            if not ok:
-                bad(f"feature_spec.{key}.{name}", kind)
-    thresholds = meta.get("rule_cascade_thresholds", {})
-    if not isinstance(thresholds, dict) or not all(_is_number(v) for v in thresholds.values()):
-        bad("rule_cascade_thresholds", "an object of numbers")
-    for key in [k for k in meta if k.endswith("_sha256")]:
-        if not isinstance(meta[key], str):
-            bad(key, "a hex digest")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _require_storable_names(features: tuple[str, ...] | list[str]) -> None:
@@ -727,62 +454,9 @@ def _require_storable_names(features: tuple[str, ...] | list[str]) -> None:
                          + "; ".join(f"'{n}': {p} (rename the column to '{safe_feature_name(n)}')" for n, p in bad))
 
 
-LOAD_CHECK_SECONDS = 300.0
-
-
-def load_problem(directory: str | Path, *, timeout: float = LOAD_CHECK_SECONDS) -> str | None:
-    """Why the model in `directory` cannot be loaded, or None when it loads.
-
-    The load runs in a child process: a crafted `model.txt` can abort or crash LightGBM's
-    parser, and that must cost a child, not the app serving everyone. Used before activating.
-    """
-    code = ("import sys\nfrom fpi.errors import FpiError\nfrom fpi.model.estimator import FailurePointModel\n"
-            "try:\n    FailurePointModel.load(sys.argv[1])\n"
-            "except FpiError as exc:\n    print(exc, end='')\n    sys.exit(3)\n")
-    try:
-        done = subprocess.run([sys.executable, "-c", code, str(directory)], capture_output=True, text=True,
-                              timeout=timeout, env={**os.environ, "PYTHONPATH": _package_root()})
-    except subprocess.TimeoutExpired:
-        return f"loading the model took more than {timeout:.0f} s"
-    if done.returncode == 0:
-        return None
-    if done.returncode == 3:
-        return done.stdout.strip() or "the model could not be loaded"
-    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-    return f"loading the model failed (exit status {done.returncode}: {last[:300]})"
-
-
-def _package_root() -> str:
-    """The folder holding the `fpi` package, first on the child's path, so it loads this very fpi."""
-    root = str(Path(__file__).resolve().parent.parent)
-    rest = os.environ.get("PYTHONPATH")
-    return root if not rest else os.pathsep.join([root, rest])
-
-
 def _confidences(frame: pd.DataFrame) -> np.ndarray:
     """The five raw confidences: what the raw-confidence baseline reads."""
     return np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan) for c in CONFIDENCE_COLUMNS])
-
-
-def _reference_sample(
-    frame: pd.DataFrame, features: pd.DataFrame, train: np.ndarray, config: TrainConfig,
-) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """Training feature rows to compare uploads with: `REFERENCE_ROWS` at random, or
-    `REFERENCE_PER_UPLOAD` per upload when the training data pooled several (an upload is then
-    compared with the closest of them)."""
-    rng = np.random.default_rng(config.seed)
-    rows = np.flatnonzero(train)
-    if config.upload_column is None or config.upload_column not in frame.columns:
-        if len(rows) > REFERENCE_ROWS:
-            rows = np.sort(rng.choice(rows, REFERENCE_ROWS, replace=False))
-        return features.iloc[rows].reset_index(drop=True), None
-    uploads = frame[config.upload_column].astype(str).to_numpy()
-    picked = []
-    for name in pd.unique(uploads[rows]):
-        mine = rows[uploads[rows] == name]
-        picked.append(np.sort(rng.choice(mine, min(REFERENCE_PER_UPLOAD, len(mine)), replace=False)))
-    rows = np.concatenate(picked)
-    return features.iloc[rows].reset_index(drop=True), uploads[rows]
 
 
 def with_predictions(frame: pd.DataFrame, proba: np.ndarray) -> pd.DataFrame:
@@ -794,85 +468,3 @@ def with_predictions(frame: pd.DataFrame, proba: np.ndarray) -> pd.DataFrame:
     return scored
 
 
-def _fit_temperature(raw: np.ndarray, codes: np.ndarray) -> float:
-    """Temperature that minimises the log loss on held-out turns (keeps the argmax)."""
-    keep = (codes >= 0) & ~np.isnan(raw).any(axis=1)  # rows without an out-of-fold score carry no evidence
-    raw, codes = raw[keep], codes[keep]
-    if len(codes) < 20:
-        return 1.0
-
-    def nll(t: float) -> float:
-        proba = softmax(raw / t)
-        return float(-np.mean(np.log(np.clip(proba[np.arange(len(codes)), codes], 1e-12, None))))
-
-    result = minimize_scalar(nll, bounds=(0.25, 4.0), method="bounded")
-    return float(result.x)
-
-
-def _checked(file: Path, expected_sha: str | None, path: Path) -> bytes:
-    """The file's bytes, if they are the ones `meta.json` vouches for: what is checked is what is read."""
-    if not file.is_file():
-        raise ModelError(f"{file.name} is missing", path=str(path))
-    data = file.read_bytes()
-    if not expected_sha or hashlib.sha256(data).hexdigest() != expected_sha:
-        raise ModelError(
-            f"{file.name} does not match the sha256 in {META_FILE}: the file was changed after saving; "
-            "refusing to load it (retrain or restore the original)", path=str(path),
-        )
-    return data
-
-
-def _load_npz(file: Path, expected_sha: str | None, path: Path) -> dict[str, np.ndarray]:
-    data = _checked(file, expected_sha, path)
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:  # numbers only: never unpickle
-            return {key: arrays[key] for key in arrays.files}
-    except (ValueError, OSError) as exc:
-        raise ModelError(f"{file.name} is not a valid array file ({exc})", path=str(path)) from exc
-
-
-def _load_booster(file: Path, expected_sha: str | None, path: Path) -> lgb.Booster:
-    data = _checked(file, expected_sha, path)
-    try:
-        return lgb.Booster(model_str=data.decode("utf-8"))
-    except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{file.name} is not a LightGBM model ({exc})", path=str(path)) from exc
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True, default=_json_default)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Replace `target` by `staging` with renames only; the old one survives until the new is in place."""
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    retired = target.with_name(f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}")
-    os.replace(target, retired)
-    try:
-        os.replace(staging, target)
-    except BaseException:
-        os.replace(retired, target)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-def _fpi_version() -> str:
-    from fpi import __version__
-
-    return __version__

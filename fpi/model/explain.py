@@ -21,7 +21,7 @@ import pandas as pd
 from fpi.display import label_name, plural
 from fpi.glossary import NOT_LOGGED, display_name, labelled_value
 from fpi.model.features import GROUP_CONTEXT, GROUP_COHORT, feature_group
-from fpi.model.estimator import softmax
+from fpi.model.calibration import softmax
 from fpi.data.schema import LABELS, STAGES
 from fpi.model.text_stack import FIELDS_BY_KEY, TEXT_FIELDS, field_texts, readable, text_feature_names
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -163,7 +163,7 @@ class Registry:
         if version != DEFAULT and not self._usable(version):
             raise ModelError(f"there is no model '{version}' in {self.root}", path=str(self.path_of(version)))
         if version != DEFAULT:
-            from fpi.model.estimator import load_problem  # the model module is heavy; the registry is read often
+            from fpi.model.persistence import load_problem  # the model module is heavy; the registry is read often
 
             problem = load_problem(self.path_of(version))
             if problem is not None:

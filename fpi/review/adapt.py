@@ -44,9 +44,11 @@ from fpi.model.baselines import RuleCascade
 from fpi.errors import ModelError, NotLabelledError
 from fpi.model.evaluate import metrics_for
 from fpi.model.features import build_features, fit_feature_spec
-from fpi.model.estimator import (
-    FORMAT_VERSION, FailurePointModel, TrainConfig, _fit_temperature, class_codes, softmax,
-)
+from fpi.model.calibration import softmax
+from fpi.model.calibration import fit_temperature
+from fpi.model.estimator import FailurePointModel
+from fpi.model.persistence import FORMAT_VERSION
+from fpi.model.training import TrainConfig, class_codes
 from fpi.data.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS
 from fpi.model.splits import dialogue_bucket
 
@@ -374,7 +376,7 @@ def select_strategy(
     raw_oof = oof[best]
     if best.startswith("verdicts@"):
         # Out-of-fold raw scores are honest held-out scores: calibrate on them.
-        final.temperature = _fit_temperature(raw_oof[labelled], codes[labelled])
+        final.temperature = fit_temperature(raw_oof[labelled], codes[labelled])
         final.meta = _meta(_fresh_meta(final), final, frame, labelled, _from_verdict(frame),
                            time.perf_counter() - started, {
                                "strategy": best, "base_model": start.version, "cv_macro_f1": scores,
@@ -395,7 +397,7 @@ def _fresh_meta(model: FailurePointModel) -> dict[str, Any]:
 
     import sklearn
 
-    from fpi.model.estimator import _fpi_version
+    from fpi.model.persistence import fpi_version
 
     assert model.spec is not None
     return {
@@ -403,7 +405,7 @@ def _fresh_meta(model: FailurePointModel) -> dict[str, Any]:
         "feature_spec": model.spec.to_json(),
         "rule_cascade_thresholds": dict(model.rule.thresholds) if model.rule else {},
         "train_config": model.config.__dict__,
-        "versions": {"fpi": _fpi_version(), "lightgbm": lgb.__version__, "pandas": pd.__version__,
+        "versions": {"fpi": fpi_version(), "lightgbm": lgb.__version__, "pandas": pd.__version__,
                      "numpy": np.__version__, "scikit-learn": sklearn.__version__,
                      "python": platform.python_version()},
     }
@@ -411,7 +413,7 @@ def _fresh_meta(model: FailurePointModel) -> dict[str, Any]:
 
 def _meta(meta: dict[str, Any], model: FailurePointModel, frame: pd.DataFrame, train: np.ndarray,
           from_verdict: np.ndarray, seconds: float, retraining: dict[str, Any]) -> dict[str, Any]:
-    from fpi.data.traces import dataset_fingerprint
+    from fpi.data.summary import dataset_fingerprint
 
     counts = frame.loc[train, LABEL_COLUMN].value_counts()
     booster = model.booster

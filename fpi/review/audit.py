@@ -28,7 +28,9 @@ import pandas as pd
 
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.errors import NotLabelledError
-from fpi.model.estimator import FailurePointModel, class_codes, softmax
+from fpi.model.calibration import softmax
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import class_codes
 from fpi.review.adapt import LABEL_SOURCE, cv_folds
 from fpi.review.retrain import labels_with_verdicts
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fpi.errors import FpiError
-from fpi.data.traces import write_traces
+from fpi.data.write import write_traces
 
 __all__ = [
     "FORMULA_PREFIXES", "VERDICT_EXPORT_COLUMNS", "export_bytes", "neutralise_cell", "neutralise_formulas", "neutralise_table",

@@ -27,7 +27,8 @@ import pandas as pd
 from fpi.review.adapt import ADAPT_STRATEGIES, LABEL_SOURCE, RetrainConfig, continue_training, select_strategy
 from fpi.errors import FpiError, ModelError, NotLabelledError, Problem, TraceError
 from fpi.model.evaluate import evaluate_predictions
-from fpi.model.estimator import MIN_LABELLED_TURNS, FailurePointModel, TrainConfig
+from fpi.model.estimator import FailurePointModel
+from fpi.model.training import MIN_LABELLED_TURNS, TrainConfig
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.model.splits import grouped_split
 

@@ -49,7 +49,8 @@ from fpi.scoring.partition import (
 )
 from fpi.data.schema import KEY_COLUMNS, LABELS
 from fpi.review.export import neutralise_table, write_export
-from fpi.data.traces import PARQUET_MAGIC, PARQUET_SUFFIXES, _atomic_write, load_traces
+from fpi.data.files import PARQUET_MAGIC, PARQUET_SUFFIXES, atomic_write
+from fpi.data.traces import load_traces
 
 __all__ = ["IN_MEMORY_MAX_BYTES", "IN_MEMORY_MAX_ROWS", "PredictReport", "predict_file", "score_bucket", "write_scored"]
 
@@ -139,7 +140,7 @@ def predict_file(
             parts, counts = score_on_dask(client, part, model, directory / "scored",
                                           progress=lambda m, d: report(m, 0.4 + 0.5 * d))
             report("writing the output", 0.9)
-            _atomic_write(output, lambda fh: write_scored(fh, fmt, part, _read_parts(parts)))
+            atomic_write(output, lambda fh: write_scored(fh, fmt, part, _read_parts(parts)))
             mode = "dask"
         else:
             counts = {}
@@ -161,7 +162,7 @@ def predict_file(
                 if problem is not None:
                     raise TraceError([problem], source=part.source)
 
-            _atomic_write(output, lambda fh: write_scored(fh, fmt, part, scored_buckets()))
+            atomic_write(output, lambda fh: write_scored(fh, fmt, part, scored_buckets()))
             mode = "out of core"
     return PredictReport(output, part.turns, time.perf_counter() - started, mode, buckets=len(part.buckets),
                          label_counts=counts)

@@ -22,7 +22,10 @@ import pyarrow.parquet as pq
 from fpi.errors import TraceError
 from fpi.model.estimator import with_predictions
 from fpi.data.schema import COLUMNS_BY_NAME, LABELS, REQUIRED_COLUMNS
-from fpi.data.traces import PARQUET_MAGIC, TraceSummary, load_traces, normalise_column_name, summarize_traces
+from fpi.data.columns import normalise_column_name
+from fpi.data.files import PARQUET_MAGIC
+from fpi.data.summary import TraceSummary, summarize_traces
+from fpi.data.traces import load_traces
 
 __all__ = [
     "PREDICTION_COLUMNS", "ScoredTraces", "content_hash", "file_columns", "load_and_score",

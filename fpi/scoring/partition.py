@@ -29,7 +29,7 @@ from fpi.errors import Problem, TraceError
 from fpi.model.features import UploadStats
 from fpi.data.schema import COLUMNS_BY_NAME, CONFIDENCE_COLUMNS, KEY_COLUMNS, Kind, is_stage_signal
 from fpi.data.stream import TraceBatch, TraceStream, merge_problems
-from fpi.data.traces import _duplicates, _extra, _numbers
+from fpi.data.check import duplicate_problems, extra_problems, as_numbers
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "Partitioned", "bucket_of", "duplicate_turns", "partition_traces", "read_bucket"]
 
@@ -128,7 +128,7 @@ def partition_traces(
                 writer.count = buckets or max(1, min_buckets, math.ceil(wanted))
             if numeric is None:
                 numeric = {n for n in checked.columns if is_stage_signal(n) and stream.fmt == "csv"}
-            numeric = {n for n in numeric if not _numbers(checked.columns[n], locate=False)[2].any()}
+            numeric = {n for n in numeric if not as_numbers(checked.columns[n], locate=False)[2].any()}
             if all(c in checked.columns for c in CONFIDENCE_COLUMNS):
                 batch_stats = UploadStats.of(pd.DataFrame({c: checked.columns[c] for c in CONFIDENCE_COLUMNS}))
                 stats = batch_stats if stats is None else stats.merge(batch_stats)
@@ -167,7 +167,7 @@ def read_bucket(part: Partitioned, index: int) -> tuple[pd.DataFrame, pa.Table]:
     if "barge_in" in frame.columns:
         frame["barge_in"] = frame["barge_in"].astype("boolean")
     for name in part.numeric_signals:
-        frame[name] = _extra(frame[name], numeric=True)
+        frame[name] = extra_problems(frame[name], numeric=True)
     out = table.drop_columns([ROW_COLUMN])
     for name in part.numeric_signals:
         position = out.schema.get_field_index(name)
@@ -200,7 +200,7 @@ class DuplicateScan:
         if not self.count:
             return None
         rows = pd.concat(self.involved, ignore_index=True)
-        found = _duplicates({k: rows[k] for k in KEY_COLUMNS}, rows[ROW_COLUMN].to_numpy(),
+        found = duplicate_problems({k: rows[k] for k in KEY_COLUMNS}, rows[ROW_COLUMN].to_numpy(),
                             np.ones(len(rows), bool))
         return replace(found, count=self.count) if found is not None else None
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from fpi.analysis.dashboard import FILTER_PARAMS, FilterOptions, Filters, filters_from_params, filters_to_params
+from fpi.analysis.filtering import FILTER_PARAMS, FilterOptions, Filters, filters_from_params, filters_to_params
 from fpi.model.explain import ExplanationCache
 from fpi.review.audit import AuditResult
 from fpi.scoring.frame import ScoredTraces

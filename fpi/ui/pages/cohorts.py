@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from fpi.ui import charts
-from fpi.analysis import cohorts
+from fpi.analysis import cohorts, discovery
 from fpi.analysis import dashboard
 from fpi.display import label_name, labels_for_display, plural
 from fpi.errors import FpiError
@@ -106,7 +106,7 @@ def _settings(key: str, frame: pd.DataFrame, labelled: bool) -> tuple[str, tuple
     return source, tuple(c for c in candidates if c in (chosen or [])), float(level), min_support, max_conditions
 
 
-def _discovered(found: cohorts.Discovery, data_key: str, min_support: int, *,
+def _discovered(found: discovery.Discovery, data_key: str, min_support: int, *,
                 lists_turns: bool = True) -> pd.Series | None:
     st.subheader("Cohorts that fail more often")
     st.caption(f"{found.tested:,} cohort × failure point combinations of at least {min_support:,} turns tested "

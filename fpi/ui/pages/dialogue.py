@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from fpi.ui import charts
-from fpi.analysis import dashboard
+from fpi.analysis import dashboard, navigation
 from fpi.analysis.episodes import episodes
 from fpi.display import format_time, label_name, plural
 from fpi.data.schema import LABEL_COLUMN, LABELS
@@ -28,9 +28,9 @@ def render() -> None:
         return
     data = state.data
     frame = data.frame
-    known = set(dashboard.dialogue_ids(frame))
+    known = set(navigation.dialogue_ids(frame))
     filters = current_filters(services.filter_options(data.key, frame))
-    defect_ids = dashboard.defect_dialogues(services.filtered(data, filters))
+    defect_ids = navigation.defect_dialogues(services.filtered(data, filters))
 
     linked = st.query_params.get("dialogue")
     if linked and linked != state.dialogue_id:
@@ -40,19 +40,19 @@ def render() -> None:
             st.warning("The linked dialogue is not in the loaded traces; showing another one. The link asked for:")
             st.text(linked)
     if state.dialogue_id not in known:  # never a huge dialogue by default: drawing one is the user's choice
-        state.dialogue_id = dashboard.default_dialogue(frame, defect_ids)
+        state.dialogue_id = navigation.default_dialogue(frame, defect_ids)
     current = state.dialogue_id
     st.query_params["dialogue"] = current
 
     _navigation(state, services.filtered(data, filters), defect_ids, filters.active)
-    turns = dashboard.dialogue_turns(frame, current)
+    turns = navigation.dialogue_turns(frame, current)
     _header(turns)
-    pages = dashboard.page_count(len(turns))
+    pages = navigation.page_count(len(turns))
     page = 0
     if pages > 1:
-        page = int(st.number_input(f"Turns page (of {pages:,}; {dashboard.TURNS_PER_PAGE} turns a page)",
+        page = int(st.number_input(f"Turns page (of {pages:,}; {navigation.TURNS_PER_PAGE} turns a page)",
                                    min_value=1, max_value=pages, step=1, key=Keys.TURN_PAGE)) - 1
-    shown = dashboard.turns_page(turns, page)
+    shown = navigation.turns_page(turns, page)
     st.plotly_chart(services.strip_figure(data.key, current, page, shown, episodes(turns)), key="strip")
     st.caption("Stage confidences per turn (red low, green high; — not logged). "
                "The black box marks the stage the model names as the failure point; a dashed red frame, a defect "
@@ -66,8 +66,8 @@ def render() -> None:
 def _navigation(state: AppState, frame: pd.DataFrame, defect_ids, filtered: bool) -> None:
     """Previous/next defect, search and the dialogue selector, all within the overview's filters (`frame`)."""
     current = state.dialogue_id
-    previous = dashboard.neighbour_dialogue(defect_ids, current, step=-1)
-    following = dashboard.neighbour_dialogue(defect_ids, current, step=1)
+    previous = navigation.neighbour_dialogue(defect_ids, current, step=-1)
+    following = navigation.neighbour_dialogue(defect_ids, current, step=1)
     left, middle, right = st.columns([1, 3, 1], vertical_alignment="bottom")
     left.button("◀ Previous defect", on_click=show_dialogue, args=(previous,), disabled=previous is None,
                 width="stretch", help="The previous dialogue with a predicted defect"
@@ -79,7 +79,7 @@ def _navigation(state: AppState, frame: pd.DataFrame, defect_ids, filtered: bool
         search_col, select_col = st.columns([1, 2])
         query = search_col.text_input("Search id or words", key=Keys.DIALOGUE_SEARCH,
                                       placeholder="e.g. d000123 or 'play'")
-        matches = dashboard.search_dialogues(frame, query, limit=None)
+        matches = navigation.search_dialogues(frame, query, limit=None)
         options = matches[:SELECTOR_LIMIT]
         if current not in options:
             options = [current, *options]

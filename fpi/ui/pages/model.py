@@ -6,7 +6,7 @@ import streamlit as st
 
 from fpi.ui import charts
 from fpi.errors import FpiError
-from fpi.model.estimator import MIN_LABELLED_TURNS
+from fpi.model.training import MIN_LABELLED_TURNS
 from fpi.model.report import advise_candidate, display_names, metrics_table, model_card, per_class_table
 from fpi.model.registry import DEFAULT
 from fpi.display import format_time, label_name, labels_for_display, times_for_display

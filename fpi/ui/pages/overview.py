@@ -6,8 +6,8 @@ import hashlib
 import streamlit as st
 
 from fpi.ui import charts
-from fpi.analysis import dashboard
-from fpi.model import trust
+from fpi.analysis import dashboard, filtering
+from fpi.model import shift, trust
 from fpi.display import format_percent, label_from_name, label_name, labels_for_display, plural
 from fpi.errors import FpiError
 from fpi.model.estimator import FailurePointModel
@@ -145,7 +145,7 @@ def _label_trust(state: AppState, result: trust.LabelTrust) -> None:
                         icon=":material/model_training:")
 
 
-def _shift(shift: trust.ShiftScore) -> None:
+def _shift(shift: shift.ShiftScore) -> None:
     if shift.reference_kind.startswith("closest"):
         basis = f"a sample of the model's training data, the {shift.reference_kind}"
     elif shift.reference_kind == "training sample":
@@ -170,7 +170,7 @@ def _shift(shift: trust.ShiftScore) -> None:
     right.caption(method)
 
 
-def _sidebar(options: dashboard.FilterOptions) -> None:
+def _sidebar(options: filtering.FilterOptions) -> None:
     with st.sidebar:
         st.header("Filters")
         st.caption("Apply to every chart and table on the overview.")
@@ -202,7 +202,7 @@ def _kpis(k: dashboard.Kpis) -> None:
                    help="Share of labelled turns where the model predicts the human label.")
 
 
-def _episodes(source: services.OverviewSource, filters: dashboard.Filters) -> None:
+def _episodes(source: services.OverviewSource, filters: filtering.Filters) -> None:
     """Turns and defect episodes side by side: a failure and the user's retries of it are one experience."""
     if source.data is None:  # a big file opened by path is summarised per turn only
         return
@@ -221,7 +221,7 @@ def _episodes(source: services.OverviewSource, filters: dashboard.Filters) -> No
                    **quiet, help="Episodes after which the dialogue ended without a correct turn.")
 
 
-def _control_limits(source: services.OverviewSource, filters: dashboard.Filters) -> None:
+def _control_limits(source: services.OverviewSource, filters: filtering.Filters) -> None:
     """The defect rate against control limits from the preceding periods, and every breach (as `fpi monitor`)."""
     if source.data is None:
         return
@@ -244,7 +244,7 @@ def _control_limits(source: services.OverviewSource, filters: dashboard.Filters)
                 c: st.column_config.NumberColumn(format="percent") for c in ("rate", "expected", "limit")})
 
 
-def _breakdown(source: services.OverviewSource, filters: dashboard.Filters) -> tuple[str | None, str]:
+def _breakdown(source: services.OverviewSource, filters: filtering.Filters) -> tuple[str | None, str]:
     st.subheader("Breakdown by cohort")
     dimensions = [name for name, column in dashboard.BREAKDOWN_DIMENSIONS.items() if column in source.columns]
     if not dimensions:
@@ -276,7 +276,7 @@ def _breakdown(source: services.OverviewSource, filters: dashboard.Filters) -> t
     return (str(table.iloc[rows[0]]["cohort"]) if rows else None), column
 
 
-def _matching_turns(state: AppState, source: services.OverviewSource, filters: dashboard.Filters, label_event,
+def _matching_turns(state: AppState, source: services.OverviewSource, filters: filtering.Filters, label_event,
                     cohort: str | None, column: str) -> None:
     st.subheader("Matching turns")
     points = label_event.selection.points if label_event is not None else []

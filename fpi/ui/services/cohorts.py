@@ -12,6 +12,7 @@ from fpi.ui.text import CACHE_TTL
 from fpi.analysis import aggregates
 from fpi.analysis import cohorts
 from fpi.analysis import fairness as model_fairness
+from fpi.analysis.discovery import Discovery, discover_cohorts
 
 
 @st.cache_data(show_spinner="Reading the cohort columns…", ttl=CACHE_TTL, max_entries=2)
@@ -27,9 +28,9 @@ def candidate_columns(data_key: str, label_column: str, _frame: pd.DataFrame) ->
 
 @st.cache_data(show_spinner="Searching for cohorts…", ttl=CACHE_TTL, max_entries=16)
 def discovery(data_key: str, label_column: str, columns: tuple[str, ...], level: float, min_support: int,
-              max_conditions: int, _frame: pd.DataFrame) -> cohorts.Discovery:
-    return cohorts.discover_cohorts(_frame, label_column=label_column, columns=columns, level=level,
-                                    min_support=min_support, max_conditions=max_conditions)
+              max_conditions: int, _frame: pd.DataFrame) -> Discovery:
+    return discover_cohorts(_frame, label_column=label_column, columns=columns, level=level,
+                            min_support=min_support, max_conditions=max_conditions)
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=64)

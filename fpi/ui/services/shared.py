@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from fpi.analysis import aggregates
+from fpi.analysis import aggregates, filtering, navigation
 from fpi.ui import charts
 from fpi.analysis import dashboard
 from fpi.model import trust
@@ -28,12 +28,15 @@ from fpi.analysis.episodes import EpisodeSummary
 from fpi.analysis.episodes import episode_summary as summarize_episodes
 from fpi.errors import FpiError, ModelError, ScoredFileError, TraceError
 from fpi.model.explain import TurnExplanation, beeswarm_data, global_importance
-from fpi.model.estimator import FailurePointModel, TrainConfig, load_problem
+from fpi.model.estimator import FailurePointModel
+from fpi.model.persistence import load_problem
+from fpi.model.training import TrainConfig
 from fpi.model.report import compare_models, current_data_report, heldout_mask
 from fpi.analysis.monitor import Monitoring, monitor
 from fpi.model.registry import Registry, read_meta
 from fpi.scoring.frame import ScoredTraces, content_hash, file_columns, mapping_suggestions, score_frame
-from fpi.data.traces import check_upload_size, dataset_fingerprint, load_traces
+from fpi.data.summary import dataset_fingerprint
+from fpi.data.traces import check_upload_size, load_traces
 from fpi.ui.text import CACHE_TTL, md_escape
 from fpi.ui.state import AppState, Candidate, Rejection, reset_view_widgets
 
@@ -260,19 +263,19 @@ def rescore_if_model_changed(state: AppState) -> None:
 # ---------------------------------------------------------------- dashboards
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=8)
-def filter_options(data_key: str, _frame: pd.DataFrame) -> dashboard.FilterOptions:
-    return dashboard.filter_options(_frame)
+def filter_options(data_key: str, _frame: pd.DataFrame) -> filtering.FilterOptions:
+    return filtering.filter_options(_frame)
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
-def overview(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) -> dashboard.Overview:
-    return dashboard.overview(dashboard.apply_filters(_frame, filters))
+def overview(data_key: str, filters: filtering.Filters, _frame: pd.DataFrame) -> dashboard.Overview:
+    return dashboard.overview(filtering.apply_filters(_frame, filters))
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
-def monitoring(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) -> Monitoring | None:
+def monitoring(data_key: str, filters: filtering.Filters, _frame: pd.DataFrame) -> Monitoring | None:
     """Control limits of the filtered turns, by hour, day or week as the time chart; None without timestamps."""
-    frame = dashboard.apply_filters(_frame, filters)
+    frame = filtering.apply_filters(_frame, filters)
     stamps = frame["timestamp"].dropna() if "timestamp" in frame.columns else pd.Series(dtype=object)
     if stamps.empty:
         return None
@@ -281,17 +284,17 @@ def monitoring(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) 
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
-def episode_summary(data_key: str, filters: dashboard.Filters, _frame: pd.DataFrame) -> EpisodeSummary:
-    return summarize_episodes(dashboard.apply_filters(_frame, filters))
+def episode_summary(data_key: str, filters: filtering.Filters, _frame: pd.DataFrame) -> EpisodeSummary:
+    return summarize_episodes(filtering.apply_filters(_frame, filters))
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=64)
-def breakdown(data_key: str, filters: dashboard.Filters, column: str, _frame: pd.DataFrame) -> pd.DataFrame:
-    return dashboard.breakdown(dashboard.apply_filters(_frame, filters), column)
+def breakdown(data_key: str, filters: filtering.Filters, column: str, _frame: pd.DataFrame) -> pd.DataFrame:
+    return dashboard.breakdown(filtering.apply_filters(_frame, filters), column)
 
 
-def filtered(data: ScoredTraces, filters: dashboard.Filters) -> pd.DataFrame:
-    return dashboard.apply_filters(data.frame, filters)
+def filtered(data: ScoredTraces, filters: filtering.Filters) -> pd.DataFrame:
+    return filtering.apply_filters(data.frame, filters)
 
 
 # ---------------------------------------------------------------- a large scored file, summarised by DuckDB
@@ -340,22 +343,22 @@ def open_big_file(state: AppState, path: str) -> bool:
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=8)
-def big_filter_options(key: str, path: str) -> dashboard.FilterOptions:
+def big_filter_options(key: str, path: str) -> filtering.FilterOptions:
     return aggregates.filter_options(path)
 
 
 @st.cache_data(show_spinner="Summarising with DuckDB…", ttl=CACHE_TTL, max_entries=32)
-def big_overview(key: str, path: str, filters: dashboard.Filters) -> dashboard.Overview:
+def big_overview(key: str, path: str, filters: filtering.Filters) -> dashboard.Overview:
     return aggregates.overview(path, filters)
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=64)
-def big_breakdown(key: str, path: str, filters: dashboard.Filters, column: str) -> pd.DataFrame:
+def big_breakdown(key: str, path: str, filters: filtering.Filters, column: str) -> pd.DataFrame:
     return aggregates.breakdown(path, column, filters)
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
-def big_matching_turns(key: str, path: str, filters: dashboard.Filters, predicted: str | None,
+def big_matching_turns(key: str, path: str, filters: filtering.Filters, predicted: str | None,
                        cohort: tuple[str, str] | None, defects_only: bool, limit: int) -> tuple[pd.DataFrame, int]:
     """The `limit` most confident matching turns and how many match in all."""
     options = dict(predicted=predicted, cohort=cohort, defects_only=defects_only)
@@ -363,7 +366,7 @@ def big_matching_turns(key: str, path: str, filters: dashboard.Filters, predicte
             aggregates.matching_count(path, filters, **options))
 
 
-def matching_turns(data: ScoredTraces, filters: dashboard.Filters, *, predicted: str | None = None,
+def matching_turns(data: ScoredTraces, filters: filtering.Filters, *, predicted: str | None = None,
                    cohort: tuple[str, str] | None = None, defects_only: bool = False,
                    limit: int) -> tuple[pd.DataFrame, int]:
     """As `big_matching_turns`, for the data in memory."""
@@ -384,13 +387,13 @@ class OverviewSource:
     big: BigFile | None
     data: ScoredTraces | None
 
-    def breakdown(self, filters: dashboard.Filters, column: str) -> pd.DataFrame:
+    def breakdown(self, filters: filtering.Filters, column: str) -> pd.DataFrame:
         if self.big is not None:
             return big_breakdown(self.big.key, self.big.path, filters, column)
         assert self.data is not None
         return breakdown(self.data.key, filters, column, self.data.frame)
 
-    def matching_turns(self, filters: dashboard.Filters, *, limit: int, predicted: str | None = None,
+    def matching_turns(self, filters: filtering.Filters, *, limit: int, predicted: str | None = None,
                        cohort: tuple[str, str] | None = None, defects_only: bool = False) -> tuple[pd.DataFrame, int]:
         if self.big is not None:
             return big_matching_turns(self.big.key, self.big.path, filters, predicted, cohort, defects_only, limit)
@@ -403,7 +406,7 @@ class OverviewSource:
 def strip_figure(data_key: str, dialogue_id: str, page: int, _turns: pd.DataFrame,
                  _episodes: pd.DataFrame | None = None) -> go.Figure:
     """The turn strip of one page of a dialogue (its episodes framed), built once per (data, dialogue, page)."""
-    return charts.confidence_strip_figure(dashboard.stage_strip(_turns), episodes=_episodes)
+    return charts.confidence_strip_figure(navigation.stage_strip(_turns), episodes=_episodes)
 
 
 # ---------------------------------------------------------------- explanations

@@ -26,7 +26,7 @@ from fpi.review.agreement import in_overlap, reviewed_for, training_verdicts
 from fpi.review.assignment import SPLITS, Split, assign, my_share, owners_of
 from fpi.review.audit import AuditResult, audit_verdicts
 from fpi.review.store import VerdictStore, resolve_verdicts
-from fpi.data.traces import dataset_fingerprint
+from fpi.data.summary import dataset_fingerprint
 from fpi.ui.services import shared as services
 from fpi.ui.state import AppState, Keys, TriageProgress, VerdictCandidate
 
