@@ -125,7 +125,6 @@ model_events_table = sa.Table(
 )
 """Every attempt to train, activate, roll back or delete (allowed or refused): who, when, from, to."""
 
-
 splits_table = sa.Table(
     "splits", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

@@ -16,6 +16,7 @@ from fpi.config import Config
 from fpi.review.names import clean_name
 from fpi.review.roles import ANALYST, Actor, RolePolicy, identity_from_claims
 from fpi.ui.state import AppState, Keys
+from fpi.ui.text import md_escape
 
 IDENTITY_CLAIMS: tuple[str, ...] = ("email", "email_verified", "name", "preferred_username", "sub")
 """The claims read from the identity provider: a verified e-mail names the analyst, else the first name-like one
@@ -68,7 +69,7 @@ def role_panel(state: AppState) -> None:
     """Who this session acts as; without login, the form that makes it a maintainer with the token."""
     rules = policy()
     who = actor(state)
-    st.caption(f"You act as **{who.name}** ({who.role}). Analysts give verdicts; only maintainers train, "
+    st.caption(f"You act as **{md_escape(who.name)}** ({who.role}). Analysts give verdicts; only maintainers train, "
                "activate or roll back models, and every attempt is logged below.")
     why_not = rules.why_no_maintainers()
     if why_not:

@@ -67,7 +67,8 @@ def _assignment(state: AppState) -> None:
         st.caption("The loaded traces are not split among analysts: everyone's queue is the whole queue.")
     else:
         how = SPLITS[split["by"]].lower() + (f" ({split['column']})" if split["column"] else "")
-        st.caption(f"Split {how} among {len(split['analysts'])} analysts by {split['created_by']}. Each analyst's "
+        st.caption(f"Split {how} among {len(split['analysts'])} analysts by "
+                   f"{components.md_escape(split['created_by'])}. Each analyst's "
                    "Triage queue starts with their own turns; a skipped turn goes back to the pool for the others.")
         if progress is not None:
             st.dataframe(progress, hide_index=True, column_config={

@@ -114,7 +114,7 @@ def _next_item(state: AppState, dataset: str, analyst: str) -> pd.Series | None:
         return None
     queue, share = ts.my_queue(queue, data, dataset, analyst)
     if share:
-        st.caption(share)
+        st.caption(components.md_escape(share))
     progress = state.triage
     reviewed = progress.reviewed if skip_reviewed else progress.this_session
     done, size = triage.queue_progress(queue, progress.reviewed)
@@ -249,7 +249,7 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
                 (candidate.audit + ".") if candidate.audit else None,
                 f"{candidate.held_back:,} turns the analysts disagree on wait for adjudication." if candidate.held_back
                 else None,
-                "Confirm or relabel them on the Team page."])))
+                "Flagged verdicts and disagreements are confirmed or relabelled on the Team page."])))
         left, right = st.columns(2, gap="medium")
         with left:
             st.plotly_chart(charts.candidate_comparison_figure(candidate.comparison), key="verdict_candidate")

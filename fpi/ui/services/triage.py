@@ -222,6 +222,6 @@ def export_maker(data: ScoredTraces, dataset: str, fmt: str) -> Callable[[], byt
 
 
 __all__ = [
-    "RETRAIN_CONFIG", "activate", "audit_before_retraining", "export_maker", "fingerprint", "history", "my_queue", "progress", "queue",
-    "record_verdict", "refresh", "retrain", "rollback", "skip", "verdict_store",
+    "RETRAIN_CONFIG", "activate", "audit_before_retraining", "export_maker", "fingerprint", "history", "my_queue",
+    "progress", "queue", "record_verdict", "refresh", "retrain", "rollback", "skip", "verdict_store",
 ]
