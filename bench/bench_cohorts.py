@@ -13,7 +13,7 @@ import argparse
 import time
 
 from fpi.analysis.discovery import discover_cohorts, format_discovery
-from fpi.analysis.dashboard import PREDICTED
+from fpi.data.schema import PREDICTED_COLUMN
 from fpi.analysis.fairness import fairness
 from fpi.simulator.pipelines import CohortEffect, SimConfig
 from fpi.simulator.simulate import simulate
@@ -34,7 +34,7 @@ def main() -> None:
     config = SimConfig(cohort_effects=(CohortEffect(PLANTED, "asr", 3.0),))
     frame = simulate(args.dialogues, seed=args.seed, config=config)
     # The labels stand in for a model's predictions: discovery reads one column either way.
-    frame = frame.assign(**{PREDICTED: frame["failure_point"]})
+    frame = frame.assign(**{PREDICTED_COLUMN: frame["failure_point"]})
     print(f"simulated {len(frame):,} turns in {time.perf_counter() - started:.1f} s")
 
     best, found = float("inf"), None

@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fpi.config import SHIPPED_MODEL  # noqa: E402
 from fpi.model.evaluate import metrics_for  # noqa: E402
-from fpi.model.estimator import FailurePointModel, with_predictions  # noqa: E402
+from fpi.data.predictions import with_predictions  # noqa: E402
+from fpi.model.estimator import FailurePointModel
 from fpi.model.training import TrainConfig
 from fpi.review.retrain import LABEL_SOURCE, RetrainConfig, continue_training, labels_with_verdicts  # noqa: E402
 from fpi.data.schema import LABEL_COLUMN  # noqa: E402

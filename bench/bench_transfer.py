@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fpi.config import SHIPPED_MODEL  # noqa: E402
 from fpi.model.evaluate import metrics_for  # noqa: E402
-from fpi.model.estimator import FailurePointModel, with_predictions  # noqa: E402
+from fpi.data.predictions import with_predictions  # noqa: E402
+from fpi.model.estimator import FailurePointModel
 from fpi.model.training import TrainConfig
 from fpi.review.retrain import RetrainConfig, retrain_from_verdicts  # noqa: E402
 from fpi.data.schema import LABEL_COLUMN, LABELS  # noqa: E402

@@ -11,7 +11,6 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from fpi.data.schema import LABELS
 
 LABEL_NAMES: Mapping[str, str] = {
     "correct": "correct",

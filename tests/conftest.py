@@ -59,16 +59,16 @@ def at(files, home, monkeypatch: pytest.MonkeyPatch):
     from fpi.ui.state import STATE_KEY, AppState
     from fpi.config import REPO_ROOT
     from fpi.review.retrain import RetrainConfig
-    from fpi.ui.services import shared as services
+    from fpi.ui.services import loading, models
     from fpi.ui.services import triage as triage_services
 
     monkeypatch.setenv("FPI_HOME", str(home))
     monkeypatch.setenv("FPI_COMPILED", "0")  # no background compile of the shipped model per test (test_compiled)
     monkeypatch.delenv("FPI_DB_URL", raising=False)
     monkeypatch.setenv("FPI_MODEL", str(files.model))
-    monkeypatch.setitem(services.SAMPLES, "labelled", files.labelled)
-    monkeypatch.setitem(services.SAMPLES, "unlabelled", files.unlabelled)
-    monkeypatch.setattr(services, "TRAIN_CONFIG", QUICK)
+    monkeypatch.setitem(loading.SAMPLES, "labelled", files.labelled)
+    monkeypatch.setitem(loading.SAMPLES, "unlabelled", files.unlabelled)
+    monkeypatch.setattr(models, "TRAIN_CONFIG", QUICK)
     monkeypatch.setattr(triage_services, "RETRAIN_CONFIG", RetrainConfig(train=QUICK))
     # The app's sessions act as maintainers (tests/test_team.py covers analysts and the token form).
     monkeypatch.setenv("FPI_MAINTAINER_TOKEN", MAINTAINER_TOKEN)

@@ -8,13 +8,12 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from fpi.analysis import aggregates, filtering
-from fpi.analysis import cohorts, discovery
-from fpi.analysis import dashboard
+from fpi.analysis import aggregates, cohorts, dashboard, discovery, filtering
 from fpi.analysis.filtering import Filters
 from fpi.errors import ScoredFileError
 from fpi.simulator.simulate import simulate
 from fpi.data.write import write_traces
+from fpi.data.schema import PREDICTED_COLUMN
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +101,13 @@ def test_defects_only_and_the_matching_count(scored) -> None:
     frame, path = scored
     filters = Filters(devices=("tv",))
     part = filtering.apply_filters(frame, filters)
-    defects = part[part[dashboard.PREDICTED] != "correct"]
+    defects = part[part[PREDICTED_COLUMN] != "correct"]
     got = aggregates.matching_turns(path, filters, defects_only=True, limit=15)
     want = dashboard.matching_turns(defects, limit=15)
     assert got["confidence"].tolist() == pytest.approx(want["confidence"].tolist())
-    assert (got[dashboard.PREDICTED] != "correct").all()
+    assert (got[PREDICTED_COLUMN] != "correct").all()
     assert aggregates.matching_count(path, filters, defects_only=True) == len(defects)
-    assert aggregates.matching_count(path, filters, predicted="asr") == int((part[dashboard.PREDICTED] == "asr").sum())
+    assert aggregates.matching_count(path, filters, predicted="asr") == int((part[PREDICTED_COLUMN] == "asr").sum())
     assert aggregates.matching_count(path, filters, cohort=("locale", "en-US"), defects_only=True) == int(
         (defects["locale"] == "en-US").sum())
 
@@ -117,10 +116,10 @@ def test_check_scored_reads_the_row_count_and_names_missing_columns(scored, tmp_
     frame, path = scored
     assert aggregates.check_scored(path) == len(frame)
     unscored = tmp_path / "unscored.parquet"
-    write_traces(frame.drop(columns=[dashboard.PREDICTED, "p_asr"]), unscored)
+    write_traces(frame.drop(columns=[PREDICTED_COLUMN, "p_asr"]), unscored)
     with pytest.raises(ScoredFileError, match="predicted_failure_point, p_asr") as info:
         aggregates.check_scored(unscored)
-    assert info.value.missing == (dashboard.PREDICTED, "p_asr")
+    assert info.value.missing == (PREDICTED_COLUMN, "p_asr")
     (tmp_path / "notes.parquet").write_text("not parquet")
     for bad in (tmp_path / "notes.parquet", tmp_path / "absent.parquet"):
         with pytest.raises(ScoredFileError, match="fpi predict"):
@@ -132,7 +131,7 @@ def test_cohort_frame_reads_only_what_discovery_needs_and_finds_the_same_cohorts
     full = pd.read_parquet(path)
     compact = aggregates.cohort_frame(path)
     used, _ = cohorts.candidate_columns(full)
-    assert list(compact.columns) == [*used, dashboard.PREDICTED]
+    assert list(compact.columns) == [*used, PREDICTED_COLUMN]
     assert not {"dialogue_id", "asr_text", "response_text", "failure_point", "p_asr"} & set(compact.columns)
     assert all(isinstance(t, pd.CategoricalDtype) for t in compact.dtypes)
     assert len(compact) == len(full)
@@ -147,6 +146,6 @@ def test_cohort_frame_reads_only_what_discovery_needs_and_finds_the_same_cohorts
 def test_cohort_frame_needs_predictions(scored, tmp_path) -> None:
     frame, _ = scored
     unscored = tmp_path / "unscored.parquet"
-    write_traces(frame.drop(columns=[dashboard.PREDICTED]), unscored)
+    write_traces(frame.drop(columns=[PREDICTED_COLUMN]), unscored)
     with pytest.raises(ScoredFileError, match="fpi predict"):
         aggregates.cohort_frame(unscored)

@@ -94,9 +94,9 @@ def test_own_traces_replace_the_sample_and_it_is_not_loaded_again(at: AppTest, f
 
 @pytest.mark.parametrize("page", [p for p in PAGES if p != "data"])
 def test_without_the_sample_every_page_says_what_to_do(at: AppTest, page: str, monkeypatch, tmp_path: Path) -> None:
-    from fpi.ui.services import shared as services
+    from fpi.ui.services import loading
 
-    monkeypatch.setitem(services.SAMPLES, "labelled", tmp_path / "missing.csv")
+    monkeypatch.setitem(loading.SAMPLES, "labelled", tmp_path / "missing.csv")
     at.run()
     at.switch_page(PAGES[page]).run()
     no_exception(at)
@@ -117,11 +117,11 @@ def test_sample_then_every_page_runs(at: AppTest, files: AppFiles) -> None:
 
 
 def test_load_sample_from_an_empty_page(at: AppTest, monkeypatch, files: AppFiles, tmp_path: Path) -> None:
-    from fpi.ui.services import shared as services
+    from fpi.ui.services import loading
 
-    monkeypatch.setitem(services.SAMPLES, "labelled", tmp_path / "not-yet.csv")
+    monkeypatch.setitem(loading.SAMPLES, "labelled", tmp_path / "not-yet.csv")
     at.run()  # nothing to open at first
-    monkeypatch.setitem(services.SAMPLES, "labelled", files.labelled)
+    monkeypatch.setitem(loading.SAMPLES, "labelled", files.labelled)
     at.switch_page(PAGES["overview"]).run()
     assert "No traces are loaded yet" in all_text(at.info)  # offered once per session only
     button(at, "Load the labelled sample").click().run()
@@ -293,12 +293,12 @@ def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
 
 def test_a_worse_candidate_is_advised_against_and_activating_it_asks_first(at: AppTest, monkeypatch) -> None:
     from fpi.model.training import TrainConfig
-    from fpi.ui.services import shared as services
+    from fpi.ui.services import models
 
     # Two boosting rounds on 5k turns: far below the shipped model on the same held-out dialogues.
     weak = TrainConfig(learning_rate=0.01, max_rounds=2, early_stopping_rounds=1, text_models=False, seed=0,
                        num_threads=1)
-    monkeypatch.setattr(services, "TRAIN_CONFIG", weak)
+    monkeypatch.setattr(models, "TRAIN_CONFIG", weak)
     load_sample(at)
     at.switch_page(PAGES["model"]).run()
     old_version = metric(at, "Version")
@@ -329,9 +329,9 @@ def test_a_worse_candidate_is_advised_against_and_activating_it_asks_first(at: A
 
 def test_keeping_the_active_model_drops_the_candidate(at: AppTest, monkeypatch) -> None:
     from fpi.model.training import TrainConfig
-    from fpi.ui.services import shared as services
+    from fpi.ui.services import models
 
-    monkeypatch.setattr(services, "TRAIN_CONFIG", TrainConfig(learning_rate=0.01, max_rounds=2,
+    monkeypatch.setattr(models, "TRAIN_CONFIG", TrainConfig(learning_rate=0.01, max_rounds=2,
                                                               early_stopping_rounds=1, text_models=False,
                                                               seed=0, num_threads=1))
     load_sample(at)

@@ -280,7 +280,7 @@ def _live_formula_cells(path: Path) -> list[str]:
     """Cells (header included) a spreadsheet would run: text starting with = + - @ tab or CR."""
     import csv
 
-    from fpi.review.export import FORMULA_PREFIXES
+    from fpi.data.write import FORMULA_PREFIXES
 
     live = []
     with open(path, newline="", encoding="utf-8") as handle:
@@ -303,7 +303,7 @@ def _formula_traces(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_exports_neutralise_headers_and_binary_cells(small_traces, tmp_path) -> None:
-    from fpi.review.export import write_export
+    from fpi.data.write import write_export
 
     path = write_export(_formula_traces(small_traces), tmp_path / "out.csv")
     assert _live_formula_cells(path) == []
@@ -332,7 +332,7 @@ def test_fpi_predict_writes_no_live_formula_to_csv(small_traces, files, tmp_path
 def test_the_arrow_and_pandas_neutralisers_agree(cells: list[str | None]) -> None:
     import pyarrow as pa
 
-    from fpi.review.export import FORMULA_PREFIXES, neutralise_formulas, neutralise_table
+    from fpi.data.write import FORMULA_PREFIXES, neutralise_formulas, neutralise_table
 
     frame = pd.DataFrame({"-x": pd.Series(cells, dtype="object")})
     table = neutralise_table(pa.Table.from_pandas(frame, preserve_index=False))

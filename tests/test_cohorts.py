@@ -17,10 +17,10 @@ from app_files import AppFiles
 from fpi.cli import main
 from fpi.analysis.cohorts import ANY_DEFECT, candidate_columns, cohort_mask, cohort_profile, cohort_rates
 from fpi.analysis.discovery import count_lattice, discover_cohorts, format_discovery
-from fpi.analysis.dashboard import MISSING, PREDICTED
+from fpi.analysis.dashboard import MISSING
+from fpi.data.schema import LABELS, PREDICTED_COLUMN
 from fpi.errors import FpiError, NotLabelledError
 from fpi.analysis.fairness import cohort_performance, fairness
-from fpi.data.schema import LABELS
 from fpi.simulator.pipelines import CohortEffect, SimConfig
 from fpi.simulator.simulate import simulate
 from fpi.analysis.stats import benjamini_hochberg, hypergeom_sf, macro_f1, wilson_interval
@@ -164,7 +164,7 @@ def test_the_planted_cohort_ranks_first(planted: pd.DataFrame) -> None:
 
 
 def test_the_planted_cohort_is_first_by_who_columns_and_on_model_style_input(planted: pd.DataFrame) -> None:
-    scored_like = planted.assign(**{PREDICTED: planted["failure_point"]}).drop(columns="failure_point")
+    scored_like = planted.assign(**{PREDICTED_COLUMN: planted["failure_point"]}).drop(columns="failure_point")
     found = discover_cohorts(scored_like, columns=WHO, max_conditions=2)
     assert dict(found.cohorts.iloc[0]["conditions"]) == PLANTED
 
@@ -268,7 +268,7 @@ def _predictions(frame: pd.DataFrame, *, worse: dict[str, str] | None, seed: int
     wrong = rng.random(len(frame)) < error
     predicted = truth.copy()
     predicted[wrong] = np.array(LABELS, dtype=object)[rng.integers(0, len(LABELS), wrong.sum())]
-    return frame.assign(**{PREDICTED: pd.Series(predicted, index=frame.index, dtype="str")})
+    return frame.assign(**{PREDICTED_COLUMN: pd.Series(predicted, index=frame.index, dtype="str")})
 
 
 def test_fairness_flags_the_locale_the_model_serves_worse_and_no_other(planted: pd.DataFrame) -> None:
@@ -295,9 +295,9 @@ def test_performance_per_cohort_has_seeded_intervals(planted: pd.DataFrame) -> N
     pd.testing.assert_frame_equal(first, again)
     rows = first.set_index("cohort")
     en_us = frame[frame["locale"] == "en-US"]
-    assert rows.loc["en-US", "accuracy"] == pytest.approx((en_us[PREDICTED] == en_us["failure_point"]).mean())
+    assert rows.loc["en-US", "accuracy"] == pytest.approx((en_us[PREDICTED_COLUMN] == en_us["failure_point"]).mean())
     assert rows.loc["en-US", "macro_f1"] == pytest.approx(
-        f1_score(en_us["failure_point"], en_us[PREDICTED], average="macro"))
+        f1_score(en_us["failure_point"], en_us[PREDICTED_COLUMN], average="macro"))
     assert (first["macro_f1_low"] <= first["macro_f1"]).all() and (first["macro_f1"] <= first["macro_f1_high"]).all()
     assert rows.loc["en-AU", "macro_f1_high"] < rows.loc["en-US", "macro_f1_low"]
     with pytest.raises(NotLabelledError, match="needs labels"):
@@ -397,7 +397,7 @@ def test_cohorts_command_prints_cohorts_and_fairness(files: AppFiles) -> None:
     as_json = CliRunner().invoke(main, [*args, "--json", "--level", "0.1", "--min-support", "150"])
     assert as_json.exit_code == 0, as_json.output
     report = json.loads(as_json.output)
-    assert report["level"] == 0.1 and report["label_column"] == PREDICTED
+    assert report["level"] == 0.1 and report["label_column"] == PREDICTED_COLUMN
     assert all(c["turns"] >= 150 and len(c["conditions"]) <= 2 for c in report["cohorts"])
     assert isinstance(report["fairness"], list) and report["fairness"]
 

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from fpi.scoring.file import predict_file
 from fpi.cli import main
-from fpi.scoring.distributed import DaskTrainer, dask_client
+from fpi.cluster import dask_client
+from fpi.model.dask_training import DaskTrainer
 from fpi.model.evaluate import evaluate_model
 from fpi.model.estimator import FailurePointModel
 from fpi.model.training import TrainConfig

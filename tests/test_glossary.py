@@ -1,10 +1,10 @@
-"""Feature names in words (`fpi.glossary`), and the explanations that use them."""
+"""Feature names in words (`fpi.model.glossary`), and the explanations that use them."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fpi import glossary
+from fpi.model import glossary
 from fpi.ui import charts
 from fpi.config import SAMPLE_LABELLED, SHIPPED_MODEL
 from fpi.model.explain import explain_rows

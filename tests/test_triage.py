@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from fpi.cli import main
 from fpi.config import SHIPPED_MODEL
 from fpi.errors import FpiError, ModelError, NotLabelledError
-from fpi.review.export import (
-    FORMULA_PREFIXES, export_bytes, neutralise_cell, neutralise_formulas, with_latest_verdicts, write_export,
-)
+from fpi.data.write import FORMULA_PREFIXES, export_bytes, neutralise_cell, neutralise_formulas, write_export
+from fpi.review.export import with_latest_verdicts
 from fpi.model.estimator import FailurePointModel
 from fpi.model.training import TrainConfig
 from fpi.model.registry import DEFAULT, Registry

@@ -18,12 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fpi.analysis.dashboard import (
-    BREAKDOWN_DIMENSIONS, MISSING, PREDICTED, PROBABILITY_COLUMNS, Kpis, Overview, SankeyData, pick_frequency, sankey_from_counts,
-)
+from fpi.analysis.dashboard import BREAKDOWN_DIMENSIONS, MISSING, Kpis, Overview, SankeyData, pick_frequency, sankey_from_counts
+from fpi.data.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS, PREDICTED_COLUMN, PROBABILITY_COLUMNS
 from fpi.analysis.filtering import FilterOptions, Filters
 from fpi.errors import ScoredFileError
-from fpi.data.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS
 
 __all__ = [
     "BREAKDOWN_DIMENSIONS", "GLOB_CHARACTERS", "breakdown", "check_scored", "cohort_frame", "confidence_distribution", "defect_rate_over_time",
@@ -110,7 +108,7 @@ def check_scored(path: str | Path, *, root: str | Path | None = None) -> int:
                               "`fpi predict traces.csv -o scored.parquet` and open that.", path=str(path)) from exc
     schema = metadata.schema.to_arrow_schema()
     present = set(schema.names)
-    missing = [c for c in (PREDICTED, *PROBABILITY_COLUMNS) if c not in present]
+    missing = [c for c in (PREDICTED_COLUMN, *PROBABILITY_COLUMNS) if c not in present]
     if missing:
         raise ScoredFileError(
             "has no prediction columns " + ", ".join(missing) + ". It is not scored: run "
@@ -133,7 +131,7 @@ def scored_schema_problems(schema: pa.Schema) -> list[str]:
         kind = kind.value_type if pa.types.is_dictionary(kind) else kind
         return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
-    needed: dict[str, tuple[str, Any]] = {PREDICTED: ("text", text)}
+    needed: dict[str, tuple[str, Any]] = {PREDICTED_COLUMN: ("text", text)}
     for column in PROBABILITY_COLUMNS:
         needed[column] = ("a number", pa.types.is_floating)
     checks = {Kind.STRING: ("text", text), Kind.LABEL: ("text", text),
@@ -165,9 +163,9 @@ def cohort_frame(path: str | Path, *, max_levels: int = 50, head_rows: int = 20_
 
     parquet = pq.ParquetFile(str(path))
     schema = parquet.schema_arrow
-    if PREDICTED not in schema.names:
-        raise ScoredFileError(f"has no column {PREDICTED}. Score it with `fpi predict <file> -o scored.parquet`.",
-                              path=str(path), missing=[PREDICTED])
+    if PREDICTED_COLUMN not in schema.names:
+        raise ScoredFileError(f"has no column {PREDICTED_COLUMN}. Score it with `fpi predict <file> -o scored.parquet`.",
+                              path=str(path), missing=[PREDICTED_COLUMN])
 
     def is_text(kind: pa.DataType) -> bool:
         if pa.types.is_dictionary(kind):
@@ -175,13 +173,13 @@ def cohort_frame(path: str | Path, *, max_levels: int = 50, head_rows: int = 20_
         return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
     texts = [f.name for f in schema if is_text(f.type) and f.name not in NEVER_COHORTS
-             and f.name != PREDICTED and not f.name.startswith("p_")]
+             and f.name != PREDICTED_COLUMN and not f.name.startswith("p_")]
     # A free-text or id column shows itself in the first rows: never read it whole.
     if texts and parquet.metadata.num_rows:
         head = next(parquet.iter_batches(batch_size=head_rows, columns=texts))
         texts = [name for name in texts
                  if len(pc.unique(head.column(name))) <= max_levels]
-    columns = [*texts, PREDICTED]
+    columns = [*texts, PREDICTED_COLUMN]
     table = pq.read_table(str(path), columns=columns, read_dictionary=columns)
     return table.to_pandas()
 
@@ -200,7 +198,7 @@ class _Scan:
             clauses.append("timestamp >= CAST(? AS TIMESTAMPTZ) AND timestamp < CAST(? AS TIMESTAMPTZ)")
             params += [f"{start.isoformat()} 00:00:00+00", f"{(end + timedelta(days=1)).isoformat()} 00:00:00+00"]
         for values, column in ((filters.devices, "device_type"), (filters.locales, "locale"),
-                               (filters.domains, "nlu_domain"), (filters.predicted, PREDICTED)):
+                               (filters.domains, "nlu_domain"), (filters.predicted, PREDICTED_COLUMN)):
             if values and column in self.columns:
                 clauses.append(f"list_contains(?, {_q(column)})")
                 params.append(list(values))
@@ -234,21 +232,21 @@ def filter_options(path: str | Path) -> FilterOptions:
         values = scan.query(f"DISTINCT CAST({_q(column)} AS VARCHAR) AS v", extra_where=f"{_q(column)} IS NOT NULL")
         return tuple(sorted(values["v"].tolist()))
 
-    present = set(levels(PREDICTED))
+    present = set(levels(PREDICTED_COLUMN))
     return FilterOptions(date_bounds=bounds, devices=levels("device_type"), locales=levels("locale"),
                          domains=levels("nlu_domain"), predicted=tuple(label for label in LABELS if label in present))
 
 
 def kpis(path: str | Path, filters: Filters | None = None) -> Kpis:
     scan = _Scan(path, filters)
-    defect = f"coalesce({_q(PREDICTED)} <> 'correct', TRUE)"
+    defect = f"coalesce({_q(PREDICTED_COLUMN)} <> 'correct', TRUE)"
     label = _q(LABEL_COLUMN) if scan.has(LABEL_COLUMN) else "NULL"
     row = scan.query(
         f"count(*) AS turns, count(DISTINCT dialogue_id) AS dialogues, "
         f"coalesce(sum(CAST({defect} AS INTEGER)), 0) AS defects, "
         f"count(DISTINCT dialogue_id) FILTER (WHERE {defect}) AS dialogues_with_defect, "
         f"count({label}) AS labelled, "
-        f"avg(CAST(coalesce({_q(PREDICTED)} = {label}, FALSE) AS DOUBLE)) FILTER (WHERE {label} IS NOT NULL) AS agreement"
+        f"avg(CAST(coalesce({_q(PREDICTED_COLUMN)} = {label}, FALSE) AS DOUBLE)) FILTER (WHERE {label} IS NOT NULL) AS agreement"
     ).iloc[0]
     turns = int(row["turns"])
     labelled = int(row["labelled"])
@@ -275,7 +273,7 @@ def _counts(scan: _Scan, column: str) -> pd.Series:
 def label_distribution(path: str | Path, filters: Filters | None = None) -> pd.DataFrame:
     """As `fpi.analysis.dashboard.label_distribution`: label, predicted, share, labelled."""
     scan = _Scan(path, filters)
-    predicted, human = _counts(scan, PREDICTED), _counts(scan, LABEL_COLUMN)
+    predicted, human = _counts(scan, PREDICTED_COLUMN), _counts(scan, LABEL_COLUMN)
     total = int(scan.query("count(*) AS n")["n"].iloc[0])
     return pd.DataFrame({
         "label": list(LABELS),
@@ -287,7 +285,7 @@ def label_distribution(path: str | Path, filters: Filters | None = None) -> pd.D
 
 def sankey(path: str | Path, filters: Filters | None = None) -> SankeyData:
     """As `fpi.analysis.dashboard.sankey_flows`, from the predicted-label counts."""
-    return sankey_from_counts(_counts(_Scan(path, filters), PREDICTED))
+    return sankey_from_counts(_counts(_Scan(path, filters), PREDICTED_COLUMN))
 
 
 # ---------------------------------------------------------------- over time
@@ -305,7 +303,7 @@ def defect_rate_over_time(path: str | Path, filters: Filters | None = None, *, f
     if freq not in _TRUNC:
         raise ValueError(f"freq must be one of {', '.join(_TRUNC)}, got {freq!r}")
     table = scan.query(
-        f"date_trunc('{_TRUNC[freq]}', timezone('UTC', timestamp)) AS period, {_q(PREDICTED)} AS label, "
+        f"date_trunc('{_TRUNC[freq]}', timezone('UTC', timestamp)) AS period, {_q(PREDICTED_COLUMN)} AS label, "
         "count(*) AS n", tail="GROUP BY 1, 2", extra_where="timestamp IS NOT NULL")
     wide = table.pivot_table(index="period", columns="label", values="n", aggfunc="sum", fill_value=0)
     wide = wide.reindex(columns=list(LABELS), fill_value=0).sort_index()
@@ -326,7 +324,7 @@ def breakdown(path: str | Path, column: str, filters: Filters | None = None, *, 
     """As `fpi.analysis.dashboard.breakdown`: cohort, turns, defects, defect_rate, top_failure_point, rate_<label>."""
     scan = _Scan(path, filters)
     cohort = f"coalesce(CAST({_q(column)} AS VARCHAR), '{MISSING}')" if scan.has(column) else f"'{MISSING}'"
-    per_label = ", ".join(f"count(*) FILTER (WHERE {_q(PREDICTED)} = '{label}') AS {_q(label)}" for label in LABELS)
+    per_label = ", ".join(f"count(*) FILTER (WHERE {_q(PREDICTED_COLUMN)} = '{label}') AS {_q(label)}" for label in LABELS)
     table = scan.query(f"{cohort} AS cohort, {per_label}", tail="GROUP BY 1")
     table["turns"] = table[list(LABELS)].sum(axis=1)
     table = table.sort_values(["turns", "cohort"], ascending=[False, True]).head(top)
@@ -355,9 +353,9 @@ def confidence_distribution(path: str | Path, filters: Filters | None = None) ->
     scan = _Scan(path, filters)
     conf = _confidence_sql()
     table = scan.query(
-        f"{_q(PREDICTED)} AS label, count(*) AS turns, "
+        f"{_q(PREDICTED_COLUMN)} AS label, count(*) AS turns, "
         f"quantile_cont({conf}, [0.05, 0.25, 0.5, 0.75, 0.95]) AS q, avg({conf}) AS mean",
-        tail="GROUP BY 1", extra_where=f"{_q(PREDICTED)} IS NOT NULL")
+        tail="GROUP BY 1", extra_where=f"{_q(PREDICTED_COLUMN)} IS NOT NULL")
     rows = []
     by_label = {r["label"]: r for r in table.to_dict("records")}
     for label in LABELS:
@@ -374,9 +372,9 @@ def _matching_where(scan: _Scan, predicted: str | None, cohort: tuple[str, str] 
                     defects_only: bool) -> tuple[str, list[Any]]:
     where, params = [], []
     if defects_only:
-        where.append(f"coalesce({_q(PREDICTED)} <> 'correct', TRUE)")
+        where.append(f"coalesce({_q(PREDICTED_COLUMN)} <> 'correct', TRUE)")
     if predicted is not None:
-        where.append(f"{_q(PREDICTED)} = ?")
+        where.append(f"{_q(PREDICTED_COLUMN)} = ?")
         params.append(predicted)
     if cohort is not None:
         column, value = cohort

@@ -14,9 +14,9 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fpi.analysis.dashboard import MISSING, PREDICTED
+from fpi.analysis.dashboard import MISSING
+from fpi.data.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS, PREDICTED_COLUMN
 from fpi.errors import FpiError
-from fpi.data.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS
 from fpi.analysis.stats import wilson_interval
 
 __all__ = [
@@ -28,7 +28,7 @@ ANY_DEFECT = "defect"
 """Target name for "any failure point but correct"."""
 
 NEVER_COHORTS: frozenset[str] = frozenset({
-    "dialogue_id", "turn_index", "timestamp", "asr_text", "response_text", LABEL_COLUMN, PREDICTED,
+    "dialogue_id", "turn_index", "timestamp", "asr_text", "response_text", LABEL_COLUMN, PREDICTED_COLUMN,
 })
 """Ids, free text and labels: never cohort columns, whatever their cardinality."""
 
@@ -70,7 +70,7 @@ def cohort_mask(frame: pd.DataFrame, conditions: Mapping[str, str] | Iterable[Co
 def failure_point_codes(frame: pd.DataFrame, label_column: str) -> np.ndarray:
     """Codes into LABELS per turn (-1 where the column is empty)."""
     if label_column not in frame.columns:
-        hint = (" (score the traces with a model first)" if label_column == PREDICTED
+        hint = (" (score the traces with a model first)" if label_column == PREDICTED_COLUMN
                 else " (the traces carry no labels)")
         raise FpiError(f"no column '{label_column}' to read failure points from{hint}")
     codes, uniques = pd.factorize(frame[label_column], use_na_sentinel=True)
@@ -91,7 +91,7 @@ def target_counts(counts: np.ndarray, targets: Sequence[str]) -> np.ndarray:
 
 
 def cohort_rates(
-    frame: pd.DataFrame, column: str, *, label_column: str = PREDICTED, confidence: float = 0.95
+    frame: pd.DataFrame, column: str, *, label_column: str = PREDICTED_COLUMN, confidence: float = 0.95
 ) -> pd.DataFrame:
     """One row per value of `column`: turns, defect rate and each failure point's rate, with Wilson intervals.
 
@@ -119,7 +119,7 @@ def cohort_profile(
     frame: pd.DataFrame,
     conditions: Mapping[str, str] | Iterable[Condition],
     *,
-    label_column: str = PREDICTED,
+    label_column: str = PREDICTED_COLUMN,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """A cohort's rate of each failure point (and of any defect) beside all turns', with Wilson intervals.
@@ -148,7 +148,7 @@ def candidate_columns(
     frame: pd.DataFrame,
     *,
     max_levels: int = 50,
-    label_column: str = PREDICTED,
+    label_column: str = PREDICTED_COLUMN,
     columns: Sequence[str] | None = None,
 ) -> tuple[tuple[str, ...], dict[str, str]]:
     """(usable cohort columns, {skipped column: reason}).

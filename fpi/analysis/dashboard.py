@@ -14,16 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fpi.data.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS, STAGE_LABEL, STAGES
+from fpi.data.schema import (
+    DEFECT_LABELS, LABEL_COLUMN, LABELS, PREDICTED_COLUMN, PROBABILITY_COLUMNS, STAGE_LABEL, STAGES,
+)
 
 __all__ = [
-    "BREAKDOWN_DIMENSIONS", "PREDICTED", "Kpis", "Overview", "SankeyData", "breakdown", "breakdown_matrix", "confidence",
+    "BREAKDOWN_DIMENSIONS", "Kpis", "Overview", "SankeyData", "breakdown", "breakdown_matrix", "confidence",
     "confidence_distribution", "defect_rate_over_time", "kpis", "label_distribution", "matching_turns", "overview",
     "pick_frequency", "sankey_flows", "sankey_from_counts",
 ]
 
-PREDICTED = "predicted_failure_point"
-PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"p_{label}" for label in LABELS)
 
 BREAKDOWN_DIMENSIONS: dict[str, str] = {
     "device": "device_type",
@@ -38,7 +38,7 @@ MISSING = "(missing)"
 
 TURN_COLUMNS: tuple[str, ...] = (
     "dialogue_id", "turn_index", "timestamp", "device_type", "locale", "nlu_domain", "nlu_intent",
-    "asr_text", "response_text", PREDICTED, "confidence", LABEL_COLUMN,
+    "asr_text", "response_text", PREDICTED_COLUMN, "confidence", LABEL_COLUMN,
 )
 """Columns of the matching-turns tables, in display order (absent ones are skipped)."""
 
@@ -64,12 +64,12 @@ class Kpis:
 
 def kpis(frame: pd.DataFrame) -> Kpis:
     turns = len(frame)
-    defect = (frame[PREDICTED] != "correct").to_numpy(dtype=bool, na_value=False)
+    defect = (frame[PREDICTED_COLUMN] != "correct").to_numpy(dtype=bool, na_value=False)
     labels = frame[LABEL_COLUMN] if LABEL_COLUMN in frame.columns else pd.Series(pd.NA, index=frame.index)
     labelled = labels.notna().to_numpy(dtype=bool)
     agreement = None
     if labelled.any():
-        agree = (frame[PREDICTED] == labels).to_numpy(dtype=bool, na_value=False)
+        agree = (frame[PREDICTED_COLUMN] == labels).to_numpy(dtype=bool, na_value=False)
         agreement = float(agree[labelled].mean())
     return Kpis(
         turns=turns,
@@ -88,7 +88,7 @@ def label_distribution(frame: pd.DataFrame) -> pd.DataFrame:
 
     Columns: label, predicted, share, labelled (human-labelled turns with that label).
     """
-    predicted = frame[PREDICTED].value_counts().reindex(list(LABELS), fill_value=0)
+    predicted = frame[PREDICTED_COLUMN].value_counts().reindex(list(LABELS), fill_value=0)
     total = max(1, len(frame))
     if LABEL_COLUMN in frame.columns:
         human = frame[LABEL_COLUMN].value_counts().reindex(list(LABELS), fill_value=0)
@@ -117,7 +117,7 @@ class SankeyData:
     links: pd.DataFrame
 
 
-def sankey_flows(frame: pd.DataFrame, *, column: str = PREDICTED) -> SankeyData:
+def sankey_flows(frame: pd.DataFrame, *, column: str = PREDICTED_COLUMN) -> SankeyData:
     return sankey_from_counts(frame[column].value_counts())
 
 
@@ -163,12 +163,12 @@ def defect_rate_over_time(frame: pd.DataFrame, *, freq: str | None = None) -> pd
     columns = ["period", "label", "turns", "count", "rate"]
     if "timestamp" not in frame.columns or frame["timestamp"].notna().sum() == 0:
         return pd.DataFrame(columns=columns)
-    part = frame.loc[frame["timestamp"].notna(), ["timestamp", PREDICTED]]
+    part = frame.loc[frame["timestamp"].notna(), ["timestamp", PREDICTED_COLUMN]]
     stamps = part["timestamp"]
     freq = freq or pick_frequency(stamps.min(), stamps.max())
     stamps = stamps.dt.tz_localize(None) if getattr(stamps.dt, "tz", None) is not None else stamps
     period = stamps.dt.to_period(freq).dt.start_time
-    table = pd.crosstab(period, part[PREDICTED]).reindex(columns=list(LABELS), fill_value=0)
+    table = pd.crosstab(period, part[PREDICTED_COLUMN]).reindex(columns=list(LABELS), fill_value=0)
     turns = table.sum(axis=1)
     table["all defects"] = table[list(DEFECT_LABELS)].sum(axis=1)
     long = table[["all defects", *DEFECT_LABELS]].stack().rename("count").reset_index()
@@ -195,7 +195,7 @@ def breakdown(frame: pd.DataFrame, column: str, *, top: int = 25) -> pd.DataFram
     Columns: cohort, turns, defects, defect_rate, top_failure_point, plus `rate_<label>` per defect label.
     """
     cohort = _cohort_values(frame, column)
-    table = pd.crosstab(cohort, frame[PREDICTED]).reindex(columns=list(LABELS), fill_value=0)
+    table = pd.crosstab(cohort, frame[PREDICTED_COLUMN]).reindex(columns=list(LABELS), fill_value=0)
     turns = table.sum(axis=1)
     table = table.loc[turns.sort_values(ascending=False).index[:top]]
     turns = table.sum(axis=1)
@@ -236,7 +236,7 @@ def confidence_distribution(frame: pd.DataFrame) -> pd.DataFrame:
     conf = confidence(frame)
     rows = []
     for label in LABELS:
-        values = conf[(frame[PREDICTED] == label).to_numpy(dtype=bool, na_value=False)].to_numpy(dtype=float)
+        values = conf[(frame[PREDICTED_COLUMN] == label).to_numpy(dtype=bool, na_value=False)].to_numpy(dtype=float)
         if len(values) == 0:
             continue
         q05, q25, median, q75, q95 = np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95])
@@ -261,7 +261,7 @@ def matching_turns(
     """
     keep = np.ones(len(frame), dtype=bool)
     if predicted is not None:
-        keep &= (frame[PREDICTED] == predicted).to_numpy(dtype=bool, na_value=False)
+        keep &= (frame[PREDICTED_COLUMN] == predicted).to_numpy(dtype=bool, na_value=False)
     if cohort is not None:
         column, value = cohort
         keep &= (_cohort_values(frame, column) == value).to_numpy(dtype=bool, na_value=False)

@@ -34,9 +34,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fpi.analysis.dashboard import MISSING, PREDICTED
+from fpi.analysis.dashboard import MISSING
+from fpi.data.schema import DEFECT_LABELS, LABELS, PREDICTED_COLUMN, STAGE_LABEL, STAGES, stage_of
 from fpi.errors import NotLabelledError
-from fpi.data.schema import DEFECT_LABELS, LABELS, STAGE_LABEL, STAGES, stage_of
 from fpi.analysis.stats import CORRECTIONS, benjamini_hochberg, bh_cutoff, fisher_greater, wilson_interval
 from fpi.analysis.cohorts import (
     ANY_DEFECT, Conditions, candidate_columns, describe, failure_point_codes, target_counts,
@@ -184,7 +184,7 @@ def count_lattice(
 def discover_cohorts(
     frame: pd.DataFrame,
     *,
-    label_column: str = PREDICTED,
+    label_column: str = PREDICTED_COLUMN,
     columns: Sequence[str] | None = None,
     targets: Sequence[str] | None = None,
     max_conditions: int = 3,

@@ -26,9 +26,8 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from fpi.analysis.cohorts import failure_point_codes
-from fpi.analysis.dashboard import PREDICTED
+from fpi.data.schema import KEY_COLUMNS, LABEL_COLUMN, LABELS, PREDICTED_COLUMN
 from fpi.errors import FpiError
-from fpi.data.schema import KEY_COLUMNS, LABEL_COLUMN, LABELS
 
 __all__ = ["EPISODE_COLUMNS", "OUTCOMES", "EpisodeSummary", "assign_episodes", "episode_summary", "episodes",
            "format_episode_summary"]
@@ -65,7 +64,7 @@ def _ordered(frame: pd.DataFrame, label_column: str | None) -> tuple[pd.DataFram
     missing = [c for c in KEY_COLUMNS if c not in frame.columns]
     if missing:
         raise FpiError(f"episodes need the columns {', '.join(KEY_COLUMNS)}; missing: {', '.join(missing)}")
-    label_column = label_column or (PREDICTED if PREDICTED in frame.columns else LABEL_COLUMN)
+    label_column = label_column or (PREDICTED_COLUMN if PREDICTED_COLUMN in frame.columns else LABEL_COLUMN)
     codes = failure_point_codes(frame, label_column)
     kept = frame.loc[codes >= 0].assign(_fp=codes[codes >= 0])
     kept = kept.sort_values(list(KEY_COLUMNS), kind="stable")

@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 
 from fpi.analysis.cohorts import cohort_codes, failure_point_codes
-from fpi.analysis.dashboard import PREDICTED
+from fpi.data.schema import LABEL_COLUMN, LABELS, PREDICTED_COLUMN
 from fpi.errors import NotLabelledError
-from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.analysis.stats import benjamini_hochberg, fisher_less, macro_f1, wilson_interval
 
 __all__ = ["FAIRNESS_COLUMNS", "cohort_performance", "fairness", "format_fairness"]
@@ -66,7 +65,7 @@ def cohort_performance(
     column: str,
     *,
     label_column: str = LABEL_COLUMN,
-    predicted_column: str = PREDICTED,
+    predicted_column: str = PREDICTED_COLUMN,
     confidence: float = 0.95,
     n_boot: int = 200,
     seed: int = 0,
@@ -114,7 +113,7 @@ def fairness(
     *,
     columns: Sequence[str] = FAIRNESS_COLUMNS,
     label_column: str = LABEL_COLUMN,
-    predicted_column: str = PREDICTED,
+    predicted_column: str = PREDICTED_COLUMN,
     level: float = 0.05,
     method: str = "bh",
     confidence: float = 0.95,

@@ -8,8 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fpi.data.schema import LABELS
-from fpi.analysis.dashboard import PREDICTED
+from fpi.data.schema import LABELS, PREDICTED_COLUMN
 
 __all__ = ["FILTER_PARAMS", "FilterOptions", "Filters", "apply_filters", "filter_mask", "filter_options", "filters_from_params",
            "filters_to_params"]
@@ -89,7 +88,7 @@ def filter_options(frame: pd.DataFrame) -> FilterOptions:
     if "timestamp" in frame.columns and frame["timestamp"].notna().any():
         stamps = frame["timestamp"]
         bounds = (stamps.min().date(), stamps.max().date())
-    present = set(frame[PREDICTED].dropna()) if PREDICTED in frame.columns else set()
+    present = set(frame[PREDICTED_COLUMN].dropna()) if PREDICTED_COLUMN in frame.columns else set()
     return FilterOptions(
         date_bounds=bounds,
         devices=_levels(frame, "device_type"),
@@ -110,7 +109,7 @@ def filter_mask(frame: pd.DataFrame, filters: Filters) -> np.ndarray:
         hi = pd.Timestamp(end + timedelta(days=1)).tz_localize(tz) if tz else pd.Timestamp(end + timedelta(days=1))
         keep &= ((stamps >= lo) & (stamps < hi)).to_numpy(dtype=bool, na_value=False)
     for values, column in ((filters.devices, "device_type"), (filters.locales, "locale"),
-                           (filters.domains, "nlu_domain"), (filters.predicted, PREDICTED)):
+                           (filters.domains, "nlu_domain"), (filters.predicted, PREDICTED_COLUMN)):
         if values and column in frame.columns:
             keep &= frame[column].isin(values).to_numpy(dtype=bool, na_value=False)
     return keep

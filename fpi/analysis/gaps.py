@@ -18,9 +18,8 @@ import numpy as np
 import pandas as pd
 
 from fpi.analysis.cohorts import ANY_DEFECT, cohort_codes, failure_point_codes
-from fpi.analysis.dashboard import PREDICTED
+from fpi.data.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS, PREDICTED_COLUMN
 from fpi.errors import FpiError
-from fpi.data.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS
 from fpi.analysis.stats import benjamini_hochberg, fisher_greater, newcombe_interval
 
 __all__ = ["GAP_COLUMNS", "format_gaps", "stage_gaps"]
@@ -38,7 +37,7 @@ def stage_gaps(
     One row per cohort and failure point, plus a `defect` row holding the whole
     gap (the sum of the others); cohorts in order of their gap, biggest first.
     """
-    label_column = label_column or (PREDICTED if PREDICTED in frame.columns else LABEL_COLUMN)
+    label_column = label_column or (PREDICTED_COLUMN if PREDICTED_COLUMN in frame.columns else LABEL_COLUMN)
     fp = failure_point_codes(frame, label_column)
     keep = fp >= 0
     if not keep.any():

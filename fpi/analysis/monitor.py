@@ -40,9 +40,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from fpi.analysis.cohorts import ANY_DEFECT, cohort_codes, failure_point_codes
-from fpi.analysis.dashboard import PREDICTED
+from fpi.data.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS, PREDICTED_COLUMN
 from fpi.errors import FpiError
-from fpi.data.schema import DEFECT_LABELS, LABEL_COLUMN, LABELS
 from fpi.analysis.stats import benjamini_hochberg, bh_cutoff, fisher_greater
 
 __all__ = ["FREQUENCIES", "MONITOR_COLUMNS", "Monitoring", "format_monitoring", "monitor", "overall_limits"]
@@ -147,7 +146,7 @@ def monitor(
     if not 0.0 < level < 1.0:
         raise FpiError(f"level must be in (0, 1); got {level}")
     if label_column is None:
-        label_column = PREDICTED if PREDICTED in frame.columns else LABEL_COLUMN
+        label_column = PREDICTED_COLUMN if PREDICTED_COLUMN in frame.columns else LABEL_COLUMN
     fp = failure_point_codes(frame, label_column)
     period = _periods(frame, FREQUENCIES[by])
     keep = (fp >= 0) & period.notna().to_numpy()

@@ -6,8 +6,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from fpi.data.schema import STAGE_LABEL, STAGES
-from fpi.analysis.dashboard import PREDICTED
+from fpi.data.schema import PREDICTED_COLUMN, STAGE_LABEL, STAGES
 
 __all__ = ["defect_dialogues", "default_dialogue", "dialogue_ids", "dialogue_turns", "neighbour_dialogue", "page_count",
            "search_dialogues", "stage_strip", "turns_page"]
@@ -34,7 +33,7 @@ def search_dialogues(frame: pd.DataFrame, query: str = "", *, limit: int | None 
 
 def defect_dialogues(frame: pd.DataFrame) -> np.ndarray:
     """Ids of the dialogues with at least one predicted defect, sorted."""
-    defect = (frame[PREDICTED] != "correct").to_numpy(dtype=bool, na_value=False)
+    defect = (frame[PREDICTED_COLUMN] != "correct").to_numpy(dtype=bool, na_value=False)
     return np.sort(pd.unique(frame.loc[defect, "dialogue_id"].to_numpy(dtype=object)).astype(str))
 
 
@@ -106,7 +105,7 @@ def stage_strip(turns: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     label_stage = {label: stage for stage, label in STAGE_LABEL.items()}
-    for turn_index, predicted, *values in turns[["turn_index", PREDICTED, *(f"{s}_confidence" for s in STAGES)]].itertuples(index=False):
+    for turn_index, predicted, *values in turns[["turn_index", PREDICTED_COLUMN, *(f"{s}_confidence" for s in STAGES)]].itertuples(index=False):
         failing_stage = label_stage.get(str(predicted))
         for stage, value in zip(STAGES, values):
             rows.append({"turn_index": int(turn_index), "stage": stage,

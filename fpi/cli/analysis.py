@@ -143,7 +143,7 @@ def compare(traces: Path, after: Path | None, model_dir: Path | None, against_di
     import json
 
     from fpi.analysis.compare import compare_frames, compare_paired, format_comparison, split_frame
-    from fpi.analysis.dashboard import PREDICTED
+    from fpi.data.schema import PREDICTED_COLUMN
     from fpi.model.estimator import FailurePointModel
     from fpi.data.schema import LABEL_COLUMN
     from fpi.data.traces import load_traces
@@ -160,16 +160,16 @@ def compare(traces: Path, after: Path | None, model_dir: Path | None, against_di
         first = FailurePointModel.load(model_path(model_dir))
         second = FailurePointModel.load(against_dir)
         scored = first.score(frame)
-        scored["_against"] = second.score(frame)[PREDICTED].to_numpy()
+        scored["_against"] = second.score(frame)[PREDICTED_COLUMN].to_numpy()
         names = (f"model {first.version}", f"model {second.version}")
         if names[0] == names[1]:
             names = (f"{names[0]} (--model)", f"{names[1]} (--against)")
-        result = compare_paired(scored, PREDICTED, "_against", names=names, min_support=min_support, level=level)
+        result = compare_paired(scored, PREDICTED_COLUMN, "_against", names=names, min_support=min_support, level=level)
     else:
         model: list[FailurePointModel] = []
 
         def labelled(part):  # score once per file unless it has predictions already
-            if use_labels or PREDICTED in part.columns:
+            if use_labels or PREDICTED_COLUMN in part.columns:
                 return part
             if not model:
                 model.append(FailurePointModel.load(model_path(model_dir)))
@@ -185,7 +185,7 @@ def compare(traces: Path, after: Path | None, model_dir: Path | None, against_di
         else:
             parts = split_frame(labelled(frame), column=split_by, before_value=before_value, after_value=after_value)
             names = (f"{split_by} = {before_value}", f"{split_by} = {after_value}")
-        result = compare_frames(*parts, label_column=LABEL_COLUMN if use_labels else PREDICTED,
+        result = compare_frames(*parts, label_column=LABEL_COLUMN if use_labels else PREDICTED_COLUMN,
                                 names=names, min_support=min_support, level=level)
     echo(json.dumps(result.to_dict(), indent=2) if as_json else format_comparison(result))
 

@@ -98,7 +98,7 @@ def judged_frame(traces: Path, mappings: tuple[str, ...], model_dir: Path | None
                   use_labels: bool) -> tuple[pd.DataFrame, str]:
     """The traces and the column to count failures by: the human labels, or the model's predictions
     (the file's own when it was scored by `fpi predict`, else scored here)."""
-    from fpi.analysis.dashboard import PREDICTED
+    from fpi.data.schema import PREDICTED_COLUMN
     from fpi.model.estimator import FailurePointModel
     from fpi.data.schema import LABEL_COLUMN
     from fpi.data.traces import load_traces
@@ -106,9 +106,9 @@ def judged_frame(traces: Path, mappings: tuple[str, ...], model_dir: Path | None
     frame = load_traces(traces, column_map=parse_map(mappings))
     if use_labels:
         return frame, LABEL_COLUMN
-    if PREDICTED not in frame.columns:
+    if PREDICTED_COLUMN not in frame.columns:
         frame = FailurePointModel.load(model_path(model_dir)).score(frame)
-    return frame, PREDICTED
+    return frame, PREDICTED_COLUMN
 
 
 ENGINE_OPTION = click.option(

@@ -62,7 +62,8 @@ def train(traces: Path, output: Path, seed: int, holdout: float, scale_free: boo
             last[0] = message
 
     if engine == "dask":
-        from fpi.scoring.distributed import DaskTrainer, dask_client
+        from fpi.cluster import dask_client
+        from fpi.model.dask_training import DaskTrainer
 
         with dask_client(scheduler) as client:
             model = FailurePointModel(config=config, trainer=DaskTrainer(client))

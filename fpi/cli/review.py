@@ -31,8 +31,9 @@ def queue(traces: Path, model_dir: Path | None, exclude: Path | None, n_turns: i
     import pandas as pd
 
     from fpi.model.explain import explain_rows
-    from fpi.review.export import write_export
-    from fpi.model.estimator import FailurePointModel, with_predictions
+    from fpi.data.write import write_export
+    from fpi.data.predictions import with_predictions
+    from fpi.model.estimator import FailurePointModel
     from fpi.review.retrain import read_verdicts
     from fpi.data.traces import load_traces
     from fpi.review.triage import triage_queue
@@ -127,7 +128,8 @@ def verdicts() -> None:
 def verdicts_export(output: Path, traces: Path | None, model_dir: Path | None, any_dataset: bool, everything: bool,
                     mappings: tuple[str, ...]) -> None:
     """Write the verdicts, or traces with predictions and verdicts, to a CSV or Parquet file."""
-    from fpi.review.export import with_latest_verdicts, write_export
+    from fpi.data.write import write_export
+    from fpi.review.export import with_latest_verdicts
     from fpi.model.estimator import FailurePointModel
     from fpi.review.store import VerdictStore
     from fpi.data.summary import dataset_fingerprint

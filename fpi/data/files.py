@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Callable
 
+from fpi.errors import FpiError
+
 
 PARQUET_MAGIC = b"PAR1"
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -28,3 +30,13 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def format_of(path: str | os.PathLike, *, what: str = "format") -> str:
+    """"csv" or "parquet", from the file name's suffix: the one rule every writer and reader follows."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    raise FpiError(f"cannot tell the {what} of '{path}' from its suffix; use .csv or .parquet")

@@ -41,6 +41,12 @@ one cell can cost the text features and the app."""
 LABEL_COLUMN = "failure_point"
 KEY_COLUMNS: tuple[str, str] = ("dialogue_id", "turn_index")
 
+PREDICTED_COLUMN = "predicted_failure_point"
+"""The model's label for a turn, beside the human one (`LABEL_COLUMN`); scored frames and files carry it."""
+PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"p_{label}" for label in LABELS)
+"""The model's probability of each label, in `LABELS` order."""
+PREDICTION_COLUMNS: tuple[str, ...] = (PREDICTED_COLUMN, *PROBABILITY_COLUMNS)
+
 
 class Kind(str, Enum):
     """How a column's cells are read and checked."""

@@ -31,9 +31,10 @@ from fpi.model.persistence import FORMAT_VERSION, fpi_version, read_model, write
 from fpi.model.splits import dialogue_bucket
 from fpi.model.text_stack import FIELDS_BY_KEY as FIELDS, fit_text_stack
 from fpi.model.training import (
-    MIN_LABELLED_TURNS, BoosterTrainer, Progress, TrainConfig, class_codes, labelled_turns, missing_column_rows,
-    reference_sample, split_masks,
+    MIN_LABELLED_TURNS, BoosterTrainer, TrainConfig, class_codes, labelled_turns, missing_column_rows, reference_sample, split_masks,
 )
+from fpi.progress import Progress
+from fpi.data.predictions import with_predictions
 
 
 class FailurePointModel:
@@ -457,14 +458,3 @@ def _require_storable_names(features: tuple[str, ...] | list[str]) -> None:
 def _confidences(frame: pd.DataFrame) -> np.ndarray:
     """The five raw confidences: what the raw-confidence baseline reads."""
     return np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan) for c in CONFIDENCE_COLUMNS])
-
-
-def with_predictions(frame: pd.DataFrame, proba: np.ndarray) -> pd.DataFrame:
-    """Add `predicted_failure_point` and one `p_<label>` column per label to a copy of `frame`."""
-    scored = frame.copy()
-    scored["predicted_failure_point"] = pd.array(np.asarray(LABELS, dtype=object)[proba.argmax(axis=1)], dtype="str")
-    for i, label in enumerate(LABELS):
-        scored[f"p_{label}"] = proba[:, i]
-    return scored
-
-

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from fpi.display import label_name, plural
-from fpi.glossary import NOT_LOGGED, display_name, labelled_value
+from fpi.model.glossary import NOT_LOGGED, display_name, labelled_value
 from fpi.model.features import GROUP_CONTEXT, GROUP_COHORT, feature_group
 from fpi.model.calibration import softmax
 from fpi.data.schema import LABELS, STAGES
@@ -210,7 +210,7 @@ def describe_text(key: str, probability: float, label: str, words: Sequence[str]
 def describe_feature(
     name: str, value: float, values: pd.Series, *, levels: Mapping[str, Sequence[str]] | None = None
 ) -> str:
-    """A feature and its value in an analyst's words (names from `fpi.glossary`, categories by name,
+    """A feature and its value in an analyst's words (names from `fpi.model.glossary`, categories by name,
     a missing value as "not logged")."""
     shown = display_name(name)
     if np.isnan(value):

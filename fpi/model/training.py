@@ -16,12 +16,8 @@ from fpi.model.text_stack import field_of_feature
 MIN_LABELLED_TURNS = 50
 
 
-Progress = Callable[[str, float], None]
-"""Called with a message and the share of the work done, in [0, 1]."""
-
-
 BoosterTrainer = Callable[..., lgb.Booster]
-"""Trains a booster elsewhere (e.g. `fpi.scoring.distributed.DaskTrainer`): called with the LightGBM params,
+"""Trains a booster elsewhere (e.g. `fpi.model.dask_training.DaskTrainer`): called with the LightGBM params,
 train x/y, valid x/y and class weights, and keywords names, categorical, rounds, early_stopping_rounds."""
 
 

@@ -26,8 +26,7 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 from fpi.model.training import MIN_LABELLED_TURNS
-from fpi.data.schema import LABEL_COLUMN, LABELS
-from fpi.scoring.frame import PREDICTION_COLUMNS
+from fpi.data.schema import LABEL_COLUMN, LABELS, PREDICTION_COLUMNS
 from fpi.data.summary import dataset_fingerprint
 from fpi.model.shift import MIN_SHIFT_ROWS, closest_upload_shift, model_threshold, shift_score, ShiftScore
 

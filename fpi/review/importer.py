@@ -16,7 +16,7 @@ import pandas as pd
 
 from fpi.data.schema import LABELS, MAX_ID_CHARS
 from fpi.errors import Problem, TraceError
-from fpi.review.export import FORMULA_PREFIXES
+from fpi.data.write import FORMULA_PREFIXES
 from fpi.review.names import clean_name
 
 __all__ = ["REQUIRED", "read_verdict_import"]

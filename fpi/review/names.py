@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["clean_name"]
+__all__ = ["MAX_NAME", "clean_name"]
+
+MAX_NAME = 320
+"""The longest name or e-mail address kept (an e-mail address is at most 320 characters)."""
 
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
 """Control, format (zero-width space, joiners, bidi marks), unassigned, separators and lone combining marks."""

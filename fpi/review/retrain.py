@@ -142,7 +142,7 @@ def read_verdicts(path: str | Path) -> pd.DataFrame:
 
 def _unquote(values: pd.Series) -> pd.Series:
     """Undo the quote a CSV export puts before text that a spreadsheet would run as a formula."""
-    from fpi.review.export import FORMULA_PREFIXES
+    from fpi.data.write import FORMULA_PREFIXES
 
     quoted = values.str.startswith("'") & values.str[1:].str.startswith(FORMULA_PREFIXES)
     return values.where(~quoted.fillna(False).astype(bool), values.str[1:])

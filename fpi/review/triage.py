@@ -26,9 +26,9 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from fpi.analysis.dashboard import MISSING, PREDICTED, PROBABILITY_COLUMNS
+from fpi.analysis.dashboard import MISSING
+from fpi.data.schema import CONFIDENCE_COLUMNS, LABEL_COLUMN, LABELS, PREDICTED_COLUMN, PROBABILITY_COLUMNS
 from fpi.errors import FpiError, ModelError
-from fpi.data.schema import CONFIDENCE_COLUMNS, LABEL_COLUMN, LABELS
 from fpi.model.splits import dialogue_bucket
 
 __all__ = [
@@ -45,12 +45,12 @@ ORDERS: dict[str, str] = {
 """The queue orders, with how the page names them."""
 
 QUEUE_COLUMNS: tuple[str, ...] = (
-    "row", "dialogue_id", "turn_index", PREDICTED, "confidence", "margin", "entropy", "defect_probability",
+    "row", "dialogue_id", "turn_index", PREDICTED_COLUMN, "confidence", "margin", "entropy", "defect_probability",
     "priority",
 )
 
 CONTEXT_COLUMNS: tuple[str, ...] = (
-    "turn_index", "asr_text", "response_text", "nlu_intent", "barge_in", PREDICTED, "confidence", LABEL_COLUMN,
+    "turn_index", "asr_text", "response_text", "nlu_intent", "barge_in", PREDICTED_COLUMN, "confidence", LABEL_COLUMN,
 )
 """The compact view of a turn's dialogue shown beside it (absent columns are skipped)."""
 
@@ -131,7 +131,7 @@ def triage_queue(
         "row": np.arange(len(scored), dtype=np.int64),
         "dialogue_id": scored["dialogue_id"].astype("str").to_numpy(dtype=object),
         "turn_index": scored["turn_index"].to_numpy(dtype=np.int64),
-        PREDICTED: scored[PREDICTED].to_numpy(dtype=object),
+        PREDICTED_COLUMN: scored[PREDICTED_COLUMN].to_numpy(dtype=object),
     })
     queue = pd.concat([queue, scores.assign(priority=priority.to_numpy())], axis=1)
     keep = cohort_mask(scored, cohort)
@@ -140,7 +140,7 @@ def triage_queue(
         unknown = labels - set(LABELS)
         if unknown:
             raise FpiError(f"unknown label filter {sorted(unknown)}; expected labels from {', '.join(LABELS)}")
-        keep &= queue[PREDICTED].isin(labels).to_numpy(dtype=bool)
+        keep &= queue[PREDICTED_COLUMN].isin(labels).to_numpy(dtype=bool)
     reviewed = set(exclude_reviewed)
     if reviewed:
         keys = pd.MultiIndex.from_arrays([queue["dialogue_id"], queue["turn_index"]])
@@ -215,7 +215,7 @@ def explore_order(scored: pd.DataFrame, *, candidates: np.ndarray, reviewed: np.
     for start in range(0, len(reviewed), 512):
         centres = embedding[reviewed[start:start + 512]]
         nearest = np.minimum(nearest, _distances(points, centres).min(axis=1))
-    predicted = pd.Categorical(scored[PREDICTED].iloc[in_play].astype("str"), categories=list(LABELS)).codes
+    predicted = pd.Categorical(scored[PREDICTED_COLUMN].iloc[in_play].astype("str"), categories=list(LABELS)).codes
     # Each stratum's members in hash order (the representative order) and by margin (the uncertain order).
     strata = [np.flatnonzero(predicted == k) for k in range(-1, len(LABELS))]
     strata = [s for s in strata if len(s)]

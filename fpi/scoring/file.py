@@ -33,38 +33,30 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Mapping
+from typing import IO, Any, Iterator, Mapping
 
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
-from fpi.errors import FpiError, TraceError
-from fpi.model.features import build_features
+from fpi.errors import TraceError
 from fpi.scoring.partition import (
-    DEFAULT_CHUNK_ROWS, ROW_COLUMN, DuplicateScan, Partitioned, partition_traces, read_bucket,
+    DEFAULT_CHUNK_ROWS, ROW_COLUMN, DuplicateScan, Partitioned, partition_traces, read_bucket, score_bucket,
 )
-from fpi.data.schema import KEY_COLUMNS, LABELS
-from fpi.review.export import neutralise_table, write_export
-from fpi.data.files import PARQUET_MAGIC, PARQUET_SUFFIXES, atomic_write
+from fpi.data.schema import KEY_COLUMNS, PREDICTED_COLUMN
+from fpi.data.write import neutralise_table, write_export
+from fpi.data.files import PARQUET_MAGIC, atomic_write, format_of
 from fpi.data.traces import load_traces
+from fpi.data.predictions import PREDICTION_FIELDS
+from fpi.progress import Progress
 
-__all__ = ["IN_MEMORY_MAX_BYTES", "IN_MEMORY_MAX_ROWS", "PredictReport", "predict_file", "score_bucket", "write_scored"]
+__all__ = ["IN_MEMORY_MAX_BYTES", "IN_MEMORY_MAX_ROWS", "PredictReport", "predict_file", "write_scored"]
 
 IN_MEMORY_MAX_BYTES = 200_000_000
 """CSV files up to this size are scored in memory (~650k turns, ~1.4 GB peak); bigger ones in buckets."""
 IN_MEMORY_MAX_ROWS = 650_000
 """The same limit for Parquet files, by their row count (Parquet is several times denser than CSV)."""
-
-PREDICTION_FIELDS: tuple[pa.Field, ...] = (
-    pa.field("predicted_failure_point", pa.string()),
-    *(pa.field(f"p_{label}", pa.float64()) for label in LABELS),
-)
-
-Progress = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -80,13 +72,6 @@ class PredictReport:
     label_counts: Mapping[str, int] = field(default_factory=dict)
 
 
-def output_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in PARQUET_SUFFIXES:
-        return "parquet"
-    raise FpiError(f"cannot tell the format of '{path}' from its suffix; use .csv or .parquet")
 
 
 def predict_file(
@@ -109,7 +94,7 @@ def predict_file(
     see `workdir` (temporary buckets; default: a temp dir beside the output).
     """
     source, output = Path(source), Path(output)
-    fmt = output_format(output)
+    fmt = format_of(output)
     report = progress or (lambda message, done: None)
     started = time.perf_counter()
     if engine not in ("local", "dask"):
@@ -120,7 +105,7 @@ def predict_file(
         report(f"scoring {len(frame):,} turns", 0.5)
         scored = model.score(frame)
         write_export(scored, output)  # a CSV is neutralised against formulas, as every fpi CSV is
-        counts = scored["predicted_failure_point"].value_counts()
+        counts = scored[PREDICTED_COLUMN].value_counts()
         return PredictReport(output, len(scored), time.perf_counter() - started, "in memory",
                              label_counts={str(k): int(v) for k, v in counts.items()})
 
@@ -128,7 +113,8 @@ def predict_file(
     with _workspace(workdir, output) as directory, contextlib.ExitStack() as stack:
         client = None
         if engine == "dask":
-            from fpi.scoring.distributed import TASKS_PER_WORKER, dask_client, score_on_dask, worker_count
+            from fpi.cluster import TASKS_PER_WORKER, dask_client, worker_count
+            from fpi.scoring.distributed import score_on_dask
 
             report("connecting to the Dask cluster", 0.0)
             client = stack.enter_context(dask_client(scheduler))
@@ -166,17 +152,6 @@ def predict_file(
             mode = "out of core"
     return PredictReport(output, part.turns, time.perf_counter() - started, mode, buckets=len(part.buckets),
                          label_counts=counts)
-
-
-def score_bucket(model: Any, part: Partitioned, frame: pd.DataFrame, table: pa.Table) -> pa.Table:
-    """One bucket's turns (from `read_bucket`) with the predictions appended, as the output stores them."""
-    features = build_features(frame.drop(columns=[ROW_COLUMN]), model.spec, upload=part.upload)
-    proba = model.predict_proba_from_features(features)
-    labels = np.asarray(LABELS, dtype=object)[proba.argmax(axis=1)]
-    columns = [pa.array(labels, type=pa.string()), *(pa.array(proba[:, i]) for i in range(len(LABELS)))]
-    for spec, column in zip(PREDICTION_FIELDS, columns):
-        table = table.append_column(spec, column)
-    return table
 
 
 def write_scored(fh: IO[bytes], fmt: str, part: Partitioned, tables: Iterator[pa.Table]) -> None:
@@ -218,7 +193,7 @@ def _csv_ready(table: pa.Table, subsecond: Mapping[str, bool]) -> pa.Table:
 
 
 def _add_counts(counts: dict[str, int], table: pa.Table) -> None:
-    for item in pc.value_counts(table.column("predicted_failure_point")).to_pylist():
+    for item in pc.value_counts(table.column(PREDICTED_COLUMN)).to_pylist():
         counts[item["values"]] = counts.get(item["values"], 0) + int(item["counts"])
 
 

@@ -13,29 +13,25 @@ import hashlib
 import io
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fpi.errors import TraceError
-from fpi.model.estimator import with_predictions
-from fpi.data.schema import COLUMNS_BY_NAME, LABELS, REQUIRED_COLUMNS
+from fpi.data.predictions import with_predictions
+from fpi.data.schema import COLUMNS_BY_NAME, PREDICTION_COLUMNS, REQUIRED_COLUMNS
 from fpi.data.columns import normalise_column_name
 from fpi.data.files import PARQUET_MAGIC
 from fpi.data.summary import TraceSummary, summarize_traces
 from fpi.data.traces import load_traces
+from fpi.progress import Progress, quiet
 
 __all__ = [
-    "PREDICTION_COLUMNS", "ScoredTraces", "content_hash", "file_columns", "load_and_score",
+    "ScoredTraces", "content_hash", "file_columns", "load_and_score",
     "mapping_suggestions", "score_frame",
 ]
-
-PREDICTION_COLUMNS: tuple[str, ...] = ("predicted_failure_point", *(f"p_{label}" for label in LABELS))
-
-Progress = Callable[[str, float], None]
-"""Called with a message and the share of the work done, in [0, 1]."""
 
 
 @dataclass(frozen=True)
@@ -68,10 +64,6 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _quiet(message: str, done: float) -> None:
-    return None
-
-
 def load_and_score(
     data: bytes,
     *,
@@ -81,7 +73,7 @@ def load_and_score(
     progress: Progress | None = None,
 ) -> ScoredTraces:
     """Check and score an uploaded file; raises `TraceError` (nothing loaded) on a bad one."""
-    report = progress or _quiet
+    report = progress or quiet
     report(f"reading and checking {name}", 0.0)
     started = time.perf_counter()
     frame = load_traces(data, column_map=column_map, name=name)
@@ -94,7 +86,7 @@ def score_frame(
     frame: pd.DataFrame, *, model: Any, source: str, digest: str, progress: Progress | None = None
 ) -> ScoredTraces:
     """Score a validated frame (predictions already in it are replaced)."""
-    report = progress or _quiet
+    report = progress or quiet
     frame = frame.drop(columns=[c for c in PREDICTION_COLUMNS if c in frame.columns])
     seconds: dict[str, float] = {}
     report(f"computing features for {len(frame):,} turns", 0.3)

@@ -10,14 +10,15 @@ turn of a dialogue lands in the same bucket, so a bucket read back whole
 exactly as in memory, and duplicate turns can be found bucket by bucket.
 
 Memory stays bounded by the batch size and one bucket, whatever the file size;
-K is chosen so a bucket holds about `chunk_rows` turns.
+K is chosen so a bucket holds about `chunk_rows` turns. `score_bucket` scores one bucket,
+in this process or on a Dask worker.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -26,10 +27,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fpi.errors import Problem, TraceError
-from fpi.model.features import UploadStats
+from fpi.model.features import UploadStats, build_features
 from fpi.data.schema import COLUMNS_BY_NAME, CONFIDENCE_COLUMNS, KEY_COLUMNS, Kind, is_stage_signal
 from fpi.data.stream import TraceBatch, TraceStream, merge_problems
 from fpi.data.check import duplicate_problems, extra_problems, as_numbers
+from fpi.progress import Progress
+from fpi.data.predictions import append_predictions
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "Partitioned", "bucket_of", "duplicate_turns", "partition_traces", "read_bucket"]
 
@@ -53,8 +56,6 @@ _ARROW_TYPES: dict[Kind, pa.DataType] = {
     Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
     Kind.LABEL: pa.string(),
 }
-
-Progress = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -289,3 +290,9 @@ class _BucketWriter:
     def close(self) -> None:
         for writer in self._writers.values():
             writer.close()
+
+
+def score_bucket(model: Any, part: Partitioned, frame: pd.DataFrame, table: pa.Table) -> pa.Table:
+    """One bucket's turns (from `read_bucket`) with the predictions appended, as the output stores them."""
+    features = build_features(frame.drop(columns=[ROW_COLUMN]), model.spec, upload=part.upload)
+    return append_predictions(table, model.predict_proba_from_features(features))

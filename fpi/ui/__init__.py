@@ -2,5 +2,5 @@
 
 Pages lay out widgets and call the package (`fpi.scoring.frame`, `fpi.analysis.dashboard`,
 `fpi.ui.charts`, `fpi.model.explain`, `fpi.model.evaluate`, `fpi.model.registry`); session state
-lives behind `fpi.ui.state`, caches behind `fpi.ui.services.shared`.
+lives behind `fpi.ui.state`, caches behind `fpi.ui.services`.
 """

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from fpi.display import PERCENT_D3, format_percent, label_name, label_names, stage_name
-from fpi import glossary
+from fpi.model import glossary
 from fpi.model.explain import TurnExplanation
 from fpi.data.schema import LABELS
 
@@ -36,7 +36,7 @@ def waterfall_figure(explanation: TurnExplanation, *, top: int = 10) -> go.Figur
     """From the base value to the turn's raw score for one class, biggest contributions first.
 
     Each bar is labelled in the same words as the reasons ("NLU intent = PlayAudiobook", "ER confidence:
-    not logged"); hovering a bar gives the feature's meaning from `fpi.glossary`.
+    not logged"); hovering a bar gives the feature's meaning from `fpi.model.glossary`.
     """
     evidence = list(explanation.evidence)
     shown = evidence[:top]
@@ -478,30 +478,3 @@ def control_chart_figure(points: pd.DataFrame, *, series: str, failure_point: st
                              marker=dict(color="#d62728", size=13, symbol="x")))
     fig.update_yaxes(title="share of turns", tickformat=".0%", rangemode="tozero")
     return _layout(fig, html.escape(f"{failure_point} rate, {series}: control chart"), height=320)
-
-
-# ---------------------------------------------------------------- team review (data from fpi.review.agreement)
-
-def kappa_figure(per_label: pd.DataFrame, *, overall: float, method: str) -> go.Figure:
-    """Kappa per failure point with its bootstrap interval, and the overall kappa as a dotted line.
-
-    `per_label` is `Agreement.per_label`; labels nobody chose (NaN kappa) are left out.
-    """
-    part = per_label[per_label["kappa"].notna()]
-    fig = go.Figure(go.Bar(
-        y=label_names(part["label"]), x=part["kappa"], orientation="h",
-        marker_color=[LABEL_COLORS.get(str(label), "#9aa5b1") for label in part["label"]],
-        error_x=dict(type="data", symmetric=False, array=(part["high"] - part["kappa"]).fillna(0).to_numpy(),
-                     arrayminus=(part["kappa"] - part["low"]).fillna(0).to_numpy(), color="#333", thickness=1.2),
-        customdata=part[["low", "high", "turns"]].to_numpy(),
-        hovertemplate="%{y}: kappa %{x:.2f} (interval %{customdata[0]:.2f} to %{customdata[1]:.2f}; "
-                      "%{customdata[2]:,} turns with this label)<extra></extra>",
-    ))
-    if not np.isnan(overall):
-        fig.add_vline(x=overall, line_dash="dot", line_color="#333",
-                      annotation_text=f"overall {overall:.2f}", annotation_position="top")
-    fig.update_xaxes(title=f"{'Cohen' if method == 'cohen' else 'Fleiss'}'s kappa (1 = always agree, 0 = chance)"
-                     .replace("Fleiss's", "Fleiss'"),
-                     range=[min(-0.1, float(part["low"].min()) if len(part) else 0.0), 1.05])
-    fig.update_yaxes(autorange="reversed")  # pipeline order, top down
-    return _layout(fig, "Agreement per failure point", height=320)

@@ -11,12 +11,13 @@ from typing import Any, Callable
 import pandas as pd
 import streamlit as st
 
-from fpi import display, glossary
+from fpi import display
+from fpi.model import glossary
 from fpi.errors import FpiError
 from fpi.model.estimator import FailurePointModel
 from fpi.model.report import CandidateAdvice
 from fpi.ui import nav
-from fpi.ui.services import shared as services
+from fpi.ui.services import loading, models
 from fpi.ui.text import md_escape
 from fpi.ui.state import AppState, get_state
 
@@ -45,15 +46,15 @@ def page_setup(*, data_page: bool = False) -> tuple[AppState, FailurePointModel 
     state = get_state()
     model = None
     try:
-        model = services.active_model()
-        services.rescore_if_model_changed(state)
+        model = models.active_model()
+        loading.rescore_if_model_changed(state)
     except FpiError as exc:
         st.error(f"No usable model: {md_escape(exc)}. To fix it, open the Model page and roll back or "
                  "activate another version (or set FPI_MODEL to a model directory and restart).")
     if model is not None:
-        services.open_linked_dataset(state)
-        services.open_sample_once(state)
-        services.sync_dataset_param(state)
+        loading.open_linked_dataset(state)
+        loading.open_sample_once(state)
+        loading.sync_dataset_param(state)
     if state.notice:
         st.toast(md_escape(state.notice))
         state.notice = None
@@ -86,7 +87,7 @@ def no_data(state: AppState, *, what: str) -> None:
         left, right, _ = st.columns([1, 1, 2])
         with left:
             if st.button("Load the labelled sample", key=f"bigfile_sample_{what}"):
-                if services.load_sample(state, "labelled"):
+                if loading.load_sample(state, "labelled"):
                     st.rerun()
         with right:
             st.page_link(nav.OVERVIEW, label="Open the overview", icon=":material/dashboard:")
@@ -96,7 +97,7 @@ def no_data(state: AppState, *, what: str) -> None:
     left, right, _ = st.columns([1, 1, 2])
     with left:
         if st.button("Load the labelled sample", type="primary", key=f"nodata_sample_{what}"):
-            if services.load_sample(state, "labelled"):
+            if loading.load_sample(state, "labelled"):
                 st.rerun()
     with right:
         st.page_link(nav.DATA, label="Go to the Data page", icon=":material/upload_file:")

@@ -10,20 +10,18 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from fpi.ui import charts
-from fpi.analysis import cohorts, discovery
-from fpi.analysis import dashboard
+from fpi.ui import charts, components, nav
+from fpi.analysis import cohorts, dashboard, discovery
 from fpi.display import label_name, labels_for_display, plural
 from fpi.errors import FpiError
 from fpi.analysis.fairness import FAIRNESS_COLUMNS
-from fpi.data.schema import LABEL_COLUMN, LABELS
-from fpi.ui import components, nav
+from fpi.data.schema import LABEL_COLUMN, LABELS, PREDICTED_COLUMN
 from fpi.ui.services import cohorts as cohort_services
-from fpi.ui.services import shared as services
+from fpi.ui.services import loading
 from fpi.scoring.frame import ScoredTraces
 from fpi.ui.state import AppState, Keys
 
-SOURCES = {"model's prediction": dashboard.PREDICTED, "human label": LABEL_COLUMN}
+SOURCES = {"model's prediction": PREDICTED_COLUMN, "human label": LABEL_COLUMN}
 TURNS_SHOWN = 2000
 NAMES = components.LABEL_NAMES
 
@@ -60,7 +58,7 @@ def render() -> None:
 def _big_file(path: str) -> None:
     """Discovery on a large scored file: only its cohort columns and predictions are read, never its turns."""
     try:
-        big = services.big_file(path)
+        big = loading.big_file(path)
         frame = cohort_services.big_cohort_frame(big.key, big.path)
     except FpiError as exc:
         st.error(components.md_escape(exc))
@@ -89,7 +87,7 @@ def _settings(key: str, frame: pd.DataFrame, labelled: bool) -> tuple[str, tuple
         options = list(SOURCES) if labelled else list(SOURCES)[:1]
         choice = st.radio("Failure point from", options, key=f"{Keys.COHORT_SOURCE}_{len(options)}",
                           help="The model's predicted failure point, or the human label where the traces have one.")
-        source = SOURCES.get(choice or options[0], dashboard.PREDICTED)
+        source = SOURCES.get(choice or options[0], PREDICTED_COLUMN)
         candidates = cohort_services.candidate_columns(key, source, frame)
         # Keyed by the data too: another file has other columns, and a stale choice must not carry over.
         # Pills wrap onto as many lines as they need: no column name is cut off in the narrow sidebar.

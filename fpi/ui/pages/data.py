@@ -7,7 +7,7 @@ import streamlit as st
 from fpi.display import format_percent, format_time, label_name
 from fpi.data.schema import REQUIRED_COLUMNS
 from fpi.ui import components, nav
-from fpi.ui.services import shared as services
+from fpi.ui.services import loading
 from fpi.ui.text import md_escape
 from fpi.ui.state import AppState, Keys, Rejection
 
@@ -24,7 +24,7 @@ def render() -> None:
     upload_col, sample_col = st.columns([3, 2], gap="large")
     with upload_col:
         uploaded = st.file_uploader(
-            f"Upload traces: CSV or Parquet, up to {services.UPLOAD_LIMIT_MB:,} MB",
+            f"Upload traces: CSV or Parquet, up to {loading.UPLOAD_LIMIT_MB:,} MB",
             type=["csv", "parquet", "pq"], key=Keys.UPLOAD,
             help="Required columns: " + ", ".join(REQUIRED_COLUMNS) + ". Other columns are kept.",
         )
@@ -46,13 +46,13 @@ def render() -> None:
             components.plain_line("Open", state.big_file)
             st.page_link(nav.OVERVIEW, label="Open the overview", icon=":material/dashboard:")
 
-    if open_big and services.open_big_file(state, big_path):
+    if open_big and loading.open_big_file(state, big_path):
         st.rerun()  # so the page (and the expander above) show the file just opened
     if uploaded is not None and uploaded.file_id != state.handled_upload:
         state.handled_upload = uploaded.file_id
-        if services.load_into_state(state, uploaded.getvalue(), name=uploaded.name, from_upload=True):
+        if loading.load_into_state(state, uploaded.getvalue(), name=uploaded.name, from_upload=True):
             st.rerun()  # the sample banner drawn above must go
-    if (labelled and services.load_sample(state, "labelled")) or (unlabelled and services.load_sample(state, "unlabelled")):
+    if (labelled and loading.load_sample(state, "labelled")) or (unlabelled and loading.load_sample(state, "unlabelled")):
         st.rerun()  # the banner drawn above names the sample now loaded
 
     if state.rejection is not None:
@@ -110,7 +110,7 @@ def _mapping_form(state: AppState, rejection: Rejection, uploaded: object) -> No
     if apply:
         column_map = {source: target for target, source in choices.items() if source != NOT_IN_FILE}
         # Either way the page must show the new outcome, not the report drawn above.
-        services.load_into_state(state, uploaded.getvalue(), name=uploaded.name, column_map=column_map,
+        loading.load_into_state(state, uploaded.getvalue(), name=uploaded.name, column_map=column_map,
                                  from_upload=True)
         st.rerun()
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fpi.ui import charts
-from fpi.analysis import dashboard, navigation
+from fpi.ui import charts, components
+from fpi.analysis import navigation
 from fpi.analysis.episodes import episodes
 from fpi.display import format_time, label_name, plural
-from fpi.data.schema import LABEL_COLUMN, LABELS
-from fpi.ui import components
-from fpi.ui.services import shared as services
+from fpi.data.schema import LABEL_COLUMN, LABELS, PREDICTED_COLUMN
+from fpi.ui.services import models, views
 from fpi.ui.state import AppState, Keys, current_filters, set_widget_value, show_dialogue, show_selected_dialogue
 
 NAMES = components.LABEL_NAMES
@@ -29,8 +28,8 @@ def render() -> None:
     data = state.data
     frame = data.frame
     known = set(navigation.dialogue_ids(frame))
-    filters = current_filters(services.filter_options(data.key, frame))
-    defect_ids = navigation.defect_dialogues(services.filtered(data, filters))
+    filters = current_filters(views.filter_options(data.key, frame))
+    defect_ids = navigation.defect_dialogues(views.filtered(data, filters))
 
     linked = st.query_params.get("dialogue")
     if linked and linked != state.dialogue_id:
@@ -44,7 +43,7 @@ def render() -> None:
     current = state.dialogue_id
     st.query_params["dialogue"] = current
 
-    _navigation(state, services.filtered(data, filters), defect_ids, filters.active)
+    _navigation(state, views.filtered(data, filters), defect_ids, filters.active)
     turns = navigation.dialogue_turns(frame, current)
     _header(turns)
     pages = navigation.page_count(len(turns))
@@ -53,7 +52,7 @@ def render() -> None:
         page = int(st.number_input(f"Turns page (of {pages:,}; {navigation.TURNS_PER_PAGE} turns a page)",
                                    min_value=1, max_value=pages, step=1, key=Keys.TURN_PAGE)) - 1
     shown = navigation.turns_page(turns, page)
-    st.plotly_chart(services.strip_figure(data.key, current, page, shown, episodes(turns)), key="strip")
+    st.plotly_chart(views.strip_figure(data.key, current, page, shown, episodes(turns)), key="strip")
     st.caption("Stage confidences per turn (red low, green high; — not logged). "
                "The black box marks the stage the model names as the failure point; a dashed red frame, a defect "
                "episode (a failure and the user's retries of it).")
@@ -99,13 +98,13 @@ def _header(turns: pd.DataFrame) -> None:
     for column, name in (("device_type", "device"), ("locale", "locale"), ("timestamp", "started")):
         if column in turns.columns:
             info[name] = format_time(first[column]) if column == "timestamp" else first[column]
-    defects = int((turns[dashboard.PREDICTED] != "correct").sum())
+    defects = int((turns[PREDICTED_COLUMN] != "correct").sum())
     info["predicted defects"] = defects
     st.dataframe(pd.DataFrame([info]), hide_index=True, placeholder="—")
 
 
 def _turn(turn: pd.Series) -> None:
-    predicted = str(turn[dashboard.PREDICTED])
+    predicted = str(turn[PREDICTED_COLUMN])
     probability = float(turn[f"p_{predicted}"])
     with st.container(border=True):
         left, right = st.columns([3, 2], gap="medium")
@@ -134,7 +133,7 @@ def _turn(turn: pd.Series) -> None:
 def _explanation(state: AppState, model, turns: pd.DataFrame) -> None:
     st.subheader("Why the model says so")
     indices = [int(i) for i in turns["turn_index"]]
-    defective = [int(t) for t, p in zip(turns["turn_index"], turns[dashboard.PREDICTED]) if p != "correct"]
+    defective = [int(t) for t, p in zip(turns["turn_index"], turns[PREDICTED_COLUMN]) if p != "correct"]
     default = defective[0] if defective else indices[0]
     linked = st.query_params.get("turn")
     if linked is not None and linked.isdigit() and int(linked) in indices:
@@ -144,7 +143,7 @@ def _explanation(state: AppState, model, turns: pd.DataFrame) -> None:
     chosen = default if choice is None else int(choice)
     st.query_params["turn"] = str(chosen)
     row = int(turns.index[indices.index(chosen)])
-    explanation = services.explain(state, model, [row])[0]
+    explanation = models.explain(state, model, [row])[0]
     st.caption(f"Evidence for '{label_name(explanation.label)}' on turn {chosen}, in log-odds: "
                "red pushes toward the label, blue away from it.")
     st.text("\n".join(("▲ " if r.contribution > 0 else "▼ ") + r.text for r in explanation.reasons)

@@ -9,10 +9,10 @@ from fpi.errors import FpiError
 from fpi.model.training import MIN_LABELLED_TURNS
 from fpi.model.report import advise_candidate, display_names, metrics_table, model_card, per_class_table
 from fpi.model.registry import DEFAULT
-from fpi.display import format_time, label_name, labels_for_display, times_for_display
+from fpi.display import format_time, labels_for_display, times_for_display
 from fpi.data.schema import LABELS
 from fpi.ui import components, identity
-from fpi.ui.services import shared as services
+from fpi.ui.services import models
 from fpi.ui.services import team
 from fpi.ui.state import AppState, Keys
 
@@ -23,7 +23,7 @@ PERCENT = st.column_config.NumberColumn(format="%.3f")
 def render() -> None:
     state, model = components.page_setup()
     st.title("Model")
-    registry = services.registry()
+    registry = models.registry()
     if model is None:
         st.info("Roll back or activate another version below (the configured default is `default`). "
                 "Or train a model with `fpi train TRACES -o models/mine` and set FPI_MODEL to it.")
@@ -91,14 +91,14 @@ def _registry(state: AppState, registry) -> None:
         chosen = left.selectbox("Version", versions, key=Keys.ACTIVATE_VERSION)
         if middle.button("Activate", width="stretch"):
             try:
-                services.activate(state, chosen)
+                models.activate(state, chosen)
                 st.rerun()
             except FpiError as exc:
                 st.error(components.md_escape(exc))
         if right.button("Roll back", width="stretch", disabled=not registry.history(),
                         help="Re-activate the model that was active before this one."):
             try:
-                services.rollback(state)
+                models.rollback(state)
                 st.rerun()
             except FpiError as exc:
                 st.error(components.md_escape(exc))
@@ -132,7 +132,7 @@ def _current_data(state: AppState, model) -> None:
     data = state.data
     st.subheader("On the loaded traces")
     try:
-        report, calibration = services.evaluation(data.key, model.version, model, data)
+        report, calibration = models.evaluation(data.key, model.version, model, data)
     except FpiError as exc:
         st.error(components.md_escape(exc))
         return
@@ -163,8 +163,8 @@ def _global_shap(state: AppState, model) -> None:
     st.subheader("What drives each label")
     label = st.segmented_control("Label", list(LABELS), default="asr", key=Keys.SHAP_CLASS,
                                  format_func=lambda v: NAMES.get(v, v), required=True) or "asr"
-    importance = services.importance(data.key, model.version, model, data)
-    points = services.beeswarm(data.key, model.version, label, model, data)
+    importance = models.importance(data.key, model.version, model, data)
+    points = models.beeswarm(data.key, model.version, label, model, data)
     left, right = st.columns(2, gap="medium")
     with left:
         st.plotly_chart(charts.importance_figure(importance, label=label), key="importance")
@@ -187,7 +187,7 @@ def _training(state: AppState, labelled: int) -> None:
                "for the comparison below. The new model is saved but not used until you activate it.")
     if st.button("Train a model", type="primary"):
         try:
-            services.train_candidate(state)
+            models.train_candidate(state)
         except FpiError as exc:
             st.error(components.md_escape(exc))
     candidate = state.candidate
@@ -200,7 +200,7 @@ def _training(state: AppState, labelled: int) -> None:
     st.plotly_chart(charts.candidate_comparison_figure(candidate.comparison), key="candidate_compare")
     advice = advise_candidate(candidate.comparison, what="held-out labelled turns (dialogues the candidate never saw)")
     components.candidate_actions(advice, candidate.version,
-                                 activate=lambda: services.activate(state, candidate.version),
+                                 activate=lambda: models.activate(state, candidate.version),
                                  discard=lambda: setattr(state, "candidate", None), key="model_candidate")
 
 

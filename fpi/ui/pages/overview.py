@@ -13,7 +13,7 @@ from fpi.errors import FpiError
 from fpi.model.estimator import FailurePointModel
 from fpi.analysis.monitor import overall_limits
 from fpi.ui import components, nav
-from fpi.ui.services import shared as services
+from fpi.ui.services import loading, models, views
 from fpi.ui.state import (AppState, Keys, clear_filters, current_filters, drill_by_cohort, drill_by_label,
                           restore_filters_from_url, write_filters_to_url)
 
@@ -25,35 +25,35 @@ def render() -> None:
     st.title("Overview")
     if state.big_file is not None:
         try:
-            big = services.big_file(state.big_file)
+            big = loading.big_file(state.big_file)
         except FpiError as exc:
             st.error(components.md_escape(exc))
             return
-        options = services.big_filter_options(big.key, big.path)
+        options = views.big_filter_options(big.key, big.path)
         restore_filters_from_url(options)
         _sidebar(options)
         filters = current_filters(options)
         write_filters_to_url(filters)
-        view = services.big_overview(big.key, big.path, filters)
+        view = views.big_overview(big.key, big.path, filters)
         components.plain_line("Traces", big.path)
         st.caption(f"Computed with DuckDB on {components.md_escape(big.name)}, {big.turns:,} turns "
                    "(the file is not loaded into memory). How far to trust the labels is checked on files "
                    "loaded on the Data page, not on one opened by path.")
-        source = services.OverviewSource(key=big.key, turns=big.turns, columns=big.columns, big=big, data=None)
+        source = views.OverviewSource(key=big.key, turns=big.turns, columns=big.columns, big=big, data=None)
     elif state.data is None:
         components.no_data(state, what="overview")
         return
     else:
         data = state.data
-        options = services.filter_options(data.key, data.frame)
+        options = views.filter_options(data.key, data.frame)
         restore_filters_from_url(options)
         _sidebar(options)
         filters = current_filters(options)
         write_filters_to_url(filters)
-        view = services.overview(data.key, filters, data.frame)
+        view = views.overview(data.key, filters, data.frame)
         components.plain_line("Traces", data.source)
         _trust(state, model)
-        source = services.OverviewSource(key=data.key, turns=len(data.frame), columns=frozenset(data.frame.columns),
+        source = views.OverviewSource(key=data.key, turns=len(data.frame), columns=frozenset(data.frame.columns),
                                          big=None, data=data)
 
     if filters.active:
@@ -82,7 +82,7 @@ def render() -> None:
                "leave the pipeline; the rest end correct.")
 
     if not view.over_time.empty:
-        result = services.monitoring(source.key, filters, source.data.frame) if source.data is not None else None
+        result = views.monitoring(source.key, filters, source.data.frame) if source.data is not None else None
         limits = overall_limits(result) if result is not None and result.tested else None
         st.plotly_chart(charts.defect_rate_time_figure(view.over_time, limits=limits), key="over_time")
         st.caption("Share of turns with a predicted defect per period, in all (thick) and per failing stage"
@@ -100,7 +100,7 @@ def _trust(state: AppState, model: FailurePointModel | None) -> None:
     if model is None or state.data is None:
         return
     try:
-        report = services.trust_report(state.data.key, model.version, model, state.data)
+        report = models.trust_report(state.data.key, model.version, model, state.data)
     except FpiError as exc:
         st.caption(f"Could not check how far to trust the labels: {components.md_escape(exc)}")
         return
@@ -136,7 +136,7 @@ def _label_trust(state: AppState, result: trust.LabelTrust) -> None:
     if state.candidate is None:
         if left.button("Train a model on these traces", type="primary"):
             try:
-                services.train_candidate(state)
+                models.train_candidate(state)
             except FpiError as exc:
                 st.error(components.md_escape(exc))
     if state.candidate is not None:
@@ -202,11 +202,11 @@ def _kpis(k: dashboard.Kpis) -> None:
                    help="Share of labelled turns where the model predicts the human label.")
 
 
-def _episodes(source: services.OverviewSource, filters: filtering.Filters) -> None:
+def _episodes(source: views.OverviewSource, filters: filtering.Filters) -> None:
     """Turns and defect episodes side by side: a failure and the user's retries of it are one experience."""
     if source.data is None:  # a big file opened by path is summarised per turn only
         return
-    s = services.episode_summary(source.key, filters, source.data.frame)
+    s = views.episode_summary(source.key, filters, source.data.frame)
     quiet = dict(delta_color="off", delta_arrow="off", border=True)
     cols = st.columns(4)
     cols[0].metric("Defect rate per episode", f"{s.defect_rate_per_episode:.1%}",
@@ -221,11 +221,11 @@ def _episodes(source: services.OverviewSource, filters: filtering.Filters) -> No
                    **quiet, help="Episodes after which the dialogue ended without a correct turn.")
 
 
-def _control_limits(source: services.OverviewSource, filters: filtering.Filters) -> None:
+def _control_limits(source: views.OverviewSource, filters: filtering.Filters) -> None:
     """The defect rate against control limits from the preceding periods, and every breach (as `fpi monitor`)."""
     if source.data is None:
         return
-    result = services.monitoring(source.key, filters, source.data.frame)
+    result = views.monitoring(source.key, filters, source.data.frame)
     if result is None or result.tested == 0:
         return
     with st.expander(f"Control limits: {len(result.breaches):,} breach{'es' if len(result.breaches) != 1 else ''}",
@@ -244,7 +244,7 @@ def _control_limits(source: services.OverviewSource, filters: filtering.Filters)
                 c: st.column_config.NumberColumn(format="percent") for c in ("rate", "expected", "limit")})
 
 
-def _breakdown(source: services.OverviewSource, filters: filtering.Filters) -> tuple[str | None, str]:
+def _breakdown(source: views.OverviewSource, filters: filtering.Filters) -> tuple[str | None, str]:
     st.subheader("Breakdown by cohort")
     dimensions = [name for name, column in dashboard.BREAKDOWN_DIMENSIONS.items() if column in source.columns]
     if not dimensions:
@@ -276,7 +276,7 @@ def _breakdown(source: services.OverviewSource, filters: filtering.Filters) -> t
     return (str(table.iloc[rows[0]]["cohort"]) if rows else None), column
 
 
-def _matching_turns(state: AppState, source: services.OverviewSource, filters: filtering.Filters, label_event,
+def _matching_turns(state: AppState, source: views.OverviewSource, filters: filtering.Filters, label_event,
                     cohort: str | None, column: str) -> None:
     st.subheader("Matching turns")
     points = label_event.selection.points if label_event is not None else []

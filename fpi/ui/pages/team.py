@@ -14,7 +14,7 @@ from fpi.data.schema import LABELS
 from fpi.display import label_name, labels_for_display
 from fpi.errors import FpiError
 from fpi.review.assignment import SPLITS, parse_analysts
-from fpi.ui import charts, components, identity
+from fpi.ui import components, identity, team_charts
 from fpi.ui.services import team_review as tr
 from fpi.ui.services import triage as ts
 from fpi.ui.state import AppState, Keys
@@ -117,7 +117,7 @@ def _agreement(report) -> None:
                "below 0.6 means the labels need a clearer definition. Intervals are bootstrapped over turns.")
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        st.plotly_chart(charts.kappa_figure(report.per_label, overall=overall.value, method=report.method),
+        st.plotly_chart(team_charts.kappa_figure(report.per_label, overall=overall.value, method=report.method),
                         key="team_kappa")
     with right:
         st.caption("Per failure point (this label or not)")

@@ -18,7 +18,7 @@ from fpi.display import format_time, labels_for_display, stage_name, times_for_d
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.review.names import clean_name
 from fpi.ui import components, identity
-from fpi.ui.services import shared as services
+from fpi.ui.services import models
 from fpi.ui.services import triage as ts
 from fpi.ui.state import AppState, Keys
 
@@ -163,7 +163,7 @@ def _review(state: AppState, model, item: pd.Series, dataset: str, analyst: str)
             human = turn.get(LABEL_COLUMN)
             if human is not None and not pd.isna(human) and str(human) in LABELS:
                 st.markdown(f"Label in the data: **{NAMES[str(human)]}**")
-            explanation = services.explain(state, model, [row])[0]
+            explanation = models.explain(state, model, [row])[0]
             st.caption("Top reasons for the prediction")
             st.text("\n".join(("▲ " if r.contribution > 0 else "▼ ") + r.text for r in explanation.reasons)
                     or "No feature moved this turn's score.")
@@ -265,7 +265,7 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
                                      activate=lambda: ts.activate(state, candidate.version),
                                      discard=lambda: setattr(state, "verdict_candidate", None),
                                      key="verdict_candidate")
-    if services.registry().history():
+    if models.registry().history():
         if st.button("Roll back to the previous model", help="Re-activate the model that was active before."):
             try:
                 ts.rollback(state)

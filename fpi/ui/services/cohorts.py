@@ -1,4 +1,4 @@
-"""Caches around `fpi.analysis.cohorts` and `fpi.analysis.fairness` for the Cohorts page (the same pattern as `fpi.ui.services.shared`).
+"""Caches around `fpi.analysis.cohorts` and `fpi.analysis.fairness` for the Cohorts page (the same pattern as `fpi.ui.services`).
 
 Keyed by the data's key (content hash + model version) and the settings, never
 by the frame itself; nothing here computes.

@@ -14,6 +14,7 @@ from fpi.review.audit import AuditResult
 from fpi.scoring.frame import ScoredTraces
 from fpi.ui.state import AppState
 from fpi.ui.services import triage as ts
+from fpi.ui.services.verdicts import verdict_store
 from fpi.ui.text import CACHE_TTL
 
 
@@ -25,14 +26,14 @@ def _agreement(dataset: str | None, verdicts: int, adjudications: int, _all: pd.
 
 def team_agreement(dataset: str | None) -> Agreement:
     """Agreement on one dataset's verdicts (None: all); recomputed when a verdict or adjudication is added."""
-    store = ts.verdict_store()
+    store = verdict_store()
     verdicts = store.all(dataset=dataset)
     adjudicated = store.adjudications(dataset=dataset)
     return _agreement(dataset, len(verdicts), len(adjudicated), verdicts, adjudicated)
 
 
 def adjudicate(row: dict[str, object], label: str, analyst: str, note: str | None) -> None:
-    ts.verdict_store().adjudicate(dataset=str(row["dataset_fingerprint"]), dialogue_id=str(row["dialogue_id"]),
+    verdict_store().adjudicate(dataset=str(row["dataset_fingerprint"]), dialogue_id=str(row["dialogue_id"]),
                                   turn_index=int(row["turn_index"]), label=label, analyst=analyst, note=note)
 
 
@@ -40,14 +41,14 @@ def audit(state: AppState, model: FailurePointModel) -> AuditResult | None:
     """Audit the loaded traces' verdicts as retraining would take them (None: too few labels to audit)."""
     assert state.data is not None
     dataset = ts.fingerprint(state.data)
-    verdicts, _held = training_verdicts(ts.verdict_store().all(dataset=dataset),
-                                        ts.verdict_store().adjudications(dataset=dataset))
+    verdicts, _held = training_verdicts(verdict_store().all(dataset=dataset),
+                                        verdict_store().adjudications(dataset=dataset))
     return ts.audit_before_retraining(state.data, verdicts, model, dataset=dataset)
 
 
 def assignment(data: ScoredTraces, dataset: str) -> tuple[dict | None, pd.DataFrame | None]:
     """The dataset's split and each analyst's progress on it (None, None when it has no split)."""
-    store = ts.verdict_store()
+    store = verdict_store()
     split = store.split(dataset=dataset)
     if split is None:
         return None, None
@@ -61,5 +62,5 @@ def assignment(data: ScoredTraces, dataset: str) -> tuple[dict | None, pd.DataFr
 def save_split(dataset: str, analysts: tuple[str, ...], by: str, column: str | None, created_by: str) -> None:
     """Check the split (names, column) and store it; raises `ValueError` or `StoreError` saying what is wrong."""
     checked = Split(analysts=analysts, by=by, column=column if by == "cohort" else None)
-    ts.verdict_store().save_split(dataset=dataset, analysts=checked.analysts, by=checked.by, column=checked.column,
+    verdict_store().save_split(dataset=dataset, analysts=checked.analysts, by=checked.by, column=checked.column,
                                   created_by=created_by)

@@ -1,6 +1,6 @@
 """What the Triage page calls: the verdict store, the cached queue, verdicts, retraining and exports.
 
-As in `fpi.ui.services.shared`: caches and the few actions that change session state;
+As in `fpi.ui.services`: caches and the few actions that change session state;
 the work is in `fpi.review.store`, `fpi.review.triage`, `fpi.review.retrain` and `fpi.review.export`.
 The queue is ranked once per (data, model, order, filters) and cached; after a
 verdict the page takes the next unreviewed turn of the cached queue, so the
@@ -18,7 +18,8 @@ from fpi.review import triage
 from fpi.config import Config
 from fpi.display import label_name
 from fpi.errors import NotLabelledError, StoreError
-from fpi.review.export import export_bytes, with_latest_verdicts
+from fpi.data.write import export_bytes
+from fpi.review.export import with_latest_verdicts
 from fpi.model.estimator import FailurePointModel
 from fpi.review.retrain import RetrainConfig, retrain_from_verdicts
 from fpi.scoring.frame import ScoredTraces
@@ -27,22 +28,12 @@ from fpi.review.assignment import SPLITS, Split, assign, my_share, owners_of
 from fpi.review.audit import AuditResult, audit_verdicts
 from fpi.review.store import VerdictStore, resolve_verdicts
 from fpi.data.summary import dataset_fingerprint
-from fpi.ui.services import shared as services
+from fpi.ui.services import models, team
+from fpi.ui.services.verdicts import verdict_store
 from fpi.ui.state import AppState, Keys, TriageProgress, VerdictCandidate
 
 RETRAIN_CONFIG = RetrainConfig()
 """How the Triage page retrains (tests may swap in a quicker one)."""
-
-
-@st.cache_resource(show_spinner=False, ttl=CACHE_TTL, max_entries=4)
-def _store(url: str) -> VerdictStore:
-    """One store (engine and connection pool) per database URL, shared by all sessions."""
-    return VerdictStore(url)
-
-
-def verdict_store() -> VerdictStore:
-    """The store at FPI_DB_URL (or the SQLite file in FPI_HOME); raises `StoreError` when unusable."""
-    return _store(Config.from_env().db_url)
 
 
 @st.cache_data(show_spinner="Fingerprinting the traces…", ttl=CACHE_TTL, max_entries=8)
@@ -142,7 +133,7 @@ def history(dataset: str, dialogue_id: str, turn_index: int) -> pd.DataFrame:
 def _base_model(model: FailurePointModel) -> FailurePointModel:
     """The model `model` was continued from, if it was retrained from verdicts and is still there."""
     base_version = (model.meta.get("retraining") or {}).get("base_model")
-    entry = services.registry().locate(str(base_version)) if base_version else None
+    entry = models.registry().locate(str(base_version)) if base_version else None
     return FailurePointModel.load(entry.path) if entry is not None else model
 
 
@@ -153,8 +144,6 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
     Returns why there is no candidate when cross-validation prefers the model as it is (else None).
     Raises `NotLabelledError` (too few labels) and other `FpiError`s for the page to show.
     """
-    from fpi.ui.services import team  # team builds on this module
-
     who = team.require(state, "train")
     store = verdict_store()
     # Adjudicated labels win; turns the analysts disagree on and nobody adjudicated teach nothing.
@@ -176,7 +165,7 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
                             f"(macro-F1 {result.strategy_scores.get('keep', float('nan')):.3f}). "
                             "Give more verdicts, then try again. "
                             + (audit.summary() + "." if audit is not None else "") + why_held)
-        entry = services.registry().save_candidate(result.candidate)
+        entry = models.registry().save_candidate(result.candidate)
         team.done(who, "train", entry.version)
     state.verdict_candidate = VerdictCandidate(
         version=entry.version, comparison=result.comparison, heldout_turns=result.heldout_turns,
@@ -188,12 +177,12 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
 
 
 def activate(state: AppState, version: str) -> None:
-    services.activate(state, version)
+    models.activate(state, version)
     state.verdict_candidate = None
 
 
 def rollback(state: AppState) -> str:
-    version = services.rollback(state)
+    version = models.rollback(state)
     state.verdict_candidate = None
     return version
 
