@@ -170,7 +170,7 @@ def test_the_csv_row_estimate_never_undercounts(cells: list[str]) -> None:
 
 
 def test_the_app_refuses_an_upload_over_the_row_limit_and_keeps_the_data(at, files, monkeypatch) -> None:
-    from test_app import load_sample, metric
+    from app_files import load_sample, metric
 
     load_sample(at)
     before = metric(at, "Turns")
@@ -235,7 +235,7 @@ def test_the_drilldown_does_not_open_a_huge_dialogue_by_default(small_traces) ->
 
 
 def test_a_long_dialogue_is_paged_in_the_app(at, files, tmp_path) -> None:
-    from test_app import load_sample, upload
+    from app_files import load_sample, upload
 
     frame = _long_dialogue(load_traces(files.unlabelled), 450)
     path = tmp_path / "long.csv"
@@ -327,19 +327,7 @@ def test_fpi_predict_writes_no_live_formula_to_csv(small_traces, files, tmp_path
     assert len(pd.read_csv(out)) == len(small_traces)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=1, max_size=8))
-def test_the_arrow_and_pandas_neutralisers_agree(cells: list[str | None]) -> None:
-    import pyarrow as pa
-
-    from fpi.data.write import FORMULA_PREFIXES, neutralise_formulas, neutralise_table
-
-    frame = pd.DataFrame({"-x": pd.Series(cells, dtype="object")})
-    table = neutralise_table(pa.Table.from_pandas(frame, preserve_index=False))
-    expected = neutralise_formulas(frame)
-    assert table.column_names == list(expected.columns) == ["'-x"]
-    assert table.column(0).to_pylist() == [None if v is None or v != v else v for v in expected.iloc[:, 0]]
-    assert not any(isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in table.column(0).to_pylist())
+# (that the Arrow and pandas neutralisers agree is tested in tests/data/test_write.py)
 
 
 def test_the_app_offers_no_unneutralised_table_download_and_no_tracebacks() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from fpi import display
-from fpi.ui import charts
+from fpi.ui import charts, model_charts
 from fpi.data.schema import LABELS
 
 
@@ -43,5 +43,5 @@ def test_charts_write_labels_by_their_display_names() -> None:
     assert list(fig.data[0].x) == [display.label_name(label) for label in LABELS]
     assert list(fig.data[0].text) == ["60.0%", "6.0%", "12.0%", "10.0%", "7.0%", "5.0%"]
     assert fig.data[1].type == "bar"  # human labels beside the bars, not markers over their percentages
-    confusion = charts.confusion_figure(np.eye(len(LABELS), dtype=int).tolist())
+    confusion = model_charts.confusion_figure(np.eye(len(LABELS), dtype=int).tolist())
     assert "false wake" in list(confusion.data[0].x) and "false_wake" not in list(confusion.data[0].x)

@@ -183,6 +183,13 @@ def display_name(name: str) -> str:
     return entry(name).name
 
 
+def cohort_name(conditions: Iterable[tuple[str, str]]) -> str:
+    """ "device = car and NLU domain = video": a cohort in words, each column by its display name, each value
+    as in the traces (so it is user data: show it as text, never as Markdown)."""
+    parts = [f"{display_name(column)} = {value}" for column, value in conditions]
+    return " and ".join(parts) if parts else "all turns"
+
+
 def meaning(name: str) -> str:
     return entry(name).meaning
 

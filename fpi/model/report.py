@@ -13,7 +13,7 @@ import pandas as pd
 
 from fpi.model.evaluate import SYSTEM_NAMES, calibration_table, evaluate_predictions
 from fpi.data.schema import LABEL_COLUMN, LABELS
-from fpi.model.splits import grouped_split
+from fpi.model.training import split_masks, TrainConfig
 
 __all__ = [
     "CandidateAdvice", "ModelCard", "advise_candidate", "calibration_tables", "compare_models", "current_data_report", "display_names", "heldout_mask",
@@ -106,10 +106,9 @@ def calibration_tables(truth: np.ndarray, systems: Mapping[str, np.ndarray]) -> 
     return {SYSTEM_NAMES.get(name, name): calibration_table(truth, proba) for name, proba in systems.items()}
 
 
-def heldout_mask(frame: pd.DataFrame, config: Any) -> np.ndarray:
+def heldout_mask(frame: pd.DataFrame, config: TrainConfig) -> np.ndarray:
     """The labelled turns of the dialogues a model trained on `frame` with `config` never saw."""
-    fractions = (1 - config.valid_fraction - config.test_fraction, config.valid_fraction, config.test_fraction)
-    _, valid, test = grouped_split(frame, fractions=fractions, seed=config.seed)
+    _, valid, test = split_masks(frame, config)
     held = test if test.any() else valid
     labelled = frame[LABEL_COLUMN].notna().to_numpy() if LABEL_COLUMN in frame.columns else np.zeros(len(frame), bool)
     return held & labelled

@@ -28,13 +28,12 @@ from fpi.review.adapt import ADAPT_STRATEGIES, LABEL_SOURCE, RetrainConfig, cont
 from fpi.errors import FpiError, ModelError, NotLabelledError, Problem, TraceError
 from fpi.model.evaluate import evaluate_predictions
 from fpi.model.estimator import FailurePointModel
-from fpi.model.training import MIN_LABELLED_TURNS, TrainConfig
+from fpi.model.training import MIN_LABELLED_TURNS
 from fpi.data.schema import LABEL_COLUMN, LABELS
-from fpi.model.splits import grouped_split
 
 __all__ = [
     "LABEL_SOURCE", "STRATEGIES", "RetrainConfig", "RetrainResult", "continue_training", "labels_with_verdicts",
-    "read_verdicts", "retrain_from_verdicts", "split_masks",
+    "read_verdicts", "retrain_from_verdicts",
 ]
 
 STRATEGIES: tuple[str, ...] = ("auto", *ADAPT_STRATEGIES)
@@ -146,12 +145,6 @@ def _unquote(values: pd.Series) -> pd.Series:
 
     quoted = values.str.startswith("'") & values.str[1:].str.startswith(FORMULA_PREFIXES)
     return values.where(~quoted.fillna(False).astype(bool), values.str[1:])
-
-
-def split_masks(frame: pd.DataFrame, config: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(train, early stopping / calibration, held-out) by dialogue: the split `FailurePointModel.fit` makes."""
-    fractions = (1 - config.valid_fraction - config.test_fraction, config.valid_fraction, config.test_fraction)
-    return grouped_split(frame, fractions=fractions, seed=config.seed)
 
 
 def retrain_from_verdicts(

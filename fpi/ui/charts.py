@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import html
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from fpi.display import PERCENT_D3, format_percent, label_name, label_names, stage_name
-from fpi.model import glossary
-from fpi.model.explain import TurnExplanation
 from fpi.data.schema import LABELS
 
 LABEL_COLORS: dict[str, str] = {
@@ -24,152 +22,12 @@ LABEL_COLORS: dict[str, str] = {
 UP, DOWN = "#d62728", "#1f77b4"
 
 
-def _layout(fig: go.Figure, title: str, *, height: int = 380) -> go.Figure:
+def layout(fig: go.Figure, title: str, *, height: int = 380) -> go.Figure:
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10), template="plotly_white")
     # Room for long tick labels instead of letting them run into each other or the title.
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True, ticksuffix=" ")
     return fig
-
-
-def waterfall_figure(explanation: TurnExplanation, *, top: int = 10) -> go.Figure:
-    """From the base value to the turn's raw score for one class, biggest contributions first.
-
-    Each bar is labelled in the same words as the reasons ("NLU intent = PlayAudiobook", "ER confidence:
-    not logged"); hovering a bar gives the feature's meaning from `fpi.model.glossary`.
-    """
-    evidence = list(explanation.evidence)
-    shown = evidence[:top]
-    rest = float(sum(r.contribution for r in evidence[top:]))
-    labels = [r.phrase or glossary.labelled_value(r.feature, r.value) for r in shown]
-    labels = [_unique(label, labels[:i]) for i, label in enumerate(labels)]
-    values = [r.contribution for r in shown]
-    hover = [f"{glossary.display_name(r.feature)}: {glossary.meaning(r.feature)}" for r in shown]
-    if len(evidence) > top:
-        labels.append(f"{len(evidence) - top} other features")
-        values.append(rest)
-        hover.append("The remaining features together.")
-    fig = go.Figure(
-        go.Waterfall(
-            orientation="h",
-            y=["base value", *labels, "score"],
-            x=[explanation.base_value, *values, 0.0],
-            measure=["absolute", *(["relative"] * len(values)), "total"],
-            increasing=dict(marker=dict(color=UP)),
-            decreasing=dict(marker=dict(color=DOWN)),
-            totals=dict(marker=dict(color="#999999")),
-            customdata=["The model's score before it looks at this turn (the average turn).", *hover,
-                        f"The turn's score for {label_name(explanation.label)} (log-odds)."],
-            text=[f"{v:+.2f}".replace("-", "\u2212") for v in (explanation.base_value, *values, explanation.raw_score)],
-            # Outside the bars, never clipped; the base value's inside its bar, clear of the row labels.
-            textposition=["inside", *(["outside"] * len(values)), "outside"], cliponaxis=False,
-            hovertemplate="%{y}<br>%{customdata}<br>%{x:+.2f}<extra></extra>",
-        )
-    )
-    fig.update_yaxes(autorange="reversed")  # read top-down: base value first, score last
-    return _layout(
-        fig,
-        f"Why {label_name(explanation.label)} (p = {explanation.probability:.2f}): contributions to its score",
-        height=120 + 28 * (len(labels) + 2),
-    )
-
-
-def _unique(label: str, before: list[str]) -> str:
-    """Plotly merges equal category names into one row; a trailing space per repeat keeps them apart."""
-    while label in before:
-        label += " "
-    return label
-
-
-def stage_group_figure(explanation: TurnExplanation) -> go.Figure:
-    """Evidence summed per stage/context group: which part of the pipeline pushed the label."""
-    groups = explanation.groups[explanation.groups.abs() > 1e-9].sort_values()
-    values = groups.to_numpy(dtype=float)
-    fig = go.Figure(
-        go.Bar(
-            x=values, y=[stage_name(g) for g in groups.index], orientation="h",
-            marker_color=[UP if v > 0 else DOWN for v in values],
-            # Signed, outside the bar and never clipped: "-0.24" must not read as "24".
-            text=[f"{v:+.2f}".replace("-", "\u2212") for v in values], textposition="outside", cliponaxis=False,
-            hovertemplate="%{y}: %{x:+.2f}<extra></extra>",
-        )
-    )
-    fig.update_xaxes(title=f"contribution toward {label_name(explanation.label)}", range=_padded_range(values),
-                     zeroline=True, zerolinecolor="#888")
-    return _layout(fig, "Evidence per stage", height=120 + 30 * max(1, len(groups)))
-
-
-def _padded_range(values: np.ndarray, *, pad: float = 0.3) -> list[float]:
-    """An axis range around `values` and 0 with room on both sides for the labels outside the bars."""
-    low, high = min(0.0, float(np.min(values, initial=0.0))), max(0.0, float(np.max(values, initial=0.0)))
-    span = max(high - low, 1e-6)
-    return [low - pad * span if low < 0 else low - 0.05 * span, high + pad * span if high > 0 else high + 0.05 * span]
-
-
-def importance_figure(importance: pd.DataFrame, *, label: str, top: int = 15) -> go.Figure:
-    """Mean |SHAP| of the most important features for one class."""
-    part = importance[importance["class"] == label].nlargest(top, "mean_abs_shap").iloc[::-1]
-    fig = go.Figure(go.Bar(x=part["mean_abs_shap"], y=[glossary.display_name(f) for f in part["feature"]],
-                           orientation="h", marker_color=LABEL_COLORS.get(label, "#888"),
-                           customdata=[glossary.meaning(f) for f in part["feature"]],
-                           hovertemplate="%{y}<br>%{customdata}<br>mean |SHAP| %{x:.3f}<extra></extra>"))
-    fig.update_xaxes(title="mean |SHAP| (log-odds)")
-    return _layout(fig, f"What drives '{label_name(label)}'", height=120 + 24 * len(part))
-
-
-def beeswarm_figure(points: pd.DataFrame, *, label: str) -> go.Figure:
-    """One row per feature, one dot per turn: SHAP value on x, feature value as colour."""
-    features = list(dict.fromkeys(points["feature"]))[::-1]
-    position = {name: i for i, name in enumerate(features)}
-    rng = np.random.default_rng(0)
-    jitter = rng.uniform(-0.3, 0.3, len(points))
-    fig = go.Figure(
-        go.Scattergl(
-            x=points["shap"], y=points["feature"].map(position) + jitter, mode="markers",
-            marker=dict(size=5, color=points["value_pct"], colorscale="RdBu_r", cmin=0, cmax=1,
-                        colorbar=dict(title="value<br>percentile")),
-            hovertext=[glossary.labelled_value(f, v) for f, v in zip(points["feature"], points["value"])],
-        )
-    )
-    fig.update_yaxes(tickvals=list(position.values()), ticktext=[glossary.display_name(f) for f in position])
-    fig.update_xaxes(title=f"SHAP value toward '{label_name(label)}'")
-    return _layout(fig, f"Feature effects on '{label_name(label)}'", height=140 + 32 * len(features))
-
-
-def confusion_figure(confusion: list[list[int]], *, title: str = "Confusion matrix") -> go.Figure:
-    matrix = np.asarray(confusion, dtype=float)
-    share = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
-    fig = go.Figure(
-        go.Heatmap(
-            z=share, x=label_names(LABELS), y=label_names(LABELS), colorscale="Blues", zmin=0, zmax=1,
-            text=matrix.astype(int), texttemplate="%{text}", hovertemplate="label %{y}, predicted %{x}: %{text}<extra></extra>",
-        )
-    )
-    fig.update_xaxes(title="predicted")
-    fig.update_yaxes(title="label", autorange="reversed")
-    return _layout(fig, title, height=420)
-
-
-def calibration_figure(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
-    """Reliability diagram: accuracy against confidence per bin, one line per system."""
-    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#999"),
-                               name="perfect calibration"))
-    for name, table in tables.items():
-        fig.add_trace(go.Scatter(x=table["confidence"], y=table["accuracy"], mode="lines+markers", name=name,
-                                 hovertext=[f"{n:,} turns" for n in table["turns"]]))
-    fig.update_xaxes(title="confidence of the predicted label", range=[0, 1])
-    fig.update_yaxes(title="share correct", range=[0, 1])
-    return _layout(fig, "Calibration", height=380)
-
-
-def metric_comparison_figure(report: Mapping[str, Any]) -> go.Figure:
-    """F1 per class for each system, side by side."""
-    fig = go.Figure()
-    for name, metrics in report["systems"].items():
-        fig.add_trace(go.Bar(name=name, x=label_names(LABELS), y=[metrics["per_class"][c]["f1"] for c in LABELS]))
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title="F1", range=[0, 1])
-    return _layout(fig, "F1 per class: model vs baselines")
 
 
 # ---------------------------------------------------------------- dashboards (data from fpi.analysis.dashboard)
@@ -212,7 +70,7 @@ def label_distribution_figure(distribution: pd.DataFrame) -> go.Figure:
     top = float(max(distribution["predicted"].max(), distribution["labelled"].max(), 1))
     fig.update_yaxes(title="turns", range=[0, top * 1.15])
     fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
-    return _layout(fig, "Predicted failure points", height=360)
+    return layout(fig, "Predicted failure points", height=360)
 
 
 def sankey_figure(flows: Any) -> go.Figure:
@@ -260,7 +118,7 @@ def sankey_figure(flows: Any) -> go.Figure:
                   value=links["turns"], color=link_colors,
                   hovertemplate="%{source.label} → %{target.label}: %{value:,} turns<extra></extra>"),
     ))
-    return _layout(fig, "Where turns fail in the pipeline", height=360)
+    return layout(fig, "Where turns fail in the pipeline", height=360)
 
 
 def defect_rate_time_figure(over_time: pd.DataFrame, *, limits: pd.DataFrame | None = None) -> go.Figure:
@@ -301,7 +159,7 @@ def defect_rate_time_figure(over_time: pd.DataFrame, *, limits: pd.DataFrame | N
                 hovertemplate="%{x}: %{customdata[0]} series above their limit<extra>breach</extra>",
             ))
     fig.update_yaxes(title="share of turns", tickformat=PERCENT_D3, rangemode="tozero")
-    return _layout(fig, "Defect rate over time", height=340)
+    return layout(fig, "Defect rate over time", height=340)
 
 
 def breakdown_heatmap_figure(matrix: pd.DataFrame, *, dimension: str) -> go.Figure:
@@ -315,7 +173,7 @@ def breakdown_heatmap_figure(matrix: pd.DataFrame, *, dimension: str) -> go.Figu
     ))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(side="top")
-    fig = _layout(fig, f"Failure points by {dimension}", height=160 + 26 * max(3, len(matrix)))
+    fig = layout(fig, f"Failure points by {dimension}", height=160 + 26 * max(3, len(matrix)))
     fig.update_layout(margin=dict(t=90), title=dict(y=0.98, yanchor="top"))  # labels on top, clear of the title
     return fig
 
@@ -335,7 +193,7 @@ def confidence_distribution_figure(distribution: pd.DataFrame) -> go.Figure:
         ))
     fig.update_xaxes(title="probability of the predicted label", range=[0, 1.01])
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Model confidence per predicted failure point", height=120 + 40 * max(1, len(distribution)))
+    return layout(fig, "Model confidence per predicted failure point", height=120 + 40 * max(1, len(distribution)))
 
 
 def _episodes_on_strip(episodes: pd.DataFrame | None, turns: list) -> pd.DataFrame:
@@ -404,13 +262,6 @@ def confidence_strip_figure(strip: pd.DataFrame, *, episodes: pd.DataFrame | Non
     return fig
 
 
-def candidate_comparison_figure(report: Mapping[str, Any]) -> go.Figure:
-    """F1 per class of the active model and a newly trained candidate, on the same held-out turns."""
-    fig = metric_comparison_figure(report)
-    fig.update_layout(title="F1 per class: candidate vs active model")
-    return fig
-
-
 # ---------------------------------------------------------------- cohorts (data from fpi.analysis.cohorts)
 
 COHORT_COLOR, OVERALL_COLOR = "#c0392b", "#9aa5b1"
@@ -435,7 +286,7 @@ def cohort_profile_figure(profile: pd.DataFrame, *, cohort: str) -> go.Figure:
         ))
     fig.update_layout(barmode="group", legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     fig.update_yaxes(title="share of turns", tickformat=PERCENT_D3, rangemode="tozero")
-    return _layout(fig, html.escape(cohort), height=380)
+    return layout(fig, html.escape(cohort), height=380)
 
 
 def cohort_performance_figure(performance: pd.DataFrame, *, dimension: str) -> go.Figure:
@@ -455,7 +306,7 @@ def cohort_performance_figure(performance: pd.DataFrame, *, dimension: str) -> g
     fig.update_xaxes(title="on the labelled turns", range=[0, 1.02])
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
-    return _layout(fig, f"Model performance by {html.escape(dimension)}", height=140 + 36 * max(2, len(performance)))
+    return layout(fig, f"Model performance by {html.escape(dimension)}", height=140 + 36 * max(2, len(performance)))
 
 
 def control_chart_figure(points: pd.DataFrame, *, series: str, failure_point: str) -> go.Figure:
@@ -477,4 +328,88 @@ def control_chart_figure(points: pd.DataFrame, *, series: str, failure_point: st
     fig.add_trace(go.Scatter(x=breaches["period"], y=breaches["rate"], mode="markers", name="breach",
                              marker=dict(color="#d62728", size=13, symbol="x")))
     fig.update_yaxes(title="share of turns", tickformat=".0%", rangemode="tozero")
-    return _layout(fig, html.escape(f"{failure_point} rate, {series}: control chart"), height=320)
+    return layout(fig, html.escape(f"{failure_point} rate, {series}: control chart"), height=320)
+
+
+# ---------------------------------------------------------------- what changed (data from fpi.analysis.compare, gaps)
+
+DIAGONAL_COLOR = "#e8eaed"
+
+
+def migration_figure(migration: pd.DataFrame, *, before: str, after: str) -> go.Figure:
+    """Turns per (failure point before: row, after: column), `fpi.analysis.compare.Comparison.migration`.
+
+    The diagonal (turns that kept their failure point) is grey, with its count: it dwarfs the moves, so the
+    red scale is spread over the turns that moved only. `before` and `after` name the versions (escaped).
+    """
+    counts = migration.reindex(index=list(LABELS), columns=list(LABELS), fill_value=0).to_numpy(dtype=float)
+    names = label_names(LABELS)
+    same = np.eye(len(LABELS), dtype=bool)
+    moved = np.where(same, np.nan, counts)
+    kept = np.where(same, counts, np.nan)
+    text = [[f"{int(v):,}" for v in row] for row in counts]
+    b, a = html.escape(before), html.escape(after)
+    hover = f"%{{text}} turns: %{{y}} by {b}, %{{x}} by {a}"
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(z=kept, x=names, y=names, text=text, texttemplate="%{text}", showscale=False,
+                             colorscale=[[0, DIAGONAL_COLOR], [1, DIAGONAL_COLOR]], hovertemplate=hover + " (same)"
+                             "<extra></extra>", xgap=2, ygap=2))
+    fig.add_trace(go.Heatmap(z=moved, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Reds",
+                             zmin=0, zmax=max(1.0, float(np.nanmax(moved, initial=0.0))), xgap=2, ygap=2,
+                             hovertemplate=hover + "<extra>moved</extra>", colorbar=dict(title="turns moved")))
+    fig.update_yaxes(autorange="reversed", title=f"failure point by {b}")
+    fig.update_xaxes(side="top", title=f"failure point by {a}")
+    fig = layout(fig, f"Rows: {b}; columns: {a}", height=430)
+    fig.update_layout(margin=dict(t=110), title=dict(y=0.98, yanchor="top"))  # labels on top, clear of the title
+    return fig
+
+
+def rate_change_figure(rates: pd.DataFrame, *, before: str, after: str) -> go.Figure:
+    """Each failure point's rate change (after minus before) with its 95% interval, in percentage points.
+
+    `rates` is `Comparison.rates`; the `defect` row (all failure points together) comes first.
+    """
+    order = ["defect", *[label for label in LABELS if label != "correct"]]
+    part = rates.set_index("failure_point").reindex([o for o in order if o in set(rates["failure_point"])])
+    names = ["all defects" if fp == "defect" else label_name(fp) for fp in part.index]
+    change, low, high = (100 * part[c].to_numpy(dtype=float) for c in ("change", "low", "high"))
+    colors = [UP if lo > 0 else DOWN if hi < 0 else OVERALL_COLOR for lo, hi in zip(low, high)]
+    fig = go.Figure(go.Scatter(
+        x=change, y=names, mode="markers", marker=dict(color=colors, size=11),
+        error_x=dict(type="data", symmetric=False, array=high - change, arrayminus=change - low, color="#555"),
+        customdata=np.stack([100 * part["rate_before"].to_numpy(float), 100 * part["rate_after"].to_numpy(float),
+                             low, high], axis=1),
+        hovertemplate="%{y}: %{customdata[0]:.1f}% → %{customdata[1]:.1f}%, change %{x:+.2f} points "
+                      "(95% interval %{customdata[2]:+.2f} to %{customdata[3]:+.2f})<extra></extra>",
+    ))
+    fig.add_vline(x=0, line=dict(color="#888", width=1))
+    fig.update_xaxes(title="change in percentage points (after minus before)", ticksuffix=" pt", zeroline=False)
+    fig.update_yaxes(autorange="reversed")
+    return layout(fig, html.escape(f"{before} → {after}: change with its 95% interval"), height=330)
+
+
+def stage_gap_figure(rows: pd.DataFrame, *, cohort: str, x_range: tuple[float, float] | None = None) -> go.Figure:
+    """One flagged cohort's gap to the rest, split into the failure points: its rows of
+    `fpi.analysis.gaps.stage_gaps`. Bars in percentage points with 95% intervals; the parts add up to the
+    whole gap, named in the title with `cohort` (escaped: it is user data). `x_range` (points) gives several
+    cohorts' charts one scale.
+    """
+    whole = rows[rows["failure_point"] == "defect"]
+    parts = rows[rows["failure_point"] != "defect"]
+    diff, low, high = (100 * parts[c].to_numpy(dtype=float) for c in ("difference", "low", "high"))
+    fig = go.Figure(go.Bar(
+        x=diff, y=label_names(parts["failure_point"]), orientation="h",
+        marker_color=[LABEL_COLORS.get(str(fp), "#888") for fp in parts["failure_point"]],
+        error_x=dict(type="data", symmetric=False, array=high - diff, arrayminus=diff - low, color="#333",
+                     thickness=1.2),
+        customdata=np.stack([100 * parts["rate"].to_numpy(float), 100 * parts["rest_rate"].to_numpy(float), low,
+                             high], axis=1),
+        hovertemplate="%{y}: %{x:+.1f} points (%{customdata[0]:.1f}% here vs %{customdata[1]:.1f}% elsewhere; "
+                      "95% interval %{customdata[2]:+.1f} to %{customdata[3]:+.1f})<extra></extra>",
+    ))
+    fig.add_vline(x=0, line=dict(color="#888", width=1))
+    fig.update_xaxes(title="percentage points above the rest", ticksuffix=" pt", zeroline=False,
+                     range=list(x_range) if x_range is not None else None)
+    fig.update_yaxes(autorange="reversed")
+    gap = 100 * float(whole["difference"].iloc[0]) if len(whole) else float(np.nansum(diff))
+    return layout(fig, html.escape(f"{cohort}: {gap:.1f} points worse than the rest"), height=260)

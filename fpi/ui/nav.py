@@ -11,6 +11,7 @@ DIALOGUE = "fpi/ui/pages/dialogue.py"
 MODEL = "fpi/ui/pages/model.py"
 COHORTS = "fpi/ui/pages/cohorts.py"
 TRIAGE = "fpi/ui/pages/triage.py"
+COMPARE = "fpi/ui/pages/compare.py"
 TEAM = "fpi/ui/pages/team.py"
 
 
@@ -28,6 +29,7 @@ def pages() -> list[st.Page]:
         st.Page(OVERVIEW, title="Overview", icon=":material/dashboard:", url_path="overview", default=True),
         st.Page(DIALOGUE, title="Dialogue drill-down", icon=":material/forum:", url_path="dialogue"),
         st.Page(COHORTS, title="Cohorts", icon=":material/groups:", url_path="cohorts"),
+        st.Page(COMPARE, title="Compare", icon=":material/compare_arrows:", url_path="compare"),
         st.Page(TRIAGE, title="Triage", icon=":material/checklist:", url_path="triage"),
         st.Page(TEAM, title="Team", icon=":material/diversity_3:", url_path="team"),
         st.Page(MODEL, title="Model", icon=":material/model_training:", url_path="model"),

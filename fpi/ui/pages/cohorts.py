@@ -10,16 +10,17 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
+from fpi.model import glossary
 from fpi.ui import charts, components, nav
 from fpi.analysis import cohorts, dashboard, discovery
 from fpi.display import label_name, labels_for_display, plural
 from fpi.errors import FpiError
 from fpi.analysis.fairness import FAIRNESS_COLUMNS
 from fpi.data.schema import LABEL_COLUMN, LABELS, PREDICTED_COLUMN
-from fpi.ui.services import cohorts as cohort_services
-from fpi.ui.services import loading
+from fpi.ui.services import cohorts as cohort_services, views
 from fpi.scoring.frame import ScoredTraces
 from fpi.ui.state import AppState, Keys
+from fpi.ui.services.loading import BigFile
 
 SOURCES = {"model's prediction": PREDICTED_COLUMN, "human label": LABEL_COLUMN}
 TURNS_SHOWN = 2000
@@ -29,13 +30,19 @@ NAMES = components.LABEL_NAMES
 def render() -> None:
     state, _ = components.page_setup()
     st.title("Cohorts")
-    if state.data is None and state.big_file is not None:
-        _big_file(state.big_file)
+    try:
+        loaded = views.loaded_source(state)
+    except FpiError as exc:
+        st.error(components.md_escape(exc))
         return
-    if state.data is None:
+    if loaded is None:
         components.no_data(state, what="cohort analysis")
         return
-    data = state.data
+    if loaded.big is not None:
+        _big_file(loaded.big)
+        return
+    data = loaded.data
+    assert data is not None
     frame = data.frame
     labelled = LABEL_COLUMN in frame.columns and bool(frame[LABEL_COLUMN].notna().any())
     source, columns, level, min_support, max_conditions = _settings(data.key, frame, labelled)
@@ -51,14 +58,14 @@ def render() -> None:
         if selected is not None:
             _profile(data.key, frame, selected, source)
             _selected_turns(state, data, selected, source)
+    _stage_gaps(data.key, frame, source, level, min_support)
     _rates(data.key, frame, source)
     _fairness(data, labelled, level)
 
 
-def _big_file(path: str) -> None:
+def _big_file(big: BigFile) -> None:
     """Discovery on a large scored file: only its cohort columns and predictions are read, never its turns."""
     try:
-        big = loading.big_file(path)
         frame = cohort_services.big_cohort_frame(big.key, big.path)
     except FpiError as exc:
         st.error(components.md_escape(exc))
@@ -78,6 +85,7 @@ def _big_file(path: str) -> None:
         selected = _discovered(found, key, min_support, lists_turns=False)
         if selected is not None:
             _profile(key, frame, selected, source)
+    _stage_gaps(key, frame, source, level, min_support)
     _rates(key, frame, source)
 
 
@@ -175,6 +183,56 @@ def _selected_turns(state: AppState, data: ScoredTraces, row: pd.Series, source:
                "most confident first.")
     digest = hashlib.sha1(f"{data.key}|{conditions}|{target}|{source}".encode()).hexdigest()[:10]
     components.turns_table(turns.head(TURNS_SHOWN), key=f"{Keys.TURNS_TABLE}_cohort_{digest}", total=len(turns))
+
+
+GAPS_SHOWN = 8
+
+
+def _stage_gaps(key: str, frame: pd.DataFrame, source: str, level: float, min_support: int) -> None:
+    """Each locale and device that fails more than the rest, its gap split into the failure points."""
+    st.subheader("Which stage drives each gap")
+    try:
+        table = cohort_services.stage_gaps(key, source, level, min_support, frame)
+    except FpiError as exc:
+        st.info(components.md_escape(exc))
+        return
+    if table.empty:
+        st.info("No locale or device fails significantly more often than the rest of the turns at this level.")
+        return
+    flagged = list(dict.fromkeys(table["cohort"]))
+    names = {c: glossary.cohort_name([tuple(table.loc[table["cohort"] == c, ["column", "value"]].iloc[0])])
+             for c in flagged}
+    st.caption(f"{plural(len(flagged), 'locale or device', 'locales and devices')} "
+               f"{'fails' if len(flagged) == 1 else 'fail'} more often than the rest "
+               f"(one-sided Fisher exact test, false discovery rate {level:g}, Benjamini-Hochberg), worst gap first. "
+               "A turn fails at one stage, so the gap (defect rate inside minus outside) is the sum of the "
+               "per-stage differences; each bar is one stage's part, with its 95% Newcombe interval.")
+    shown = table[table["cohort"].isin(flagged[:GAPS_SHOWN]) & (table["failure_point"] != cohorts.ANY_DEFECT)]
+    # One scale for every chart, so bars compare across cohorts.
+    x_range = (100 * min(0.0, shown["low"].min()) - 0.5, 100 * shown["high"].max() + 0.5)
+    columns = st.columns(2)
+    for i, cohort in enumerate(flagged[:GAPS_SHOWN]):
+        with columns[i % 2]:
+            rows = table[table["cohort"] == cohort]
+            st.plotly_chart(charts.stage_gap_figure(rows, cohort=names[cohort], x_range=x_range),
+                            key=f"cohort_gap_{i}")
+            st.text(_gap_sentence(rows, names[cohort]))
+    if len(flagged) > GAPS_SHOWN:
+        st.caption(f"The {GAPS_SHOWN} biggest gaps of {len(flagged)}; `fpi gaps` lists all.")
+
+
+def _gap_sentence(rows: pd.DataFrame, name: str) -> str:
+    """ "locale = en-IN: 12.0 points worse than the rest (21.3% vs 9.3%), 9.1 of them ASR. By stage: ASR +9.1, ..." """
+    whole = rows[rows["failure_point"] == cohorts.ANY_DEFECT].iloc[0]
+    parts = rows[rows["failure_point"] != cohorts.ANY_DEFECT].sort_values("difference", ascending=False)
+    gap, top = 100 * whole.difference, 100 * parts["difference"].iloc[0]
+    stage = label_name(parts["failure_point"].iloc[0])
+    # Stages that fail less here than elsewhere can make the biggest part exceed the whole gap.
+    share = (f", {top:.1f} of them {stage}" if 0 < top <= gap + 1e-9 else
+             f", all of it {stage} (+{top:.1f}; the other stages together {gap - top:+.1f})" if top > gap else "")
+    stages = ", ".join(f"{label_name(r.failure_point)} {100 * r.difference:+.1f}" for r in parts.itertuples(index=False))
+    return (f"{name}: {gap:.1f} points worse than the rest ({100 * whole.rate:.1f}% vs "
+            f"{100 * whole.rest_rate:.1f}%){share}.\nBy stage: {stages}.")
 
 
 def _rates(key: str, frame: pd.DataFrame, source: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fpi.ui import charts, components
+from fpi.ui import model_charts, components
 from fpi.analysis import navigation
 from fpi.analysis.episodes import episodes
 from fpi.display import format_time, label_name, plural
@@ -28,7 +28,7 @@ def render() -> None:
     data = state.data
     frame = data.frame
     known = set(navigation.dialogue_ids(frame))
-    filters = current_filters(views.filter_options(data.key, frame))
+    filters = current_filters(views.OverviewSource.in_memory(data).filter_options())
     defect_ids = navigation.defect_dialogues(views.filtered(data, filters))
 
     linked = st.query_params.get("dialogue")
@@ -150,9 +150,9 @@ def _explanation(state: AppState, model, turns: pd.DataFrame) -> None:
             or "No feature moved this turn's score.")
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        st.plotly_chart(charts.waterfall_figure(explanation), key="waterfall")
+        st.plotly_chart(model_charts.waterfall_figure(explanation), key="waterfall")
     with right:
-        st.plotly_chart(charts.stage_group_figure(explanation), key="stage_groups")
+        st.plotly_chart(model_charts.stage_group_figure(explanation), key="stage_groups")
         st.caption("The same evidence summed per pipeline stage and context group.")
     st.caption("Hover a bar for what its feature means; every feature of the chart and the reasons is explained "
                "below.")

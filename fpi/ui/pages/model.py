@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fpi.ui import charts
+from fpi.ui import model_charts
 from fpi.errors import FpiError
 from fpi.model.training import MIN_LABELLED_TURNS
 from fpi.model.report import advise_candidate, display_names, metrics_table, model_card, per_class_table
@@ -142,11 +142,11 @@ def _current_data(state: AppState, model) -> None:
                  column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
     left, right = st.columns(2, gap="medium")
     with left:
-        st.plotly_chart(charts.confusion_figure(report["systems"]["model"]["confusion"],
+        st.plotly_chart(model_charts.confusion_figure(report["systems"]["model"]["confusion"],
                                                 title="Confusion matrix (rows: human label)"), key="confusion")
         st.caption("Counts per (label, prediction); colour is the share of the row.")
     with right:
-        st.plotly_chart(charts.metric_comparison_figure(display_names(report)), key="f1_compare")
+        st.plotly_chart(model_charts.metric_comparison_figure(display_names(report)), key="f1_compare")
         st.caption("F1 per failure point: the model against a LightGBM on raw confidences and a rule cascade.")
     left, right = st.columns(2, gap="medium")
     with left:
@@ -154,7 +154,7 @@ def _current_data(state: AppState, model) -> None:
         st.dataframe(labels_for_display(per_class_table(report["systems"]["model"]), ["label"]), hide_index=True,
                      column_config={"precision": PERCENT, "recall": PERCENT, "f1": PERCENT})
     with right:
-        st.plotly_chart(charts.calibration_figure(calibration), key="calibration")
+        st.plotly_chart(model_charts.calibration_figure(calibration), key="calibration")
         st.caption("When a system says p = 0.8, is it right 80% of the time? On the diagonal is well calibrated.")
 
 
@@ -167,10 +167,10 @@ def _global_shap(state: AppState, model) -> None:
     points = models.beeswarm(data.key, model.version, label, model, data)
     left, right = st.columns(2, gap="medium")
     with left:
-        st.plotly_chart(charts.importance_figure(importance, label=label), key="importance")
+        st.plotly_chart(model_charts.importance_figure(importance, label=label), key="importance")
         st.caption("Mean |SHAP| on a sample of up to 2,000 turns, every predicted label represented.")
     with right:
-        st.plotly_chart(charts.beeswarm_figure(points, label=label), key="beeswarm")
+        st.plotly_chart(model_charts.beeswarm_figure(points, label=label), key="beeswarm")
         st.caption("One dot per turn (sample of 1,000): right pushes toward the label; red = high feature value.")
     top = importance[importance["class"] == label].nlargest(15, "mean_abs_shap")["feature"].tolist()
     rest = [f for f in dict.fromkeys(importance["feature"]) if f not in top]
@@ -197,7 +197,7 @@ def _training(state: AppState, labelled: int) -> None:
                f"{candidate.heldout_turns:,} held-out labelled turns:")
     st.dataframe(metrics_table(candidate.comparison), hide_index=True,
                  column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
-    st.plotly_chart(charts.candidate_comparison_figure(candidate.comparison), key="candidate_compare")
+    st.plotly_chart(model_charts.candidate_comparison_figure(candidate.comparison), key="candidate_compare")
     advice = advise_candidate(candidate.comparison, what="held-out labelled turns (dialogues the candidate never saw)")
     components.candidate_actions(advice, candidate.version,
                                  activate=lambda: models.activate(state, candidate.version),

@@ -13,7 +13,7 @@ from fpi.errors import FpiError
 from fpi.model.estimator import FailurePointModel
 from fpi.analysis.monitor import overall_limits
 from fpi.ui import components, nav
-from fpi.ui.services import loading, models, views
+from fpi.ui.services import models, views
 from fpi.ui.state import (AppState, Keys, clear_filters, current_filters, drill_by_cohort, drill_by_label,
                           restore_filters_from_url, write_filters_to_url)
 
@@ -23,38 +23,27 @@ TURNS_SHOWN = 2000
 def render() -> None:
     state, model = components.page_setup()
     st.title("Overview")
-    if state.big_file is not None:
-        try:
-            big = loading.big_file(state.big_file)
-        except FpiError as exc:
-            st.error(components.md_escape(exc))
-            return
-        options = views.big_filter_options(big.key, big.path)
-        restore_filters_from_url(options)
-        _sidebar(options)
-        filters = current_filters(options)
-        write_filters_to_url(filters)
-        view = views.big_overview(big.key, big.path, filters)
-        components.plain_line("Traces", big.path)
-        st.caption(f"Computed with DuckDB on {components.md_escape(big.name)}, {big.turns:,} turns "
-                   "(the file is not loaded into memory). How far to trust the labels is checked on files "
-                   "loaded on the Data page, not on one opened by path.")
-        source = views.OverviewSource(key=big.key, turns=big.turns, columns=big.columns, big=big, data=None)
-    elif state.data is None:
+    try:
+        source = views.loaded_source(state)
+    except FpiError as exc:
+        st.error(components.md_escape(exc))
+        return
+    if source is None:
         components.no_data(state, what="overview")
         return
+    options = source.filter_options()
+    restore_filters_from_url(options)
+    _sidebar(options)
+    filters = current_filters(options)
+    write_filters_to_url(filters)
+    view = source.overview(filters)
+    components.plain_line("Traces", source.name)
+    if source.big is not None:
+        st.caption(f"Computed with DuckDB on {components.md_escape(source.big.name)}, {source.turns:,} turns "
+                   "(the file is not loaded into memory). How far to trust the labels is checked on files "
+                   "loaded on the Data page, not on one opened by path.")
     else:
-        data = state.data
-        options = views.filter_options(data.key, data.frame)
-        restore_filters_from_url(options)
-        _sidebar(options)
-        filters = current_filters(options)
-        write_filters_to_url(filters)
-        view = views.overview(data.key, filters, data.frame)
-        components.plain_line("Traces", data.source)
         _trust(state, model)
-        source = views.OverviewSource(key=data.key, turns=len(data.frame), columns=frozenset(data.frame.columns),
-                                         big=None, data=data)
 
     if filters.active:
         st.caption(f"Filtered: {view.kpis.turns:,} of {plural(source.turns, 'turn')}. Every chart below uses the filter.")

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from fpi.ui import charts
+from fpi.ui import model_charts
 from fpi.review import triage
 from fpi.errors import FpiError
 from fpi.model.report import advise_candidate, metrics_table, per_class_table
@@ -252,7 +252,7 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
                 "Flagged verdicts and disagreements are confirmed or relabelled on the Team page."])))
         left, right = st.columns(2, gap="medium")
         with left:
-            st.plotly_chart(charts.candidate_comparison_figure(candidate.comparison), key="verdict_candidate")
+            st.plotly_chart(model_charts.candidate_comparison_figure(candidate.comparison), key="verdict_candidate")
         with right:
             both = per_class_table(candidate.comparison["systems"]["active"])[["label", "f1", "support"]].merge(
                 per_class_table(candidate.comparison["systems"]["candidate"])[["label", "f1"]],

@@ -12,6 +12,7 @@ from fpi.ui.text import CACHE_TTL
 from fpi.analysis import aggregates
 from fpi.analysis import cohorts
 from fpi.analysis import fairness as model_fairness
+from fpi.analysis import gaps
 from fpi.analysis.discovery import Discovery, discover_cohorts
 
 
@@ -52,3 +53,8 @@ def performance(data_key: str, column: str, _frame: pd.DataFrame) -> pd.DataFram
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=16)
 def fairness(data_key: str, level: float, _frame: pd.DataFrame) -> pd.DataFrame:
     return model_fairness.fairness(_frame, level=level)
+
+
+@st.cache_data(show_spinner="Splitting the gaps by stage…", ttl=CACHE_TTL, max_entries=16)
+def stage_gaps(data_key: str, label_column: str, level: float, min_support: int, _frame: pd.DataFrame) -> pd.DataFrame:
+    return gaps.stage_gaps(_frame, label_column=label_column, level=level, min_support=min_support)

@@ -6,29 +6,23 @@ with DuckDB (`fpi.analysis.aggregates`); `OverviewSource` hides which one the pa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from fpi.analysis import aggregates, dashboard, filtering, navigation
+from fpi.analysis import dashboard, filtering, navigation
 from fpi.ui import charts
 from fpi.analysis.episodes import EpisodeSummary, episode_summary as summarize_episodes
 from fpi.analysis.monitor import Monitoring, monitor
 from fpi.scoring.frame import ScoredTraces
 from fpi.ui.text import CACHE_TTL
-from fpi.data.schema import PREDICTED_COLUMN
-from fpi.ui.services.loading import BigFile
+from fpi.ui.services.loading import BigFile, big_file
+from fpi.ui.state import AppState
+from fpi.analysis.overview import FrameOverview, OverviewData, ParquetOverview
 
 
-@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=8)
-def filter_options(data_key: str, _frame: pd.DataFrame) -> filtering.FilterOptions:
-    return filtering.filter_options(_frame)
-
-
-@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
-def overview(data_key: str, filters: filtering.Filters, _frame: pd.DataFrame) -> dashboard.Overview:
-    return dashboard.overview(filtering.apply_filters(_frame, filters))
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
@@ -47,53 +41,30 @@ def episode_summary(data_key: str, filters: filtering.Filters, _frame: pd.DataFr
     return summarize_episodes(filtering.apply_filters(_frame, filters))
 
 
-@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=64)
-def breakdown(data_key: str, filters: filtering.Filters, column: str, _frame: pd.DataFrame) -> pd.DataFrame:
-    return dashboard.breakdown(filtering.apply_filters(_frame, filters), column)
-
 
 def filtered(data: ScoredTraces, filters: filtering.Filters) -> pd.DataFrame:
     return filtering.apply_filters(data.frame, filters)
 
 
-@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=8)
-def big_filter_options(key: str, path: str) -> filtering.FilterOptions:
-    return aggregates.filter_options(path)
 
 
-@st.cache_data(show_spinner="Summarising with DuckDB…", ttl=CACHE_TTL, max_entries=32)
-def big_overview(key: str, path: str, filters: filtering.Filters) -> dashboard.Overview:
-    return aggregates.overview(path, filters)
 
 
-@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=64)
-def big_breakdown(key: str, path: str, filters: filtering.Filters, column: str) -> pd.DataFrame:
-    return aggregates.breakdown(path, column, filters)
 
-
-@st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
-def big_matching_turns(key: str, path: str, filters: filtering.Filters, predicted: str | None,
-                       cohort: tuple[str, str] | None, defects_only: bool, limit: int) -> tuple[pd.DataFrame, int]:
-    """The `limit` most confident matching turns and how many match in all."""
-    options = dict(predicted=predicted, cohort=cohort, defects_only=defects_only)
-    return (aggregates.matching_turns(path, filters, limit=limit, **options),
-            aggregates.matching_count(path, filters, **options))
-
-
-def matching_turns(data: ScoredTraces, filters: filtering.Filters, *, predicted: str | None = None,
-                   cohort: tuple[str, str] | None = None, defects_only: bool = False,
-                   limit: int) -> tuple[pd.DataFrame, int]:
-    """As `big_matching_turns`, for the data in memory."""
-    frame = filtered(data, filters)
-    if defects_only:
-        frame = frame[frame[PREDICTED_COLUMN] != "correct"]
-    turns = dashboard.matching_turns(frame, predicted=predicted, cohort=cohort)
-    return turns.head(limit), len(turns)
+@st.cache_data(show_spinner="Summarising…", ttl=CACHE_TTL, max_entries=128)
+def _answer(key: str, question: str, args: tuple[Any, ...], options: tuple[tuple[str, Any], ...],
+            _answers: OverviewData) -> Any:
+    """One question of `OverviewData`, cached by the source's key and the question with its arguments."""
+    return getattr(_answers, question)(*args, **dict(options))
 
 
 @dataclass(frozen=True)
 class OverviewSource:
-    """What the overview shows: the data in memory, or a large scored file summarised by DuckDB."""
+    """The scored traces the pages read: the upload in memory, or a large scored file summarised by DuckDB.
+
+    Pages get it from `loaded_source` and ask it what they show; the answers come from
+    `fpi.analysis.overview` (pandas or DuckDB, the same tables either way), cached here.
+    """
 
     key: str
     turns: int
@@ -101,19 +72,35 @@ class OverviewSource:
     big: BigFile | None
     data: ScoredTraces | None
 
-    def breakdown(self, filters: filtering.Filters, column: str) -> pd.DataFrame:
+    @classmethod
+    def in_memory(cls, data: ScoredTraces) -> OverviewSource:
+        return cls(key=data.key, turns=len(data.frame), columns=frozenset(data.frame.columns), big=None, data=data)
+
+    @property
+    def name(self) -> str:
+        """Where the traces came from, as the pages show it."""
+        return self.big.path if self.big is not None else self.data.source  # type: ignore[union-attr]
+
+    @property
+    def answers(self) -> OverviewData:
         if self.big is not None:
-            return big_breakdown(self.big.key, self.big.path, filters, column)
+            return ParquetOverview(self.big.path)
         assert self.data is not None
-        return breakdown(self.data.key, filters, column, self.data.frame)
+        return FrameOverview(self.data.frame)
+
+    def filter_options(self) -> filtering.FilterOptions:
+        return _answer(self.key, "filter_options", (), (), self.answers)
+
+    def overview(self, filters: filtering.Filters) -> dashboard.Overview:
+        return _answer(self.key, "overview", (filters,), (), self.answers)
+
+    def breakdown(self, filters: filtering.Filters, column: str) -> pd.DataFrame:
+        return _answer(self.key, "breakdown", (filters, column), (), self.answers)
 
     def matching_turns(self, filters: filtering.Filters, *, limit: int, predicted: str | None = None,
                        cohort: tuple[str, str] | None = None, defects_only: bool = False) -> tuple[pd.DataFrame, int]:
-        if self.big is not None:
-            return big_matching_turns(self.big.key, self.big.path, filters, predicted, cohort, defects_only, limit)
-        assert self.data is not None
-        return matching_turns(self.data, filters, predicted=predicted, cohort=cohort, defects_only=defects_only,
-                              limit=limit)
+        options = (("limit", limit), ("predicted", predicted), ("cohort", cohort), ("defects_only", defects_only))
+        return _answer(self.key, "matching_turns", (filters,), options, self.answers)
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
@@ -121,3 +108,18 @@ def strip_figure(data_key: str, dialogue_id: str, page: int, _turns: pd.DataFram
                  _episodes: pd.DataFrame | None = None) -> go.Figure:
     """The turn strip of one page of a dialogue (its episodes framed), built once per (data, dialogue, page)."""
     return charts.confidence_strip_figure(navigation.stage_strip(_turns), episodes=_episodes)
+
+
+def loaded_source(state: AppState) -> OverviewSource | None:
+    """The one scored source of the session, or None: a large file opened by path, else the upload.
+
+    Opening either unloads the other (`loading.open_big_file`, `loading.load_into_state`), so
+    every page that reads the source sees the same traces. Raises `FpiError` when the large
+    file cannot be read any more.
+    """
+    if state.big_file is not None:
+        big = big_file(state.big_file)
+        return OverviewSource(key=big.key, turns=big.turns, columns=big.columns, big=big, data=None)
+    if state.data is not None:
+        return OverviewSource.in_memory(state.data)
+    return None

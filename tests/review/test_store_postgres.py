@@ -1,4 +1,4 @@
-"""The verdict store on a real PostgreSQL server: what tests/test_store.py checks on SQLite, on a team database.
+"""The verdict store on a real PostgreSQL server: what tests/review/test_store.py checks on SQLite, on a team database.
 
 Needs `FPI_TEST_PG_URL`, a SQLAlchemy URL of a server where the user may create databases, e.g. from
 `bash .ci/postgres start /tmp/fpi-pg/server` (what `.ci/run` does); each test gets a database of its own.

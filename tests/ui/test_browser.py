@@ -19,12 +19,12 @@ from typing import Iterator
 import pandas as pd
 import pytest
 
-from app_files import app_files
+from app_files import QUICK, app_files
 from fpi.data.traces import load_traces
 from fpi.data.write import write_traces
 
 CHROMIUM = Path("/usr/bin/chromium")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -49,6 +49,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     """The app on a free port; yields (url, labelled sample, server log) and always stops it."""
     tmp = tmp_path_factory.mktemp("browser")
     files = app_files(tmp)
+    # A second model in the registry, for the Compare page's two-model view (trained on other traces).
+    from fpi.model.estimator import FailurePointModel
+    from fpi.model.registry import Registry
+    from fpi.simulator.simulate import simulate
+
+    Registry(tmp / "home", default_model=files.model).save_candidate(
+        FailurePointModel(config=QUICK).fit(simulate(1500, seed=41)))
     port = _free_port()
     env = {**os.environ, "FPI_HOME": str(tmp / "home"), "FPI_MODEL": str(files.model), "FPI_COMPILED": "0"}
     log_path = tmp / "server.log"
@@ -199,6 +206,16 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             expect(page.get_by_text("Cohorts that fail more often", exact=True)).to_be_visible()
             settle(page, 2500)
             page.screenshot(path=str(ARTIFACTS / "browser-6-cohorts.png"), full_page=True)
+
+            page.get_by_test_id("stSidebarNav").get_by_text("Compare", exact=True).click()
+            expect(page.get_by_text("Where turns moved", exact=True).first).to_be_visible()
+            expect(page.get_by_text("Cohorts whose rate changed", exact=True)).to_be_visible()
+            settle(page, 3000)
+            page.screenshot(path=str(ARTIFACTS / "browser-6b-compare-models.png"), full_page=True)
+            page.get_by_text("Before and after a date", exact=True).click()
+            expect(page.get_by_text("migration matrix needs the same turns", exact=False)).to_be_visible()
+            settle(page, 3000)
+            page.screenshot(path=str(ARTIFACTS / "browser-6c-compare-date.png"), full_page=True)
 
             page.get_by_test_id("stSidebarNav").get_by_text("Triage", exact=True).click()
             page.get_by_label("Your name").fill("Ana Lima")

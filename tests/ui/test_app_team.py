@@ -14,7 +14,7 @@ from fpi.review.agreement import training_verdicts
 from fpi.review.store import VerdictStore
 from fpi.ui.state import STATE_KEY, AppState
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TEAM = "fpi/ui/pages/team.py"
 TRIAGE = "fpi/ui/pages/triage.py"
 MODEL = "fpi/ui/pages/model.py"

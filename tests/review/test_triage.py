@@ -7,13 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from fpi.cli import main
 from fpi.config import SHIPPED_MODEL
 from fpi.errors import FpiError, ModelError, NotLabelledError
-from fpi.data.write import FORMULA_PREFIXES, export_bytes, neutralise_cell, neutralise_formulas, write_export
+from fpi.data.write import neutralise_formulas
 from fpi.review.export import with_latest_verdicts
 from fpi.model.estimator import FailurePointModel
 from fpi.model.training import TrainConfig
@@ -201,53 +199,6 @@ def test_labels_without_a_label_column() -> None:
 
 
 # ---------------------------------------------------------------- exports
-
-@pytest.mark.parametrize(("value", "expected"), [
-    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
-    ("+1", "'+1"), ("-1+2", "'-1+2"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
-    ("play music", "play music"), ("", ""), (" =x", " =x"), (-1.5, -1.5), (None, None),
-])
-def test_neutralise_cell(value: object, expected: object) -> None:
-    assert neutralise_cell(value) == expected
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text())
-def test_neutralised_text_never_starts_like_a_formula(text: str) -> None:
-    out = neutralise_cell(text)
-    assert not out.startswith(FORMULA_PREFIXES)
-    if text.startswith(FORMULA_PREFIXES):
-        assert out == "'" + text  # nothing lost: the original follows the quote
-    else:
-        assert out == text  # harmless text is left exactly as it was
-    assert neutralise_cell(out) == out  # idempotent
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.text(max_size=12), st.floats(allow_nan=False, allow_infinity=False),
-                          st.integers(-10**6, 10**6)), min_size=1, max_size=20))
-def test_neutralise_formulas_touches_only_text_columns(rows: list[tuple[str, float, int]]) -> None:
-    frame = pd.DataFrame(rows, columns=["text", "number", "count"]).astype({"text": "str"})
-    out = neutralise_formulas(frame)
-    pd.testing.assert_series_equal(out["number"], frame["number"])
-    pd.testing.assert_series_equal(out["count"], frame["count"])
-    assert out["text"].dtype == frame["text"].dtype
-    assert out["text"].tolist() == [neutralise_cell(t) for t in frame["text"]]
-
-
-def test_csv_export_neutralises_text_but_not_numbers_and_parquet_keeps_everything(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"dialogue_id": ["=cmd|' /C calc'!A0", "d2"], "turn_index": [0, 1],
-                          "asr_text": pd.array(["-play", None], dtype="str"), "asr_confidence": [-0.5, 0.25]})
-    write_export(frame, tmp_path / "x.csv")
-    back = pd.read_csv(tmp_path / "x.csv", keep_default_na=False)
-    assert back["dialogue_id"].tolist() == ["'=cmd|' /C calc'!A0", "d2"]
-    assert back["asr_text"].tolist() == ["'-play", ""]
-    assert back["asr_confidence"].tolist() == [-0.5, 0.25]
-    parquet = pd.read_parquet(pd.io.common.BytesIO(export_bytes(frame, fmt="parquet")))
-    assert parquet["dialogue_id"].tolist() == frame["dialogue_id"].tolist()
-    with pytest.raises(FpiError, match="use .csv or .parquet"):
-        write_export(frame, tmp_path / "x.xlsx")
-
 
 def test_export_adds_the_latest_verdict_per_turn() -> None:
     frame = scored_frame([SURE_CORRECT, TORN_ASR, SPREAD], dialogue_id=["a", "a", "b"], turn_index=[0, 1, 0])

@@ -19,7 +19,7 @@ from fpi.config import Config
 from fpi.errors import StoreError
 from fpi.review.store import SCHEMA_VERSION, VERDICT_COLUMNS, VerdictStore, resolve_verdicts
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DATASET = "a" * 64
 OTHER = "b" * 64
 

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 from fpi.analysis.episodes import episode_summary
 from fpi.model.estimator import FailurePointModel
 from fpi.data.traces import load_traces
-from test_app import load_sample
+from app_files import load_sample
 
 
 def _metric(at: AppTest, label: str):

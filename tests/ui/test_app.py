@@ -8,63 +8,15 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_files import AppFiles
+from app_files import PAGES, AppFiles, all_text, button, load_sample, metric, no_exception, start, upload
 from fpi.data.traces import load_traces
 from fpi.data.write import write_traces
 from fpi.ui.text import md_escape
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "app.py")
-PAGES = {
-    "data": "fpi/ui/pages/data.py",
-    "overview": "fpi/ui/pages/overview.py",
-    "dialogue": "fpi/ui/pages/dialogue.py",
-    "model": "fpi/ui/pages/model.py",
-}
 SCRIPT = "<script>alert(1)</script>"
 BOLD = "**bold**"
-
-
-
-def button(at: AppTest, label: str):
-    matches = [b for b in at.button if b.label == label]
-    assert matches, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
-    return matches[0]
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def start(at: AppTest) -> AppTest:
-    """A new session, then the Data page (the app opens on the Overview, with the sample)."""
-    at.run()
-    no_exception(at)
-    at.switch_page(PAGES["data"]).run()
-    no_exception(at)
-    return at
-
-
-def load_sample(at: AppTest) -> AppTest:
-    start(at)
-    button(at, "Load labelled sample").click().run()
-    no_exception(at)
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def upload(at: AppTest, name: str, content: bytes) -> AppTest:
-    at.file_uploader[0].set_value((name, content, "text/csv")).run()
-    no_exception(at)
-    return at
-
-
-def all_text(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
 
 
 def test_the_first_screen_is_the_overview_on_the_labelled_sample(at: AppTest, files: AppFiles) -> None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fpi.model import glossary
-from fpi.ui import charts
+from fpi.ui import model_charts
 from fpi.config import SAMPLE_LABELLED, SHIPPED_MODEL
 from fpi.model.explain import explain_rows
 from fpi.model.estimator import FailurePointModel
@@ -66,7 +66,7 @@ def test_waterfall_and_reasons_speak_the_same_words(shipped: FailurePointModel) 
     features = shipped.features(frame)
     checked = 0
     for explanation in explain_rows(shipped, features.iloc[:60], frame=frame):
-        rows = list(charts.waterfall_figure(explanation).data[0].y)
+        rows = list(model_charts.waterfall_figure(explanation).data[0].y)
         text = " ".join(rows)
         assert "nan" not in text.lower().replace("nance", "")
         # No internal names (drop_asr, cascade_min_to_er, nlu_intent); values keep theirs (smart_home).
@@ -85,9 +85,17 @@ def test_waterfall_and_reasons_speak_the_same_words(shipped: FailurePointModel) 
 def test_stage_bar_labels_are_signed_and_not_clipped(shipped: FailurePointModel) -> None:
     frame = load_traces(SAMPLE_LABELLED).head(200)
     explanation = explain_rows(shipped, shipped.features(frame).iloc[:20], frame=frame)[5]
-    bar = charts.stage_group_figure(explanation).data[0]
+    bar = model_charts.stage_group_figure(explanation).data[0]
     assert bar.textposition == "outside" and bar.cliponaxis is False
     for value, text in zip(bar.x, bar.text):
         assert text == f"{value:+.2f}".replace("-", "\u2212")
-    low, high = charts.stage_group_figure(explanation).layout.xaxis.range
+    low, high = model_charts.stage_group_figure(explanation).layout.xaxis.range
     assert low < min(0, min(bar.x)) and high > max(0, max(bar.x))
+
+
+def test_a_cohort_is_named_with_the_columns_display_names() -> None:
+    from fpi.model.glossary import cohort_name
+
+    assert cohort_name([("device_type", "car"), ("nlu_domain", "video")]) == "device = car and NLU domain = video"
+    assert cohort_name([("app_version", "4.13")]) == "app version = 4.13"
+    assert cohort_name([]) == "all turns"

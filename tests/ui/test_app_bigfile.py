@@ -13,7 +13,7 @@ from fpi.model.estimator import FailurePointModel
 from fpi.data.traces import load_traces
 from fpi.data.write import write_traces
 from fpi.ui.text import md_escape
-from test_app import PAGES, all_text, button, metric, no_exception, start
+from app_files import PAGES, all_text, button, metric, no_exception, start
 
 BIG_FILE_LABEL = "Path of a scored Parquet file on this server"
 

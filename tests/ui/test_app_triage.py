@@ -10,7 +10,7 @@ from fpi.review.store import VerdictStore
 from fpi.ui.state import STATE_KEY
 from fpi.ui.text import md_escape
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "app.py")
 TRIAGE = "fpi/ui/pages/triage.py"
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "not-a-real-secret",
