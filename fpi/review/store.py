@@ -389,6 +389,7 @@ class VerdictStore(TeamRecords):
                 {"dialogue_id": "str", "turn_index": "int64", "analyst": "str"})
         return self._guard(read, "read verdicts")
 
+
 def _checked_row(
     *, dataset: str, dialogue_id: str, turn_index: int, label: str, analyst: str, note: str | None = None,
     predicted_label: str | None = None, model_version: str | None = None, at: datetime | None = None,

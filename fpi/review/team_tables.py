@@ -120,7 +120,7 @@ class TeamRecords:
                    note: str | None = None, at: datetime | None = None) -> int:
         """Record the final label of a turn (after a disagreement or an audit flag); returns its id."""
         row = self._check_row(dataset=dataset, dialogue_id=dialogue_id, turn_index=turn_index, label=label,
-                           analyst=analyst, note=note, at=at)
+                              analyst=analyst, note=note, at=at)
         values = {k: row[k] for k in ADJUDICATION_COLUMNS if k != "id"}
 
         def write() -> int:
