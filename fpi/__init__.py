@@ -9,7 +9,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from importlib import import_module
 from typing import Any
 
-from fpi.errors import FpiError, ModelError, NotLabelledError, Problem, ScoredFileError, StoreError, TraceError
+from fpi.errors import (
+    FpiError, ModelError, NotLabelledError, PermissionDeniedError, Problem, ScoredFileError, StoreError, TraceError,
+)
 from fpi.data.schema import CONTRACT_VERSION, LABELS, STAGES
 
 __version__ = "0.1.0"
@@ -51,6 +53,7 @@ __all__ = [
     "FpiError",
     "ModelError",
     "NotLabelledError",
+    "PermissionDeniedError",
     "Problem",
     "ScoredFileError",
     "StoreError",

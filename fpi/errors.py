@@ -144,3 +144,13 @@ class ScoredFileError(FpiError):
         self.path = path
         self.missing: tuple[str, ...] = tuple(missing)
         super().__init__(f"{path}: {message}")
+
+
+class PermissionDeniedError(FpiError):
+    """A session tried something its role does not allow (e.g. an analyst activating a model)."""
+
+    def __init__(self, message: str, *, action: str, actor: str, role: str) -> None:
+        self.action = action
+        self.actor = actor
+        self.role = role
+        super().__init__(message)

@@ -8,6 +8,7 @@ from fpi.model.estimator import FailurePointModel
 from fpi.model.training import TrainConfig
 from fpi.simulator.simulate import simulate
 
+MAINTAINER_TOKEN = "test-maintainer-token"
 FAST = TrainConfig(learning_rate=0.15, max_rounds=150, early_stopping_rounds=20, seed=0, cv_max_turns=5_000)
 """One fold for early stopping: the cross-validated schedule is tested on small data of its own."""
 
@@ -55,6 +56,7 @@ def at(files, home, monkeypatch: pytest.MonkeyPatch):
     from streamlit.testing.v1 import AppTest
 
     from app_files import QUICK
+    from fpi.ui.state import STATE_KEY, AppState
     from fpi.config import REPO_ROOT
     from fpi.review.retrain import RetrainConfig
     from fpi.ui.services import loading, models
@@ -68,4 +70,8 @@ def at(files, home, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(loading.SAMPLES, "unlabelled", files.unlabelled)
     monkeypatch.setattr(models, "TRAIN_CONFIG", QUICK)
     monkeypatch.setattr(triage_services, "RETRAIN_CONFIG", RetrainConfig(train=QUICK))
-    return AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90)
+    # The app's sessions act as maintainers (tests/test_team.py covers analysts and the token form).
+    monkeypatch.setenv("FPI_MAINTAINER_TOKEN", MAINTAINER_TOKEN)
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90)
+    app.session_state[STATE_KEY] = AppState(maintainer_token=MAINTAINER_TOKEN)
+    return app

@@ -5,6 +5,9 @@ The active model is, in order: the version named in `FPI_HOME/models/active.json
 `models/default`. `active.json` is replaced atomically (temp file + `os.replace`)
 and keeps the history of activations, so `rollback` can go back one step. The
 shipped model is never written to: it is always reachable as version `default`.
+Activation and rollback read, change and write `active.json` holding an
+exclusive lock on `models/.active.lock`, so two at once (threads, processes,
+app sessions) both land in the history instead of one overwriting the other.
 """
 from __future__ import annotations
 
@@ -12,12 +15,13 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from fpi.config import SHIPPED_MODEL, Config
 from fpi.errors import ModelError
@@ -25,6 +29,7 @@ from fpi.errors import ModelError
 __all__ = ["ACTIVE_FILE", "DEFAULT", "ModelEntry", "Registry"]
 
 ACTIVE_FILE = "active.json"
+LOCK_FILE = ".active.lock"
 DEFAULT = "default"
 """The version name of the configured default model (FPI_MODEL or the shipped one)."""
 META_FILE = "meta.json"
@@ -149,8 +154,8 @@ class Registry:
         model.path = target
         return ModelEntry(version, target, read_meta(target), self.active_version() == version)
 
-    def activate(self, version: str) -> None:
-        """Make `version` the active model; the one active before is remembered for `rollback`.
+    def activate(self, version: str) -> str:
+        """Make `version` the active model; the one active before is remembered for `rollback` and returned.
 
         A trained version is loaded first (in a child process): an entry that cannot be loaded
         is never activated, so one bad model directory cannot break every session of the app.
@@ -164,22 +169,52 @@ class Registry:
             if problem is not None:
                 raise ModelError(f"model '{version}' cannot be loaded, so it was not activated: {problem}",
                                  path=str(self.path_of(version)))
-        state = self._state()
-        current = self.active_version()
-        if current == version:
-            return
-        self._write_state({"version": version, "history": [*state["history"], current][-50:]})
+        with self._locked():
+            state = self._state()
+            current = self.active_version()
+            if current != version:
+                self._write_state({"version": version, "history": [*state["history"], current][-50:]})
+            return current
 
     def rollback(self) -> str:
         """Re-activate the model that was active before the current one; returns its version."""
-        state = self._state()
-        history = list(state["history"])
-        while history:
-            previous = history.pop()
-            if previous == DEFAULT or self._usable(previous):
-                self._write_state({"version": previous, "history": history})
-                return previous
+        return self.rollback_change()[1]
+
+    def rollback_change(self) -> tuple[str, str]:
+        """Roll back as `rollback` does; returns (the version active before, the version active now)."""
+        with self._locked():
+            current = self.active_version()
+            history = list(self._state()["history"])
+            while history:
+                previous = history.pop()
+                if previous == DEFAULT or self._usable(previous):
+                    self._write_state({"version": previous, "history": history})
+                    return current, previous
         raise ModelError("there is no earlier model to roll back to")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the registry's exclusive lock: one read-modify-write of active.json at a time."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / LOCK_FILE, "a+b") as handle:
+            if sys.platform == "win32":  # pragma: no cover - the servers are POSIX
+                import msvcrt
+
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+                try:
+                    yield
+                finally:
+                    handle.seek(0)
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def _refuse_default(self, target: Path) -> None:
         with contextlib.suppress(OSError):

@@ -37,16 +37,19 @@ from fpi.config import Config
 from fpi.errors import StoreError
 from fpi.data.schema import MAX_ID_CHARS
 from fpi.data.schema import LABELS
+from fpi.review.names import MAX_NAME, clean_name
+from fpi.review.team_tables import ADJUDICATION_COLUMNS, EVENT_COLUMNS, TeamRecords, create_team_tables
 
 __all__ = [
-    "MIGRATIONS", "SCHEMA_VERSION", "VERDICT_COLUMNS", "Verdict", "VerdictStore", "resolve_verdicts",
+    "ADJUDICATION_COLUMNS", "EVENT_COLUMNS", "MIGRATIONS", "SCHEMA_VERSION", "VERDICT_COLUMNS", "Verdict",
+    "VerdictStore", "resolve_verdicts",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this fpi writes; `MIGRATIONS` brings any older database up to it."""
 
 BUSY_TIMEOUT_MS = 30_000
-MAX_ANALYST = 320  # the longest e-mail address
+MAX_ANALYST = MAX_NAME
 MAX_ID = MAX_ID_CHARS  # the contract bounds ids, so every loaded turn can get a verdict
 MAX_NOTE = 4000
 
@@ -89,10 +92,15 @@ def _migrate_to_1(conn: Connection) -> None:
     verdicts_table.create(conn)
 
 
+def _migrate_to_2(conn: Connection) -> None:
+    create_team_tables(conn)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "verdicts table with its indexes", _migrate_to_1),
+    (2, "adjudications, model_events, splits and skips tables", _migrate_to_2),
 )
 """(version, description, step): each step takes the schema from version - 1 to version.
 
@@ -150,7 +158,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-class VerdictStore:
+class VerdictStore(TeamRecords):
     """Append-only verdicts in the database at `url`; the schema is created or migrated on open."""
 
     def __init__(self, url: str, *, echo: bool = False, read_only: bool = False) -> None:
@@ -305,6 +313,10 @@ class VerdictStore:
         self._guard(write, "save the verdicts")
         return len(checked)
 
+    def _check_row(self, **values: Any) -> dict[str, Any]:
+        """A row checked as a verdict is (the team tables' adjudications use it)."""
+        return _checked_row(**values)
+
     # -- reading --------------------------------------------------------------------
 
     def _frame(self, query: sa.Select) -> pd.DataFrame:
@@ -365,15 +377,28 @@ class VerdictStore:
                 return {(str(d), int(t)) for d, t in conn.execute(query)}
         return self._guard(read, "read verdicts")
 
+    def judged(self, *, dataset: str) -> pd.DataFrame:
+        """(dialogue_id, turn_index, analyst) of every turn of a dataset with a verdict, once per analyst."""
+        v = verdicts_table.c
+        query = sa.select(v.dialogue_id, v.turn_index, v.analyst).where(v.dataset_fingerprint == dataset).distinct()
+
+        def read() -> pd.DataFrame:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            return pd.DataFrame([tuple(r) for r in rows], columns=["dialogue_id", "turn_index", "analyst"]).astype(
+                {"dialogue_id": "str", "turn_index": "int64", "analyst": "str"})
+        return self._guard(read, "read verdicts")
+
 
 def _checked_row(
     *, dataset: str, dialogue_id: str, turn_index: int, label: str, analyst: str, note: str | None = None,
     predicted_label: str | None = None, model_version: str | None = None, at: datetime | None = None,
 ) -> dict[str, Any]:
     """The row to insert, or `StoreError` naming the bad value: verdicts are never anonymous."""
-    who = (analyst or "").strip()
-    if not who:
-        raise StoreError("a verdict needs the analyst's name or e-mail; got an empty analyst")
+    try:
+        who = clean_name(analyst)
+    except ValueError as exc:
+        raise StoreError(f"a verdict needs the analyst's name or e-mail: {exc}") from None
     if len(who) > MAX_ANALYST:
         raise StoreError(f"the analyst name is {len(who)} characters long; at most {MAX_ANALYST} are allowed")
     clean_label = str(label).strip().lower()

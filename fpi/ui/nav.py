@@ -12,6 +12,7 @@ MODEL = "fpi/ui/pages/model.py"
 COHORTS = "fpi/ui/pages/cohorts.py"
 TRIAGE = "fpi/ui/pages/triage.py"
 COMPARE = "fpi/ui/pages/compare.py"
+TEAM = "fpi/ui/pages/team.py"
 
 
 def pages() -> list[st.Page]:
@@ -30,5 +31,6 @@ def pages() -> list[st.Page]:
         st.Page(COHORTS, title="Cohorts", icon=":material/groups:", url_path="cohorts"),
         st.Page(COMPARE, title="Compare", icon=":material/compare_arrows:", url_path="compare"),
         st.Page(TRIAGE, title="Triage", icon=":material/checklist:", url_path="triage"),
+        st.Page(TEAM, title="Team", icon=":material/diversity_3:", url_path="team"),
         st.Page(MODEL, title="Model", icon=":material/model_training:", url_path="model"),
     ]

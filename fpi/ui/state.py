@@ -14,6 +14,7 @@ import streamlit as st
 
 from fpi.analysis.filtering import FILTER_PARAMS, FilterOptions, Filters, filters_from_params, filters_to_params
 from fpi.model.explain import ExplanationCache
+from fpi.review.audit import AuditResult
 from fpi.scoring.frame import ScoredTraces
 
 STATE_KEY = "fpi_app_state"
@@ -69,6 +70,15 @@ class Keys:
     COMPARE_MOVED = "w_compare_moved"
     COMPARE_MOVED_FROM = "w_compare_moved_from"
     COMPARE_MOVED_TO = "w_compare_moved_to"
+    MAINTAINER_FORM = "w_maintainer_form"
+    MAINTAINER_NAME = "w_maintainer_name"
+    MAINTAINER_TOKEN = "w_maintainer_token"
+    TEAM_ADJUDICATE = "w_team_adjudicate"
+    TEAM_AUDIT = "w_team_audit"
+    TEAM_ANALYSTS = "w_team_analysts"
+    TEAM_SPLIT_BY = "w_team_split_by"
+    TEAM_SPLIT_COLUMN = "w_team_split_column"
+    TEAM_SPLIT_FORM = "w_team_split_form"
 
     FILTERS = (FILTER_DATES, FILTER_DEVICES, FILTER_LOCALES, FILTER_DOMAINS, FILTER_PREDICTED)
 
@@ -101,6 +111,8 @@ class TriageProgress:
     """Which turns of one dataset (by fingerprint) have verdicts, kept so the next item comes at once."""
 
     dataset: str | None = None
+    analyst: str | None = None
+    """Whose queue: an overlap turn judged by someone else is still open for another analyst."""
     reviewed: set[tuple[str, int]] = field(default_factory=set)
     """Turns with a verdict in the store (read once per dataset, then added to as verdicts are given)."""
     this_session: set[tuple[str, int]] = field(default_factory=set)
@@ -122,6 +134,10 @@ class VerdictCandidate:
     verdict_turns: int
     strategy: str
     base_version: str
+    audit: str | None = None
+    """What the audit before retraining found (`AuditResult.summary`), None when it could not run."""
+    held_back: int = 0
+    """Turns left out because their analysts disagree and nobody adjudicated them yet."""
 
 
 @dataclass
@@ -159,6 +175,10 @@ class AppState:
     """A candidate version whose "Activate anyway" was clicked: the page asks to confirm it."""
     action_error: str | None = None
     """Why the last action run from a button callback failed (shown once, as an error)."""
+    audit: AuditResult | None = None
+    """The Team page's last audit of the loaded traces' verdicts (flagged verdicts to confirm or relabel)."""
+    maintainer_token: str | None = None
+    """Without login: the maintainer token this session typed (checked on every model change, never shown)."""
 
 
 def get_state() -> AppState:

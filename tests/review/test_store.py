@@ -132,11 +132,11 @@ def test_a_new_database_gets_the_schema_wal_and_full_sync(tmp_path: Path) -> Non
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == store_module.BUSY_TIMEOUT_MS
     raw = sqlite3.connect(path)
-    assert raw.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    assert raw.execute("SELECT version FROM schema_version").fetchall() == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
     raw.close()
     VerdictStore(url_of(path)).close()  # opening again changes nothing
     raw = sqlite3.connect(path)
-    assert raw.execute("SELECT count(*) FROM schema_version").fetchone() == (1,)
+    assert raw.execute("SELECT count(*) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
     raw.close()
 
 
@@ -175,16 +175,36 @@ def test_an_older_schema_is_migrated_once_keeping_the_verdicts(tmp_path: Path,
         calls.append(1)
         conn.execute(sa.text("ALTER TABLE verdicts ADD COLUMN source VARCHAR(32)"))
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, (2, "source column", add_source_column)))
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    later = SCHEMA_VERSION + 1
+    monkeypatch.setattr(store_module, "MIGRATIONS",
+                        (*store_module.MIGRATIONS, (later, "source column", add_source_column)))
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", later)
     with VerdictStore(url_of(path)) as v2:
-        assert v2.schema_version() == 2
+        assert v2.schema_version() == later
         assert list(v2.all()["label"]) == ["asr"]
     VerdictStore(url_of(path)).close()
     assert calls == [1]
     raw = sqlite3.connect(path)
     assert "source" in [r[1] for r in raw.execute("PRAGMA table_info(verdicts)")]
     raw.close()
+
+
+def test_a_version_1_database_gets_the_team_tables_and_keeps_its_verdicts(tmp_path: Path) -> None:
+    path = tmp_path / "verdicts.db"
+    engine = sa.create_engine(url_of(path))
+    with engine.begin() as conn:
+        store_module.schema_version_table.create(conn)
+        store_module.verdicts_table.create(conn)
+        conn.execute(sa.insert(store_module.schema_version_table).values(
+            version=1, description="verdicts", applied_at=datetime.now(timezone.utc)))
+    engine.dispose()
+    with VerdictStore(url_of(path)) as opened:
+        assert opened.schema_version() == SCHEMA_VERSION == 2
+        give(opened, "asr")
+        opened.adjudicate(dataset=DATASET, dialogue_id="d1", turn_index=0, label="nlu", analyst="lead")
+        opened.log_event(action="activate", actor="lead", role="maintainer", allowed=True, to_version="abc")
+        assert list(opened.adjudications()["label"]) == ["nlu"]
+        assert list(opened.events()["to_version"]) == ["abc"]
 
 
 def test_the_default_store_is_a_sqlite_file_in_fpi_home(tmp_path: Path) -> None:

@@ -195,7 +195,7 @@ def test_login_configured_shows_only_the_login_page(at: AppTest) -> None:
 
 def test_the_logged_in_user_is_the_analyst(at: AppTest, home: Path) -> None:
     at.secrets["auth"] = AUTH
-    at.user = {"is_logged_in": True, "email": "ana@example.com", "name": "Ana Lima"}
+    at.user = {"is_logged_in": True, "email": "ana@example.com", "email_verified": True, "name": "Ana Lima"}
     open_triage(at)
     assert not at.form_submit_button  # no name to type
     assert "ana@example.com" in [t.value for t in at.text]
@@ -203,6 +203,14 @@ def test_the_logged_in_user_is_the_analyst(at: AppTest, home: Path) -> None:
     button(at, "result").click().run()
     no_exception(at)
     assert verdicts(home)["analyst"].tolist() == ["ana@example.com"]
+
+
+def test_an_unverified_email_claim_does_not_name_the_analyst(at: AppTest, home: Path) -> None:
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": True, "email": "lead@example.com", "email_verified": False, "name": "Ana Lima"}
+    open_triage(at)
+    assert "lead@example.com" not in [t.value for t in at.text]
+    assert "Ana Lima" in [t.value for t in at.text]
 
 
 def test_a_cohort_sent_from_the_cohorts_page_narrows_the_queue(at: AppTest) -> None:

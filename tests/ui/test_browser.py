@@ -89,6 +89,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
                 process.wait(timeout=10)
 
 
+def seed_team_verdicts(home: Path, frame: pd.DataFrame) -> None:
+    """Ana and Bo judged the first 120 labelled turns: Bo disagrees on every seventh, Ana is wrong on every tenth."""
+    from fpi.data.summary import dataset_fingerprint
+    from fpi.review.store import VerdictStore
+
+    dataset = dataset_fingerprint(frame)
+    other = {"correct": "asr", "asr": "nlu", "nlu": "er", "er": "result", "result": "correct", "false_wake": "asr"}
+    rows = []
+    labelled = frame[frame["failure_point"].notna()].head(120)
+    for i, turn in enumerate(labelled.itertuples(index=False)):
+        truth = str(turn.failure_point)
+        ana = other[truth] if i % 10 == 0 else truth
+        bo = other[truth] if i % 7 == 0 else truth
+        for who, label in (("Ana Lima", ana), ("Bo Chen", bo)):
+            rows.append({"dataset": dataset, "dialogue_id": str(turn.dialogue_id), "turn_index": int(turn.turn_index),
+                         "label": label, "analyst": who})
+    with VerdictStore(f"sqlite:///{(home / 'fpi.sqlite3').as_posix()}") as store:
+        store.record_many(rows)
+
+
 def settle(page, ms: int = 1500) -> None:
     """Wait until Streamlit has replaced every placeholder (charts and tables load after the page), then a bit
     for plotly to draw, so the screenshot shows the page as a person sees it."""
@@ -103,7 +123,7 @@ def settle(page, ms: int = 1500) -> None:
 def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Path], tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    url, sample, _ = server
+    url, sample, log_path = server
     frame = load_traces(sample)
     ARTIFACTS.mkdir(exist_ok=True)
     markup_file = tmp_path / "markup.csv"
@@ -203,6 +223,25 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             expect(page.get_by_text("Your verdict", exact=False).first).to_be_visible()
             settle(page, 1500)
             page.screenshot(path=str(ARTIFACTS / "browser-7-triage.png"), full_page=True)
+
+            # The Team page on two analysts' verdicts (one in ten planted wrong, a few disagreements).
+            seed_team_verdicts(log_path.parent / "home", frame)
+            page.get_by_test_id("stSidebarNav").get_by_text("Team", exact=True).click()
+            expect(page.get_by_text("Cohen's kappa", exact=True)).to_be_visible()
+            expect(page.get_by_text("Disagreements to adjudicate", exact=True)).to_be_visible()
+            page.get_by_role("button", name="Audit the verdicts on the loaded traces").click()
+            expect(page.get_by_text("Audit:", exact=False).first).to_be_visible()
+            settle(page, 2500)
+            page.screenshot(path=str(ARTIFACTS / "browser-9-team.png"), full_page=True)
+
+            page.get_by_test_id("stSidebarNav").get_by_text("Model", exact=True).click()
+            page.get_by_text("Who may change the model", exact=False).first.click()
+            expect(page.get_by_text("Model changes are off in this app", exact=False).first).to_be_visible()
+            page.get_by_text("Model versions", exact=True).click()
+            page.get_by_role("button", name="Activate", exact=True).click()  # an analyst: refused, and logged
+            expect(page.get_by_text("only a maintainer may activate a model", exact=False).first).to_be_visible()
+            settle(page, 1500)
+            page.screenshot(path=str(ARTIFACTS / "browser-10-model-roles.png"), full_page=True)
 
             # A rejected file: every problem with the value found, in full.
             page.get_by_test_id("stSidebarNav").get_by_text("Data").click()

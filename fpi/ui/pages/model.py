@@ -9,10 +9,11 @@ from fpi.errors import FpiError
 from fpi.model.training import MIN_LABELLED_TURNS
 from fpi.model.report import advise_candidate, display_names, metrics_table, model_card, per_class_table
 from fpi.model.registry import DEFAULT
-from fpi.display import format_time, labels_for_display
+from fpi.display import format_time, labels_for_display, times_for_display
 from fpi.data.schema import LABELS
-from fpi.ui import components
+from fpi.ui import components, identity
 from fpi.ui.services import models
+from fpi.ui.services import team
 from fpi.ui.state import AppState, Keys
 
 NAMES = components.LABEL_NAMES
@@ -27,9 +28,11 @@ def render() -> None:
         st.info("Roll back or activate another version below (the configured default is `default`). "
                 "Or train a model with `fpi train TRACES -o models/mine` and set FPI_MODEL to it.")
         _registry(state, registry)  # always offered: the way out of an unloadable active model
+        _changes(state)
         return
     _card(model, registry.active_version())
     _registry(state, registry)
+    _changes(state)
     if state.data is None:
         components.no_data(state, what="model evaluation")
         return
@@ -99,6 +102,30 @@ def _registry(state: AppState, registry) -> None:
                 st.rerun()
             except FpiError as exc:
                 st.error(components.md_escape(exc))
+
+
+def _changes(state: AppState) -> None:
+    with st.expander("Who may change the model, and the log of changes"):
+        identity.role_panel(state)
+        try:
+            log = team.model_log()
+        except FpiError as exc:
+            st.error(f"The model log can't be read: {components.md_escape(exc)}")
+            return
+        if log.empty:
+            st.caption("No model has been trained, activated or rolled back here yet.")
+            return
+        shown = times_for_display(log[["created_at", "actor", "role", "action", "from_version", "to_version",
+                                       "allowed", "detail"]], ["created_at"])
+        st.dataframe(shown, hide_index=True, placeholder="—", column_config={
+            "created_at": st.column_config.TextColumn("time (UTC)"),
+            "actor": st.column_config.TextColumn("who"),
+            "from_version": st.column_config.TextColumn("from"),
+            "to_version": st.column_config.TextColumn("to"),
+            "allowed": st.column_config.CheckboxColumn("done"),
+        })
+        st.caption("Every attempt to train, activate or roll back a model, newest first; refused attempts are "
+                   "kept too (done unticked).")
 
 
 def _current_data(state: AppState, model) -> None:

@@ -16,6 +16,7 @@ from fpi.errors import FpiError
 from fpi.model.report import advise_candidate, metrics_table, per_class_table
 from fpi.display import format_time, labels_for_display, stage_name, times_for_display
 from fpi.data.schema import LABEL_COLUMN, LABELS
+from fpi.review.names import clean_name
 from fpi.ui import components, identity
 from fpi.ui.services import models
 from fpi.ui.services import triage as ts
@@ -47,7 +48,7 @@ def render() -> None:
     try:
         store = ts.verdict_store()
         dataset = ts.fingerprint(state.data)
-        progress = ts.progress(state, store, dataset)
+        progress = ts.progress(state, store, dataset, analyst)
     except FpiError as exc:
         st.error(f"The verdict store can't be used: {components.md_escape(exc)}")
         return
@@ -55,7 +56,7 @@ def render() -> None:
     if progress.error:
         st.error(f"The last verdict was not saved: {components.md_escape(progress.error)}")
         progress.error = None
-    item = _next_item(state)
+    item = _next_item(state, dataset, analyst)
     if item is not None:
         _review(state, model, item, dataset, analyst)
     _retraining(state, model, dataset, store)
@@ -69,10 +70,12 @@ def _ask_name(state: AppState) -> None:
         name = st.text_input("Your name", key=Keys.TRIAGE_NAME, max_chars=320, placeholder="e.g. Ana Lima")
         start = st.form_submit_button("Start triage", type="primary")
     if start:
-        if name.strip():
-            state.analyst = name.strip()
-            st.rerun()
-        st.warning("Type a name first: verdicts are never anonymous.")
+        try:
+            state.analyst = clean_name(name)
+        except ValueError as exc:
+            st.warning(f"Type a name first: verdicts are never anonymous ({exc}).")
+            return
+        st.rerun()
 
 
 def _who(state: AppState, analyst: str) -> None:
@@ -86,7 +89,7 @@ def _who(state: AppState, analyst: str) -> None:
         st.rerun()
 
 
-def _next_item(state: AppState) -> pd.Series | None:
+def _next_item(state: AppState, dataset: str, analyst: str) -> pd.Series | None:
     """The filters, the progress bar and the queue's next turn to judge (None when there is none)."""
     data = state.data
     assert data is not None
@@ -109,6 +112,9 @@ def _next_item(state: AppState) -> pd.Series | None:
     except FpiError as exc:
         st.warning(components.md_escape(exc))
         return None
+    queue, share = ts.my_queue(queue, data, dataset, analyst)
+    if share:
+        st.caption(components.md_escape(share))
     progress = state.triage
     reviewed = progress.reviewed if skip_reviewed else progress.this_session
     done, size = triage.queue_progress(queue, progress.reviewed)
@@ -176,7 +182,10 @@ def _review(state: AppState, model, item: pd.Series, dataset: str, analyst: str)
     _verdict_buttons(state, item, dataset, analyst, model.version)
     with st.expander("Verdict history of this turn"):
         history = ts.history(dataset, dialogue, index)
-        if history.empty:
+        if not history.empty and analyst not in set(history["analyst"]):
+            # Blind: another analyst's verdict would anchor this one, and agreement would mean nothing.
+            st.caption(f"{len(history):,} verdict(s) by other analysts, shown once you have given yours.")
+        elif history.empty:
             st.caption("No verdicts yet.")
         else:
             shown = history[["created_at", "analyst", "label", "note", "predicted_label", "model_version"]]
@@ -202,7 +211,8 @@ def _verdict_buttons(state: AppState, item: pd.Series, dataset: str, analyst: st
                       type="secondary", on_click=ts.record_verdict, args=(state, payload, label, analyst),
                       help=f"Failure point: {NAMES[label]} (key {SHORTCUTS[label]})")
     columns[-1].button("Skip", key="w_triage_skip", shortcut="S", width="stretch", on_click=ts.skip,
-                       args=(state, payload), help="Leave this turn for later in this session.")
+                       args=(state, payload, analyst),
+                       help="Leave this turn for later in this session; it goes back to the team's pool.")
 
 
 def _retraining(state: AppState, model, dataset: str, store) -> None:
@@ -234,6 +244,12 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
                    f"turns ({candidate.heldout_verdicts:,} of them verdicts), cross-validated by dialogue:")
         st.dataframe(metrics_table(candidate.comparison), hide_index=True,
                      column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
+        if candidate.audit or candidate.held_back:
+            st.caption(" ".join(filter(None, [
+                (candidate.audit + ".") if candidate.audit else None,
+                f"{candidate.held_back:,} turns the analysts disagree on wait for adjudication." if candidate.held_back
+                else None,
+                "Flagged verdicts and disagreements are confirmed or relabelled on the Team page."])))
         left, right = st.columns(2, gap="medium")
         with left:
             st.plotly_chart(model_charts.candidate_comparison_figure(candidate.comparison), key="verdict_candidate")

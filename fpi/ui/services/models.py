@@ -21,6 +21,7 @@ from fpi.model.training import TrainConfig
 from fpi.model.report import compare_models, current_data_report, heldout_mask
 from fpi.model.registry import Registry, read_meta
 from fpi.scoring.frame import ScoredTraces
+from fpi.ui.services import team
 from fpi.ui.text import CACHE_TTL
 from fpi.ui.state import AppState, Candidate
 from fpi.data.schema import PREDICTED_COLUMN
@@ -98,12 +99,14 @@ def trust_report(data_key: str, model_version: str, _model: FailurePointModel, _
 def train_candidate(state: AppState) -> None:
     """Train on the loaded data's labelled turns with a progress bar, save it, compare it with the active model."""
     assert state.data is not None
+    who = team.require(state, "train")
     frame = state.data.raw
     bar = st.progress(0.0, text="starting")
     model = FailurePointModel(config=TRAIN_CONFIG).fit(
         frame, progress=lambda message, done: bar.progress(min(1.0, max(0.0, done)), text=message))
     entry = registry().save_candidate(model)
     bar.progress(1.0, text=f"saved as {entry.version}")
+    team.done(who, "train", entry.version)
     active = active_model()
     mask = heldout_mask(frame, model.config)
     comparison = compare_models({f"active ({active.version})": active, f"candidate ({entry.version})": model},
@@ -112,11 +115,12 @@ def train_candidate(state: AppState) -> None:
 
 
 def activate(state: AppState, version: str) -> None:
-    registry().activate(version)
+    """Activate as the session's actor: only a maintainer may; logged either way (`fpi.review.roles`)."""
+    team.activate(state, registry(), version)
     state.candidate = None
 
 
 def rollback(state: AppState) -> str:
-    version = registry().rollback()
+    version = team.rollback(state, registry())
     state.candidate = None
     return version
