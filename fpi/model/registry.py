@@ -2,7 +2,7 @@
 
 The active model is, in order: the version named in `FPI_HOME/models/active.json`
 (when that directory still holds a model), else `FPI_MODEL`, else the shipped
-`models/default`. `active.json` is replaced atomically (temp file + `os.replace`)
+`models/default`. `active.json` is replaced atomically (`fpi.data.files.atomic_write`)
 and keeps the history of activations, so `rollback` can go back one step. The
 shipped model is never written to: it is always reachable as version `default`.
 Activation and rollback read, change and write `active.json` holding an
@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ from typing import Any, Iterator
 
 from fpi.config import SHIPPED_MODEL, Config
 from fpi.errors import ModelError
+from fpi.data.files import atomic_write
 
 __all__ = ["ACTIVE_FILE", "DEFAULT", "ModelEntry", "Registry"]
 
@@ -223,17 +223,6 @@ class Registry:
                     raise ModelError("refusing to overwrite the default model", path=str(target))
 
     def _write_state(self, state: dict[str, Any]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
         payload = {**state, "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{ACTIVE_FILE}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(payload, handle, indent=2)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.root / ACTIVE_FILE)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        text = json.dumps(payload, indent=2) + "\n"
+        atomic_write(self.root / ACTIVE_FILE, lambda handle: handle.write(text.encode("utf-8")))
