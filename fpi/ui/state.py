@@ -98,12 +98,30 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A model trained in this session, waiting for the user to activate it or not."""
+    """The model this session trained and saved in the registry, waiting to be activated or dropped.
+
+    One at a time: trained on the loaded labels (Model page), or retrained from labels plus verdicts
+    (Triage page), which also says how it adapted (`strategy` set) and what the audit found.
+    """
 
     version: str
     comparison: dict[str, Any]
-    """`evaluate_predictions` report: active and candidate on the candidate's held-out dialogues."""
+    """`evaluate_predictions` report: active and candidate on the same held-out turns."""
     heldout_turns: int
+    strategy: str | None = None
+    """How it was retrained from verdicts (`fpi.review.adapt`); None for one trained on the labels alone."""
+    base_version: str | None = None
+    heldout_verdicts: int = 0
+    training_turns: int = 0
+    verdict_turns: int = 0
+    audit: str | None = None
+    """What the audit before retraining found (`AuditResult.summary`), None when it could not run."""
+    held_back: int = 0
+    """Turns left out because their analysts disagree and nobody adjudicated them yet."""
+
+    @property
+    def from_verdicts(self) -> bool:
+        return self.strategy is not None
 
 
 @dataclass
@@ -119,25 +137,6 @@ class TriageProgress:
     skipped: set[tuple[str, int]] = field(default_factory=set)
     error: str | None = None
     """Why the last verdict could not be saved (shown once)."""
-
-
-@dataclass(frozen=True)
-class VerdictCandidate:
-    """A model retrained from labels plus verdicts, saved in the registry, not yet activated."""
-
-    version: str
-    comparison: dict[str, Any]
-    """`evaluate_predictions` report: systems "active" and "candidate" on the same held-out turns."""
-    heldout_turns: int
-    heldout_verdicts: int
-    training_turns: int
-    verdict_turns: int
-    strategy: str
-    base_version: str
-    audit: str | None = None
-    """What the audit before retraining found (`AuditResult.summary`), None when it could not run."""
-    held_back: int = 0
-    """Turns left out because their analysts disagree and nobody adjudicated them yet."""
 
 
 @dataclass
@@ -158,7 +157,6 @@ class AppState:
     analyst: str | None = None
     """Who gives verdicts in this session when the app has no login configured (typed once)."""
     triage: TriageProgress = field(default_factory=TriageProgress)
-    verdict_candidate: VerdictCandidate | None = None
     big_file: str | None = None
     """Path of a large scored Parquet file the overview summarises with DuckDB instead of `data`."""
     dataset: str | None = None

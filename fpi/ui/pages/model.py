@@ -193,12 +193,18 @@ def _training(state: AppState, labelled: int) -> None:
     candidate = state.candidate
     if candidate is None:
         return
-    st.caption(f"Candidate {candidate.version} beside the active model, on the same "
-               f"{candidate.heldout_turns:,} held-out labelled turns:")
+    if candidate.from_verdicts:  # retrained on the Triage page: the one candidate of the session, shown here too
+        st.caption(f"Candidate {candidate.version}, retrained from verdicts on the Triage page ({candidate.strategy}), "
+                   f"beside the active model, on the same {candidate.heldout_turns:,} held-out turns:")
+        held_out = "labelled turns, each predicted by a fold model that never saw its dialogue"
+    else:
+        st.caption(f"Candidate {candidate.version} beside the active model, on the same "
+                   f"{candidate.heldout_turns:,} held-out labelled turns:")
+        held_out = "held-out labelled turns (dialogues the candidate never saw)"
     st.dataframe(metrics_table(candidate.comparison), hide_index=True,
                  column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
     st.plotly_chart(model_charts.candidate_comparison_figure(candidate.comparison), key="candidate_compare")
-    advice = advise_candidate(candidate.comparison, what="held-out labelled turns (dialogues the candidate never saw)")
+    advice = advise_candidate(candidate.comparison, what=held_out)
     components.candidate_actions(advice, candidate.version,
                                  activate=lambda: models.activate(state, candidate.version),
                                  discard=lambda: setattr(state, "candidate", None), key="model_candidate")

@@ -236,8 +236,8 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
                 st.info(components.md_escape(why_not))
         except FpiError as exc:
             st.warning(components.md_escape(exc))
-    candidate = state.verdict_candidate
-    if candidate is not None:
+    candidate = state.candidate
+    if candidate is not None and candidate.from_verdicts:
         st.caption(f"Candidate {candidate.version} ({candidate.strategy}, starting from {candidate.base_version}, "
                    f"{candidate.training_turns:,} labelled turns of which {candidate.verdict_turns:,} verdicts) "
                    f"beside the active model {model.version}, on the same {candidate.heldout_turns:,} held-out "
@@ -262,13 +262,13 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
         advice = advise_candidate(candidate.comparison,
                                   what="labelled turns, each predicted by a fold model that never saw its dialogue")
         components.candidate_actions(advice, candidate.version,
-                                     activate=lambda: ts.activate(state, candidate.version),
-                                     discard=lambda: setattr(state, "verdict_candidate", None),
+                                     activate=lambda: models.activate(state, candidate.version),
+                                     discard=lambda: setattr(state, "candidate", None),
                                      key="verdict_candidate")
     if models.registry().history():
         if st.button("Roll back to the previous model", help="Re-activate the model that was active before."):
             try:
-                ts.rollback(state)
+                models.rollback(state)
                 st.rerun()
             except FpiError as exc:
                 st.error(components.md_escape(exc))

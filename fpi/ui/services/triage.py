@@ -30,7 +30,7 @@ from fpi.review.store import VerdictStore, resolve_verdicts
 from fpi.data.summary import dataset_fingerprint
 from fpi.ui.services import models, team
 from fpi.ui.services.verdicts import verdict_store
-from fpi.ui.state import AppState, Keys, TriageProgress, VerdictCandidate
+from fpi.ui.state import AppState, Keys, TriageProgress, Candidate
 
 RETRAIN_CONFIG = RetrainConfig()
 """How the Triage page retrains (tests may swap in a quicker one)."""
@@ -159,7 +159,7 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
     with st.spinner("Choosing how to adapt (cross-validation on the labelled turns) and training a candidate…"):
         result = retrain_from_verdicts(data.raw, verdicts, active=model, base=base, config=RETRAIN_CONFIG)
         if result.strategy == "keep":
-            state.verdict_candidate = None
+            state.candidate = None
             return (f"No candidate: on {result.heldout_turns:,} labelled turns, cross-validated by dialogue, "
                             f"no way of retraining beat the model {base.version} "
                             f"(macro-F1 {result.strategy_scores.get('keep', float('nan')):.3f}). "
@@ -167,24 +167,13 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
                             + (audit.summary() + "." if audit is not None else "") + why_held)
         entry = models.registry().save_candidate(result.candidate)
         team.done(who, "train", entry.version)
-    state.verdict_candidate = VerdictCandidate(
+    state.candidate = Candidate(
         version=entry.version, comparison=result.comparison, heldout_turns=result.heldout_turns,
         heldout_verdicts=result.heldout_verdicts, training_turns=result.training_turns,
         verdict_turns=result.verdict_turns, strategy=result.strategy, base_version=base.version,
         audit=audit.summary() if audit is not None else None, held_back=len(held),
     )
     return None
-
-
-def activate(state: AppState, version: str) -> None:
-    models.activate(state, version)
-    state.verdict_candidate = None
-
-
-def rollback(state: AppState) -> str:
-    version = models.rollback(state)
-    state.verdict_candidate = None
-    return version
 
 
 def audit_before_retraining(data: ScoredTraces, verdicts: pd.DataFrame, model: FailurePointModel, *,
@@ -211,6 +200,6 @@ def export_maker(data: ScoredTraces, dataset: str, fmt: str) -> Callable[[], byt
 
 
 __all__ = [
-    "RETRAIN_CONFIG", "activate", "audit_before_retraining", "export_maker", "fingerprint", "history", "my_queue",
-    "progress", "queue", "record_verdict", "refresh", "retrain", "rollback", "skip", "verdict_store",
+    "RETRAIN_CONFIG", "audit_before_retraining", "export_maker", "fingerprint", "history", "my_queue",
+    "progress", "queue", "record_verdict", "refresh", "retrain", "skip", "verdict_store",
 ]
