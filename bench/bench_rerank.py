@@ -1,0 +1,86 @@
+"""Triage re-rank benchmark: how long the queue takes to follow a new model, and where the time goes.
+
+After a retraining, the Triage page scores the loaded turns with the new model (their features are
+already computed and kept with the upload) and ranks the queue again. This times those two steps
+on simulated turns: the new model's probabilities, by LightGBM's `Booster.predict` (a fresh
+candidate has no compiled trees yet) and, with `--compiled`, by its compiled trees (built first,
+build time printed); then the prediction columns and the queue itself. Prints figures; asserts
+nothing (the target, under 1 s on 100k turns, lives in issue 15).
+
+    python bench/bench_rerank.py                          # 100k turns, the active model
+    python bench/bench_rerank.py --turns 20000 --compiled --home /tmp/fpi-home
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+# As in app.py: OpenMP threads that sleep instead of spinning when they wait (set before LightGBM loads).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+TURNS_PER_DIALOGUE = 2.85  # about what the simulator produces; only used to size the data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--turns", type=int, default=100_000)
+    parser.add_argument("--model", type=Path, default=None,
+                        help="model directory (default: $FPI_MODEL, else models/default)")
+    parser.add_argument("--compiled", action="store_true", help="also build the compiled trees and time them")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="FPI_HOME for the compiled trees (kept between runs; default: a temp dir)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each step; the median is printed")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["FPI_HOME"] = str(args.home or Path(tmp) / "home")
+        _run(args)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from fpi.config import SHIPPED_MODEL
+    from fpi.data.predictions import with_predictions
+    from fpi.model.estimator import FailurePointModel
+    from fpi.review.triage import triage_queue
+    from fpi.simulator.simulate import simulate
+
+    model_dir = args.model or (Path(os.environ["FPI_MODEL"]) if os.environ.get("FPI_MODEL") else SHIPPED_MODEL)
+    model = FailurePointModel.load(model_dir)
+    frame = simulate(max(1, round(args.turns / TURNS_PER_DIALOGUE)), seed=3)
+    started = time.perf_counter()
+    features = model.features(frame)
+    print(f"{len(frame):,} turns, model {model.version} ({model.booster.num_trees():,} trees); "
+          f"features {time.perf_counter() - started:.2f} s (computed once per upload, kept with it)")
+
+    rows = [("probabilities, Booster.predict", lambda: _proba(model, features, compiled=False))]
+    if args.compiled:
+        started = time.perf_counter()
+        model.compiled.build()
+        print(f"compiled trees built in {time.perf_counter() - started:.1f} s")
+        rows.append(("probabilities, compiled trees", lambda: _proba(model, features, compiled=True)))
+    proba = _proba(model, features, compiled=False)
+    scored = with_predictions(frame, proba)
+    rows += [("prediction columns", lambda: with_predictions(frame, proba)),
+             ("queue (explore order)", lambda: triage_queue(scored))]
+
+    print(f"\n| step | median of {args.repeat} |\n|---|---|")
+    for name, step in rows:
+        times = []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - started)
+        print(f"| {name} | {sorted(times)[len(times) // 2]:.2f} s |")
+
+
+def _proba(model, features, *, compiled: bool):
+    from fpi.model.calibration import softmax
+
+    return softmax(model.raw_scores(features, compiled=compiled) / model.temperature)
+
+
+if __name__ == "__main__":
+    main()
