@@ -63,6 +63,12 @@ def no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def no_error(at: AppTest) -> None:
+    """No exception, and no error message on the page either."""
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+
+
 def start(at: AppTest) -> AppTest:
     """A new session, then the Data page (the app opens on the Overview, with the sample)."""
     at.run()

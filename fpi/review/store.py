@@ -381,13 +381,7 @@ class VerdictStore(TeamRecords):
         """(dialogue_id, turn_index, analyst) of every turn of a dataset with a verdict, once per analyst."""
         v = verdicts_table.c
         query = sa.select(v.dialogue_id, v.turn_index, v.analyst).where(v.dataset_fingerprint == dataset).distinct()
-
-        def read() -> pd.DataFrame:
-            with self.engine.connect() as conn:
-                rows = conn.execute(query).all()
-            return pd.DataFrame([tuple(r) for r in rows], columns=["dialogue_id", "turn_index", "analyst"]).astype(
-                {"dialogue_id": "str", "turn_index": "int64", "analyst": "str"})
-        return self._guard(read, "read verdicts")
+        return self._turns_by_analyst(query, "read verdicts")
 
 
 def _checked_row(

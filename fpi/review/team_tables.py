@@ -215,9 +215,13 @@ class TeamRecords:
         t = skips_table.c
         query = sa.select(t.dialogue_id, t.turn_index, t.analyst).where(t.dataset_fingerprint == dataset).distinct()
 
+        return self._turns_by_analyst(query, "read the skips")
+
+    def _turns_by_analyst(self, query: sa.Select, what: str) -> pd.DataFrame:
+        """The (dialogue_id, turn_index, analyst) rows `query` selects, typed: skips and verdicts read alike."""
         def read() -> pd.DataFrame:
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
             return pd.DataFrame([tuple(r) for r in rows], columns=["dialogue_id", "turn_index", "analyst"]).astype(
                 {"dialogue_id": "str", "turn_index": "int64", "analyst": "str"})
-        return self._guard(read, "read the skips")
+        return self._guard(read, what)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from app_files import button, no_error
 from conftest import MAINTAINER_TOKEN
 from fpi.data.summary import dataset_fingerprint
 from fpi.data.traces import load_traces
@@ -23,17 +24,6 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 def store_of(home: Path) -> VerdictStore:
     return VerdictStore(f"sqlite:///{home / 'fpi.sqlite3'}")
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def button(at: AppTest, label: str):
-    matches = [b for b in at.button if b.label == label]
-    assert matches, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
-    return matches[0]
 
 
 def load_sample(at: AppTest) -> None:
@@ -62,7 +52,7 @@ def test_the_team_page_shows_agreement_and_a_disagreement_can_be_adjudicated(at:
     two_analysts(home, load_traces(files.labelled))
     load_sample(at)
     at.switch_page(TEAM).run()
-    no_exception(at)
+    no_error(at)
     assert at.title[0].value == "Team"
     kappa = next(m for m in at.metric if m.label == "Cohen's kappa")
     assert 0.5 < float(kappa.value) < 1.0 and "interval" in kappa.proto.delta
@@ -76,7 +66,7 @@ def test_the_team_page_shows_agreement_and_a_disagreement_can_be_adjudicated(at:
     at.text_input(key="w_team_adjudicate_note").input("the user said 'play', ASR heard 'pay'")
     button_ = next(b for b in at.button if b.label == "Record the final label")
     button_.click().run()
-    no_exception(at)
+    no_error(at)
     with store_of(home) as store:
         adjudicated = store.adjudications()
         kept, held = training_verdicts(store.all(), adjudicated)
@@ -91,7 +81,7 @@ def test_an_overlap_turn_comes_to_a_second_analyst_blind(at: AppTest, home: Path
     at.text_input(key="w_triage_name").input("Ana")
     at.form_submit_button[0].click().run()
     button(at, "ASR").click().run()
-    no_exception(at)
+    no_error(at)
     [turn] = list(at.session_state[STATE_KEY].triage.this_session)
     # Bo, in another session, gets the same turn, and does not see Ana's verdict.
     other = AppTest.from_file(str(REPO / "app.py"), default_timeout=90)
@@ -100,7 +90,7 @@ def test_an_overlap_turn_comes_to_a_second_analyst_blind(at: AppTest, home: Path
     other.switch_page(TRIAGE).run()
     other.text_input(key="w_triage_name").input("Bo")
     other.form_submit_button[0].click().run()
-    no_exception(other)
+    no_error(other)
     shown = [t.value for t in other.text]
     assert turn[0] in shown
     assert any("shown once you have given yours" in c.value for c in other.caption)
@@ -122,7 +112,7 @@ def test_an_analyst_cannot_activate_a_maintainer_can_and_the_model_page_logs_bot
     at.form_submit_button[0].click().run()
     assert any("**Lee** (maintainer)" in c.value for c in at.caption)
     button(at, "Activate").click().run()
-    no_exception(at)
+    no_error(at)
     with store_of(home) as store:
         log = store.events().iloc[::-1]
     assert list(log["allowed"]) == [False, True]
@@ -153,7 +143,7 @@ def test_the_audit_flags_planted_wrong_verdicts_and_a_confirmation_keeps_one(at:
     load_sample(at)
     at.switch_page(TEAM).run()
     button(at, "Audit the verdicts on the loaded traces").click().run()
-    no_exception(at)
+    no_error(at)
     result = at.session_state[STATE_KEY].audit
     assert result is not None and result.checked == 300 and result.flagged >= 10
     assert any(c.value.startswith("Audit: 300 verdicts checked") for c in at.caption)
@@ -163,7 +153,7 @@ def test_the_audit_flags_planted_wrong_verdicts_and_a_confirmation_keeps_one(at:
     flagged = result.flags.iloc[0]
     assert at.selectbox(key="w_team_audit_label").value == flagged["label"]  # confirming is one click
     button(at, "Record the final label").click().run()
-    no_exception(at)
+    no_error(at)
     with store_of(home) as store:
         confirmed = store.adjudications()
     assert list(zip(confirmed["dialogue_id"], confirmed["label"])) == [(flagged["dialogue_id"], flagged["label"])]

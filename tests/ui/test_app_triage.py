@@ -5,6 +5,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from app_files import button, no_error
+
 from fpi.data.schema import LABELS
 from fpi.review.store import VerdictStore
 from fpi.ui.state import STATE_KEY
@@ -24,30 +26,19 @@ def verdicts(home: Path):
         return store.all()
 
 
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def button(at: AppTest, label: str):
-    matches = [b for b in at.button if b.label == label]
-    assert matches, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
-    return matches[0]
-
-
 def open_triage(at: AppTest, sample: str = "labelled") -> AppTest:
     at.run()
     at.switch_page("fpi/ui/pages/data.py").run()
     button(at, f"Load {sample} sample").click().run()
     at.switch_page(TRIAGE).run()
-    no_exception(at)
+    no_error(at)
     return at
 
 
 def sign_in(at: AppTest, name: str = "Ana Lima") -> AppTest:
     at.text_input(key="w_triage_name").input(name)
     at.form_submit_button[0].click().run()
-    no_exception(at)
+    no_error(at)
     return at
 
 
@@ -66,7 +57,7 @@ def current_turn(at: AppTest) -> tuple[str, str]:
 def test_triage_opens_on_the_sample_and_says_so(at: AppTest) -> None:
     at.run()
     at.switch_page(TRIAGE).run()
-    no_exception(at)
+    no_error(at)
     assert at.title[0].value == "Triage"
     assert "bundled **labelled sample**" in at.info[0].value
 
@@ -96,7 +87,7 @@ def test_a_verdict_is_stored_and_the_next_turn_comes_up(at: AppTest, home: Path)
 
     at.text_input(key="w_triage_note").input("=ASR misheard 'pay'")
     button(at, "NLU").click().run()
-    no_exception(at)
+    no_error(at)
     rows = verdicts(home)
     assert len(rows) == 1
     row = rows.iloc[0]
@@ -126,12 +117,12 @@ def test_verdict_buttons_are_neutral_and_the_prediction_is_text(at: AppTest) -> 
 def test_filters_and_a_cohort_from_the_cohorts_page(at: AppTest) -> None:
     sign_in(open_triage(at))
     at.selectbox(key="w_triage_label").set_value("asr").run()
-    no_exception(at)
+    no_error(at)
     assert any(m.value.startswith("**Predicted: ASR**") for m in at.markdown)
     at.selectbox(key="w_triage_label").set_value(None).run()
     at.session_state[STATE_KEY].triage_cohort = {"device_type": "tv"}
     at.run()
-    no_exception(at)
+    no_error(at)
     assert "device_type = tv" in [t.value for t in at.text]
     state = at.session_state[STATE_KEY]
     frame = state.data.frame
@@ -149,7 +140,7 @@ def test_retraining_with_too_few_labels_says_so(at: AppTest) -> None:
     for _ in range(3):
         button(at, "ASR").click().run()
     button(at, "Train a candidate").click().run()
-    no_exception(at)
+    no_error(at)
     expected = "at least 50 labelled turns; there are 3 (0 labelled in the data, 3 verdicts)"
     assert md_escape(expected) in at.warning[0].value
 
@@ -164,7 +155,7 @@ def test_retrain_compare_and_activate(at: AppTest, home: Path, monkeypatch) -> N
     sign_in(open_triage(at))
     button(at, "ER").click().run()
     button(at, "Train a candidate").click().run()
-    no_exception(at)
+    no_error(at)
     activate = next(b for b in at.button if b.key == "verdict_candidate_activate")
     version = activate.label.split()[1]
     assert any(t.startswith("The candidate is ") for t in
@@ -176,11 +167,11 @@ def test_retrain_compare_and_activate(at: AppTest, home: Path, monkeypatch) -> N
     confirm = [b for b in at.button if b.key == "verdict_candidate_confirm"]
     if confirm:  # a worse candidate is activated only on a second click
         confirm[0].click().run()
-    no_exception(at)
+    no_error(at)
     assert f"Scored by model: {version}" in [t.value for t in at.switch_page("fpi/ui/pages/data.py").run().text]
     at.switch_page(TRIAGE).run()
     button(at, "Roll back to the previous model").click().run()
-    no_exception(at)
+    no_error(at)
     assert not (home / "models" / "active.json").read_text().count(f'"version": "{version}"')
 
 
@@ -188,7 +179,7 @@ def test_login_configured_shows_only_the_login_page(at: AppTest) -> None:
     at.secrets["auth"] = AUTH
     at.user = {"is_logged_in": False}
     at.run()
-    no_exception(at)
+    no_error(at)
     assert [b.label for b in at.button] == ["Log in"]
     assert "sign in" in at.info[0].value
 
@@ -201,7 +192,7 @@ def test_the_logged_in_user_is_the_analyst(at: AppTest, home: Path) -> None:
     assert "ana@example.com" in [t.value for t in at.text]
     assert "Log out" in [b.label for b in at.button]
     button(at, "result").click().run()
-    no_exception(at)
+    no_error(at)
     assert verdicts(home)["analyst"].tolist() == ["ana@example.com"]
 
 
@@ -222,7 +213,7 @@ def test_a_cohort_sent_from_the_cohorts_page_narrows_the_queue(at: AppTest) -> N
     at.session_state[found.key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     button(at, "Triage these turns").click().run()
-    no_exception(at)
+    no_error(at)
     assert at.title[0].value == "Triage"
     cohort = at.session_state[STATE_KEY].triage_cohort
     assert cohort
