@@ -142,8 +142,6 @@ def cohort_profile(
     return pd.DataFrame(rows, columns=["group", "failure_point", "turns", "count", "rate", "low", "high"])
 
 
-
-
 def candidate_columns(
     frame: pd.DataFrame,
     *,

@@ -44,5 +44,3 @@ def with_latest_verdicts(frame: pd.DataFrame, verdicts: pd.DataFrame) -> pd.Data
     return out
 
 
-
-

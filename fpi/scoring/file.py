@@ -72,8 +72,6 @@ class PredictReport:
     label_counts: Mapping[str, int] = field(default_factory=dict)
 
 
-
-
 def predict_file(
     source: str | Path,
     output: str | Path,

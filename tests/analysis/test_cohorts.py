@@ -197,7 +197,6 @@ def test_discovery_is_json_ready(planted: pd.DataFrame) -> None:
 PAGE = "fpi/ui/pages/cohorts.py"
 
 
-
 def _no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]

@@ -20,7 +20,6 @@ AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret":
         "server_metadata_url": "https://accounts.example.com/.well-known/openid-configuration"}
 
 
-
 def verdicts(home: Path):
     with VerdictStore(f"sqlite:///{home / 'fpi.sqlite3'}") as store:
         return store.all()

@@ -1,7 +1,7 @@
 """What the Overview and the drill-down show of the loaded traces, cached by upload, model and filters.
 
-An upload in memory is summarised with pandas (`fpi.analysis.dashboard`); a big scored Parquet file
-with DuckDB (`fpi.analysis.aggregates`); `OverviewSource` hides which one the page reads.
+`OverviewSource` is the session's one scored source; it asks `fpi.analysis.overview` (pandas on an upload
+in memory, DuckDB on a large scored Parquet file) and caches the answers, so no page asks which it has.
 """
 from __future__ import annotations
 
@@ -23,8 +23,6 @@ from fpi.ui.state import AppState
 from fpi.analysis.overview import FrameOverview, OverviewData, ParquetOverview
 
 
-
-
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
 def monitoring(data_key: str, filters: filtering.Filters, _frame: pd.DataFrame) -> Monitoring | None:
     """Control limits of the filtered turns, by hour, day or week as the time chart; None without timestamps."""
@@ -41,14 +39,8 @@ def episode_summary(data_key: str, filters: filtering.Filters, _frame: pd.DataFr
     return summarize_episodes(filtering.apply_filters(_frame, filters))
 
 
-
 def filtered(data: ScoredTraces, filters: filtering.Filters) -> pd.DataFrame:
     return filtering.apply_filters(data.frame, filters)
-
-
-
-
-
 
 
 @st.cache_data(show_spinner="Summarising…", ttl=CACHE_TTL, max_entries=128)
