@@ -2,18 +2,8 @@
 
 A candidate is built from the upload (every turn, labelled or not: features such
 as `rank_*` are computed over the whole upload) and its labelled turns (the
-upload's own labels and analysts' verdicts). Strategies:
-
-- `keep`: the starting model unchanged (right when it already reads this pipeline well);
-- `continue`: the starting model plus a few boosting rounds fitted to the labels
-  (LightGBM `init_model`: the starting model's raw scores are the prior the new
-  trees correct; the saved model holds both);
-- `verdicts`: a small LightGBM trained on the labelled turns alone, over features
-  specified from this upload (its own categorical levels and stage-prefixed
-  extras), rounds chosen by cross-validation;
-- `scratch`: `FailurePointModel.fit` on the labelled turns (the full training
-  recipe with its text models; it cross-validates itself, and its out-of-fold
-  metrics are its score);
+upload's own labels and analysts' verdicts). The strategies (`keep`, `continue`,
+`verdicts`, `scratch`) are in `fpi.review.strategies`.
 
 `select_strategy` scores every strategy by grouped (by dialogue) K-fold
 cross-validation on the labelled turns: each turn is predicted by a model that
@@ -32,75 +22,32 @@ ranks and the `verdicts` strategy's feature spec are computed over the whole upl
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from fpi.model.baselines import RuleCascade
 from fpi.errors import ModelError, NotLabelledError
 from fpi.model.evaluate import metrics_for
-from fpi.model.features import build_features, fit_feature_spec
 from fpi.model.calibration import softmax
 from fpi.model.calibration import fit_temperature
 from fpi.model.estimator import FailurePointModel
-from fpi.model.persistence import FORMAT_VERSION
-from fpi.model.training import TrainConfig, class_codes
-from fpi.data.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS
+from fpi.model.training import class_codes
+from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.model.splits import dialogue_bucket
+from fpi.review.strategies import (
+    BUILDERS, LABEL_SOURCE, SELF_VALIDATED, RetrainConfig, Upload, candidate_meta, continue_training, fresh_meta,
+    verdict_mask,
+)
 
 __all__ = [
     "ADAPT_STRATEGIES", "LABEL_SOURCE", "RetrainConfig", "Selection", "continue_training", "cv_folds",
     "select_strategy",
 ]
 
-LABEL_SOURCE = "label_source"
-"""Column `fpi.review.retrain.labels_with_verdicts` adds: "verdict", "data" or empty."""
-
 ADAPT_STRATEGIES: tuple[str, ...] = ("keep", "continue", "verdicts", "scratch")
 """In order of preference on a tie: the simpler first."""
-
-
-@dataclass(frozen=True)
-class RetrainConfig:
-    """How a candidate is made from labels and verdicts (defaults chosen with bench/bench_transfer.py)."""
-
-    strategy: str = "auto"
-    """"auto": every strategy of `candidates`, the best by grouped cross-validation; or one strategy's name."""
-    candidates: tuple[str, ...] = ("keep", "verdicts", "scratch")
-    """auto: the strategies tried. Not
-    `continue`: on traces of a real pipeline (bench_transfer, 3 seeds) it lost to `verdicts` at 300
-    and 1000 verdicts in every seed, and after 300 queue-ordered verdicts cross-validation picked it
-    in every seed although it was the worse model on held-out dialogues (the queue's sample is not
-    the upload's mix, and 30 small rounds on the starting model fit that sample best)."""
-    folds: int = 10
-    """Cross-validation folds over the labelled dialogues. Fold models learn from (folds - 1) / folds of
-    the labels, so cross-validation underrates learning strategies against `keep` (which learns
-    nothing) the more, the fewer the folds: with 5, `keep` won after 100 verdicts where a trained
-    candidate was better on held-out dialogues."""
-    rounds: int = 30
-    """continue: boosting rounds added to the starting model."""
-    learning_rate: float = 0.05
-    """continue: small steps, so a few hundred verdicts nudge the model instead of rewriting it."""
-    min_data_in_leaf: int = 25
-    """continue: a leaf needs 25 labelled turns (bench_loop, shifted simulator traces)."""
-    verdict_weight: float = 10.0
-    """continue and verdicts: weight of a verdict relative to a turn labelled in the data."""
-    class_weight_power: float = 0.0
-    """continue: no class weights (the starting model already has its class balance)."""
-    verdict_rounds: tuple[int, ...] = (30, 60, 120, 240)
-    """verdicts: the numbers of rounds tried; cross-validation picks one (each is a candidate)."""
-    verdict_learning_rate: float = 0.05
-    verdict_num_leaves: int = 7
-    verdict_min_data_in_leaf: int = 5
-    """verdicts: small trees with small leaves, for a few hundred labelled turns."""
-    verdict_class_weight_power: float = 0.5
-    """verdicts: lift rare labels (macro-F1 counts each label alike) without flattening the rest."""
-    train: TrainConfig = field(default_factory=TrainConfig)
-    """scratch: how to train; all: the seed and threads."""
 
 
 def cv_folds(frame: pd.DataFrame, labelled: np.ndarray, *, folds: int, seed: int) -> np.ndarray:
@@ -121,175 +68,6 @@ def cv_folds(frame: pd.DataFrame, labelled: np.ndarray, *, folds: int, seed: int
     return np.where(labelled, ids.map(fold_of).fillna(-1).to_numpy(dtype=float), -1).astype(int)
 
 
-# ---------------------------------------------------------------- the strategies
-
-
-@dataclass
-class _Upload:
-    """One upload, the labels to learn from and the features built once per spec."""
-
-    frame: pd.DataFrame
-    codes: np.ndarray
-    weights: np.ndarray
-    """Per-turn weight of a label (verdicts weigh `verdict_weight`)."""
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    def features(self, model: FailurePointModel) -> pd.DataFrame:
-        key = f"model:{id(model)}"
-        if key not in self.cache:
-            self.cache[key] = model.features(self.frame)
-        return self.cache[key]
-
-    def upload_features(self) -> tuple[Any, pd.DataFrame]:
-        if "upload" not in self.cache:
-            spec = fit_feature_spec(self.frame)  # label-free: levels, extras and references of this upload
-            self.cache["upload"] = (spec, build_features(self.frame, spec))
-        return self.cache["upload"]
-
-    def with_labels(self, train: np.ndarray) -> pd.DataFrame:
-        """The frame with labels on the `train` turns only."""
-        labels = np.where(train, np.asarray(LABELS, dtype=object)[np.maximum(self.codes, 0)], None)
-        return self.frame.assign(**{LABEL_COLUMN: pd.array(labels, dtype="str")}).drop(
-            columns=[LABEL_SOURCE], errors="ignore")
-
-
-Builder = Callable[[_Upload, np.ndarray, FailurePointModel, RetrainConfig], dict[str, Any]]
-"""Trains on the `train` turns; returns {variant name: (raw scores for every turn, make final model)}."""
-
-
-def _lgb_params(config: RetrainConfig, *, num_leaves: int, min_data_in_leaf: int, learning_rate: float,
-                base: TrainConfig) -> dict[str, Any]:
-    return {
-        "objective": "multiclass", "num_class": len(LABELS), "learning_rate": learning_rate,
-        "num_leaves": num_leaves, "min_data_in_leaf": min_data_in_leaf, "feature_fraction": base.feature_fraction,
-        "lambda_l2": base.lambda_l2, "max_bin": base.max_bin, "seed": config.train.seed, "deterministic": True,
-        "force_row_wise": True, "num_threads": config.train.num_threads, "verbosity": -1, "max_cat_to_onehot": 8,
-        "cat_smooth": 10, "min_data_per_group": 5,
-    }
-
-
-def _class_weights(codes: np.ndarray, power: float) -> np.ndarray:
-    counts = np.bincount(codes[codes >= 0], minlength=len(LABELS)).astype(float)
-    present = counts > 0
-    per_class = np.ones(len(LABELS))
-    per_class[present] = (np.median(counts[present]) / counts[present]) ** power
-    return per_class[np.maximum(codes, 0)]
-
-
-def continue_training(
-    active: FailurePointModel,
-    frame: pd.DataFrame,
-    *,
-    train: np.ndarray,
-    config: RetrainConfig | None = None,
-    features: pd.DataFrame | None = None,
-) -> FailurePointModel:
-    """A copy of `active` with `config.rounds` more trees fitted to the labelled `train` turns of `frame`.
-
-    The features are the active model's (same spec), computed over the whole
-    frame (pass `features` to reuse them). The temperature and the baselines are
-    the active model's. Verdict rows (`label_source` "verdict") weigh `config.verdict_weight`.
-    """
-    config = config or RetrainConfig()
-    booster, spec = active.booster, active.spec
-    if booster is None or spec is None:
-        raise ModelError("the active model is not loaded; there is nothing to continue from")
-    started = time.perf_counter()
-    features = active.features(frame) if features is None else features
-    codes = class_codes(frame[LABEL_COLUMN])
-    train = np.asarray(train, dtype=bool) & (codes >= 0)
-    if not train.any():
-        raise NotLabelledError("no labelled turns to continue training on")
-    from_verdict = _from_verdict(frame)
-    weights = _class_weights(codes[train], config.class_weight_power)
-    weights = np.where(from_verdict[train], weights * config.verdict_weight, weights)
-    params = _lgb_params(config, num_leaves=active.config.num_leaves, min_data_in_leaf=config.min_data_in_leaf,
-                         learning_rate=config.learning_rate, base=active.config)
-    params["seed"] = active.config.seed
-    dataset = lgb.Dataset(
-        features.to_numpy(dtype=float)[train], label=codes[train], weight=weights, feature_name=list(features.columns),
-        categorical_feature=[c for c in spec.categorical if c in spec.features], free_raw_data=False,
-    )
-    grown = lgb.train(params, dataset, num_boost_round=config.rounds, init_model=booster)
-    candidate = FailurePointModel(config=active.config)
-    candidate.booster = lgb.Booster(model_str=grown.model_to_string())
-    candidate.baseline_booster, candidate.spec, candidate.rule = active.baseline_booster, spec, active.rule
-    candidate.reference, candidate.reference_uploads = active.reference, active.reference_uploads
-    candidate.temperature = active.temperature
-    meta = {k: v for k, v in active.meta.items() if k not in ("model_sha256", "baseline_sha256")}
-    candidate.meta = _meta(meta, candidate, frame, train, from_verdict, time.perf_counter() - started, {
-        "strategy": "continue", "base_model": active.version, "added_rounds": config.rounds,
-        "learning_rate": config.learning_rate, "min_data_in_leaf": config.min_data_in_leaf,
-        "verdict_weight": config.verdict_weight,
-        "base_training_data": (active.meta.get("training_data") or {}).get("fingerprint"),
-    })
-    return candidate
-
-
-def _from_verdict(frame: pd.DataFrame) -> np.ndarray:
-    if LABEL_SOURCE not in frame.columns:
-        return np.zeros(len(frame), bool)
-    return (frame[LABEL_SOURCE] == "verdict").to_numpy(dtype=bool, na_value=False)
-
-
-def _keep(upload: _Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig) -> dict[str, Any]:
-    if "keep" not in upload.cache:
-        upload.cache["keep"] = start.raw_scores(upload.features(start)) / start.temperature
-    return {"keep": (upload.cache["keep"], lambda: start)}
-
-
-def _continue(upload: _Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig) -> dict[str, Any]:
-    frame = upload.with_labels(train).assign(**{LABEL_SOURCE: upload.frame.get(LABEL_SOURCE)})
-    model = continue_training(start, frame, train=train, config=config, features=upload.features(start))
-    raw = model.raw_scores(upload.features(start)) / model.temperature
-    return {"continue": (raw, lambda: model)}
-
-
-def _verdicts(upload: _Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig) -> dict[str, Any]:
-    spec, features = upload.upload_features()
-    matrix = features.to_numpy(dtype=float)
-    codes = upload.codes
-    weights = _class_weights(codes[train], config.verdict_class_weight_power) * upload.weights[train]
-    params = _lgb_params(config, num_leaves=config.verdict_num_leaves,
-                         min_data_in_leaf=config.verdict_min_data_in_leaf,
-                         learning_rate=config.verdict_learning_rate, base=config.train)
-    categorical = [c for c in spec.categorical if c in spec.features]
-    dataset = lgb.Dataset(matrix[train], label=codes[train], weight=weights, feature_name=list(features.columns),
-                          categorical_feature=categorical, free_raw_data=False)
-    booster = lgb.train(params, dataset, num_boost_round=max(config.verdict_rounds))
-    out = {}
-    for rounds in config.verdict_rounds:
-        raw = np.asarray(booster.predict(matrix, raw_score=True, num_iteration=rounds))
-
-        def make(rounds: int = rounds) -> FailurePointModel:
-            model = FailurePointModel(config=config.train)
-            model.booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds))
-            model.spec = spec
-            raw_conf = features[list(CONFIDENCE_COLUMNS)].to_numpy(dtype=float)
-            model.baseline_booster = lgb.train(
-                {**params, "num_leaves": 7}, lgb.Dataset(raw_conf[train], label=codes[train], weight=weights,
-                                                         feature_name=list(CONFIDENCE_COLUMNS)),
-                num_boost_round=rounds)
-            model.rule = RuleCascade.fit(upload.frame.loc[train], np.asarray(LABELS, dtype=object)[codes[train]])
-            return model
-
-        out[f"verdicts@{rounds}"] = (raw, make)
-    return out
-
-
-def _scratch(upload: _Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig,
-             ) -> FailurePointModel | None:
-    """`FailurePointModel.fit` on the `train` turns, every one of them training (no held-out share):
-    `fit` cross-validates itself (grouped folds) and keeps the out-of-fold metrics in its meta."""
-    frame = upload.with_labels(train)
-    model = FailurePointModel(config=replace(config.train, test_fraction=0.0))
-    try:
-        model.fit(frame)
-    except NotLabelledError:
-        return None  # too few labelled dialogues for its own folds: not a candidate
-    return model
-
-
 def _cross_validated(model: FailurePointModel | None) -> dict[str, Any] | None:
     """The out-of-fold metrics `fit` stored, or None when it did not cross-validate."""
     metrics = (model.meta.get("metrics") or {}) if model is not None else {}
@@ -297,12 +75,6 @@ def _cross_validated(model: FailurePointModel | None) -> dict[str, Any] | None:
         return None
     return (metrics.get("systems") or {}).get("model")
 
-
-BUILDERS: dict[str, Builder] = {"keep": _keep, "continue": _continue, "verdicts": _verdicts}
-"""Strategies cross-validated here: one build per fold, then the winner refit on every labelled turn."""
-SELF_VALIDATED: dict[str, Callable[..., FailurePointModel | None]] = {"scratch": _scratch}
-"""Strategies whose `fit` cross-validates itself: built once on every labelled turn, scored by its
-own out-of-fold metrics (refitting it per fold here would cost folds x its own folds fits)."""
 
 
 # ---------------------------------------------------------------- the choice
@@ -342,8 +114,8 @@ def select_strategy(
     started = time.perf_counter()
     codes = class_codes(frame[LABEL_COLUMN])
     labelled = codes >= 0
-    weights = np.where(_from_verdict(frame), config.verdict_weight, 1.0)
-    upload = _Upload(frame=frame, codes=codes, weights=weights)
+    weights = np.where(verdict_mask(frame), config.verdict_weight, 1.0)
+    upload = Upload(frame=frame, codes=codes, weights=weights)
     fold = cv_folds(frame, labelled, folds=config.folds, seed=config.train.seed)
     n_folds = int(fold.max()) + 1
     oof: dict[str, np.ndarray] = {}
@@ -377,7 +149,7 @@ def select_strategy(
     if best.startswith("verdicts@"):
         # Out-of-fold raw scores are honest held-out scores: calibrate on them.
         final.temperature = fit_temperature(raw_oof[labelled], codes[labelled])
-        final.meta = _meta(_fresh_meta(final), final, frame, labelled, _from_verdict(frame),
+        final.meta = candidate_meta(fresh_meta(final), final, frame, labelled, verdict_mask(frame),
                            time.perf_counter() - started, {
                                "strategy": best, "base_model": start.version, "cv_macro_f1": scores,
                                "rounds": int(best.split("@")[1]), "num_leaves": config.verdict_num_leaves,
@@ -389,49 +161,3 @@ def select_strategy(
                                                         "cv_macro_f1": scores})
     proba = softmax(raw_oof[labelled] / (final.temperature if best.startswith("verdicts@") else 1.0))
     return Selection(candidate=final, strategy=best, scores=scores, metrics=metrics_for(truth, proba), folds=n_folds)
-
-
-def _fresh_meta(model: FailurePointModel) -> dict[str, Any]:
-    """The parts of meta.json a model needs to load (`FailurePointModel.load` checks them)."""
-    import platform
-
-    import sklearn
-
-    from fpi.model.persistence import fpi_version
-
-    assert model.spec is not None
-    return {
-        "format_version": FORMAT_VERSION, "contract_version": CONTRACT_VERSION, "classes": list(LABELS),
-        "feature_spec": model.spec.to_json(),
-        "rule_cascade_thresholds": dict(model.rule.thresholds) if model.rule else {},
-        "train_config": model.config.__dict__,
-        "versions": {"fpi": fpi_version(), "lightgbm": lgb.__version__, "pandas": pd.__version__,
-                     "numpy": np.__version__, "scikit-learn": sklearn.__version__,
-                     "python": platform.python_version()},
-    }
-
-
-def _meta(meta: dict[str, Any], model: FailurePointModel, frame: pd.DataFrame, train: np.ndarray,
-          from_verdict: np.ndarray, seconds: float, retraining: dict[str, Any]) -> dict[str, Any]:
-    from fpi.data.summary import dataset_fingerprint
-
-    counts = frame.loc[train, LABEL_COLUMN].value_counts()
-    booster = model.booster
-    assert booster is not None
-    meta.update({
-        "temperature": model.temperature,
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "training_seconds": round(seconds, 2),
-        "trees": int(booster.num_trees()),
-        "iterations": int(booster.current_iteration()),
-        "training_data": {
-            "fingerprint": dataset_fingerprint(frame.drop(columns=[LABEL_SOURCE], errors="ignore")),
-            "turns": int(len(frame)),
-            "dialogues": int(frame["dialogue_id"].nunique()),
-            "labelled_turns": int(train.sum()),
-            "label_counts": {label: int(counts.get(label, 0)) for label in LABELS},
-            "verdict_turns": int((train & from_verdict).sum()),
-        },
-        "retraining": retraining,
-    })
-    return meta
