@@ -64,7 +64,7 @@ def queue(traces: Path, model_dir: Path | None, exclude: Path | None, n_turns: i
 @MODEL_OPTION
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory to write the candidate to (replaced atomically if it exists).")
-@click.option("--strategy", type=click.Choice(["auto", "keep", "continue", "verdicts", "scratch"]),
+@click.option("--strategy", type=click.Choice(["auto", "keep", "continue", "verdicts", "blend", "scratch"]),
               default="auto", show_default=True,
               help="auto: the strategy with the best cross-validated macro-F1 on the labelled turns.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the folds and LightGBM.")
@@ -82,6 +82,7 @@ def retrain(traces: Path, verdicts_file: Path, model_dir: Path | None, output: P
     from fpi.model.evaluate import format_report
     from fpi.model.estimator import FailurePointModel
     from fpi.model.training import TrainConfig
+    from fpi.review.adapt import strategy_words
     from fpi.review.retrain import RetrainConfig, read_verdicts, retrain_from_verdicts
     from fpi.data.traces import load_traces
 
@@ -94,7 +95,8 @@ def retrain(traces: Path, verdicts_file: Path, model_dir: Path | None, output: P
                                    config=RetrainConfig(strategy=strategy, train=TrainConfig(seed=seed)))
     tried = ", ".join(f"{name} {score:.3f}" for name, score in
                       sorted(result.strategy_scores.items(), key=lambda kv: -kv[1]))
-    echo(f"strategy: {result.strategy} (cross-validated macro-F1, {result.folds} folds by dialogue: {tried})")
+    echo(f"strategy: {result.strategy}, {strategy_words(result.strategy)} (cross-validated macro-F1, "
+         f"{result.folds} folds by dialogue: {tried})")
     echo(f"held-out: {result.heldout_turns:,} labelled turns ({result.heldout_verdicts:,} verdicts), "
                f"each predicted by a fold model that never saw its dialogue; starting model {start.version}:")
     report = {"systems": {"starting model": result.comparison["systems"]["active"],

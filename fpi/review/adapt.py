@@ -3,7 +3,7 @@
 A candidate is built from the upload (every turn, labelled or not: features such
 as `rank_*` are computed over the whole upload) and its labelled turns (the
 upload's own labels and analysts' verdicts). The strategies (`keep`, `continue`,
-`verdicts`, `scratch`) are in `fpi.review.strategies`.
+`verdicts`, `blend`, `scratch`) are in `fpi.review.strategies`.
 
 `select_strategy` scores every strategy by grouped (by dialogue) K-fold
 cross-validation on the labelled turns: each turn is predicted by a model that
@@ -37,17 +37,30 @@ from fpi.model.training import class_codes
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.model.splits import dialogue_bucket
 from fpi.review.strategies import (
-    BUILDERS, LABEL_SOURCE, SELF_VALIDATED, RetrainConfig, Upload, candidate_meta, continue_training, fresh_meta,
-    verdict_mask,
+    BUILDERS, LABEL_SOURCE, SELF_VALIDATED, RetrainConfig, Upload, blend_candidate, blend_variants, candidate_meta,
+    continue_training, fresh_meta, verdict_mask,
 )
 
 __all__ = [
     "ADAPT_STRATEGIES", "LABEL_SOURCE", "RetrainConfig", "Selection", "continue_training", "cv_folds",
-    "select_strategy",
+    "select_strategy", "strategy_words",
 ]
 
-ADAPT_STRATEGIES: tuple[str, ...] = ("keep", "continue", "verdicts", "scratch")
+ADAPT_STRATEGIES: tuple[str, ...] = ("keep", "continue", "verdicts", "blend", "scratch")
 """In order of preference on a tie: the simpler first."""
+
+
+def strategy_words(variant: str) -> str:
+    """A strategy variant ("blend@120:0.5") as an analyst reads it."""
+    name, _, detail = variant.partition("@")
+    if name == "verdicts":
+        return f"a new model of the labelled turns ({detail} rounds)"
+    if name == "blend":
+        rounds, weight = detail.split(":")
+        return (f"the starting model ({float(weight):.0%}) mixed with a new model of the labelled turns "
+                f"({rounds} rounds)")
+    return {"keep": "the starting model unchanged", "continue": "the starting model with a few more rounds",
+            "scratch": "the full training recipe on the labelled turns"}.get(name, variant)
 
 
 def cv_folds(frame: pd.DataFrame, labelled: np.ndarray, *, folds: int, seed: int) -> np.ndarray:
@@ -107,7 +120,7 @@ def select_strategy(
     """
     config = config or RetrainConfig()
     names = config.candidates if config.strategy == "auto" else (config.strategy,)
-    unknown = [n for n in names if n not in BUILDERS and n not in SELF_VALIDATED]
+    unknown = [n for n in names if n not in BUILDERS and n not in SELF_VALIDATED and n != "blend"]
     if unknown:
         raise ModelError(f"unknown retraining strategy {unknown[0]!r}; expected auto or one of "
                          f"{', '.join(ADAPT_STRATEGIES)}")
@@ -119,15 +132,19 @@ def select_strategy(
     fold = cv_folds(frame, labelled, folds=config.folds, seed=config.train.seed)
     n_folds = int(fold.max()) + 1
     oof: dict[str, np.ndarray] = {}
+    built_here = [n for n in BUILDERS if n in names or ("blend" in names and n in ("keep", "verdicts"))]
     for k in range(n_folds):
         train = labelled & (fold != k)
         test = fold == k
-        for name in (n for n in names if n in BUILDERS):
+        for name in built_here:
             for variant, (raw, _) in BUILDERS[name](upload, train, start, config).items():
                 oof.setdefault(variant, np.full((len(frame), len(LABELS)), np.nan))[test] = raw[test]
+    if "blend" in names:
+        oof.update(blend_variants(oof, config))
     truth = frame[LABEL_COLUMN].to_numpy(dtype=object)[labelled]
     metrics = {variant: metrics_for(truth, softmax(raw[labelled])) for variant, raw in oof.items()
-               if not np.isnan(raw[labelled]).any()}  # a strategy that could not train in every fold is out
+               if variant.split("@")[0] in names
+               and not np.isnan(raw[labelled]).any()}  # a strategy that could not train in every fold is out
     built: dict[str, FailurePointModel] = {}
     for name in (n for n in names if n in SELF_VALIDATED):
         model = SELF_VALIDATED[name](upload, labelled, start, config)
@@ -144,8 +161,18 @@ def select_strategy(
         final.meta.setdefault("retraining", {}).update({"strategy": best, "base_model": start.version,
                                                         "cv_macro_f1": scores})
         return Selection(candidate=final, strategy=best, scores=scores, metrics=metrics[best], folds=n_folds)
-    final = BUILDERS[best.split("@")[0]](upload, labelled, start, config)[best][1]()
     raw_oof = oof[best]
+    if best.startswith("blend@"):
+        final, details = blend_candidate(upload, labelled, start, config, variant=best, oof_raw=raw_oof)
+        final.meta = candidate_meta(fresh_meta(final), final, frame, labelled, verdict_mask(frame),
+                                    time.perf_counter() - started, {
+                                        "strategy": best, "base_model": start.version, "cv_macro_f1": scores,
+                                        **details,
+                                    })
+        proba = softmax(raw_oof[labelled] / details["mixture_temperature"])
+        return Selection(candidate=final, strategy=best, scores=scores, metrics=metrics_for(truth, proba),
+                         folds=n_folds)
+    final = BUILDERS[best.split("@")[0]](upload, labelled, start, config)[best][1]()
     if best.startswith("verdicts@"):
         # Out-of-fold raw scores are honest held-out scores: calibrate on them.
         final.temperature = fit_temperature(raw_oof[labelled], codes[labelled])

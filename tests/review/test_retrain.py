@@ -1,6 +1,7 @@
 """Adaptation from verdicts: reading verdict files, folds by dialogue, and the strategy the data chooses."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,29 @@ def test_labels_the_model_contradicts_make_a_new_model(upload, tiny_model: Failu
     loaded = FailurePointModel.load(result.candidate.save(tmp_path / "candidate"))
     np.testing.assert_allclose(loaded.predict_proba(frame), result.candidate.predict_proba(frame))
     assert loaded.meta["retraining"]["strategy"] == result.strategy
+
+
+def test_a_blend_is_one_booster_that_moves_from_the_start_model_to_the_verdicts_model(
+        upload, tiny_model: FailurePointModel, tmp_path) -> None:
+    frame, truth = upload
+    swap = {"correct": "asr", "asr": "correct"}  # labels the start model cannot know
+    labels = np.array([swap.get(label, label) for label in truth], dtype=object)
+    combined = labels_with_verdicts(frame, verdicts_for(frame, labels, np.arange(0, len(frame), 2)))
+    config = RetrainConfig(strategy="blend", verdict_rounds=(20,), folds=3, distil_rounds=150)
+    ends = {}
+    for weight in (1.0, 0.0):
+        chosen = select_strategy(combined, start=tiny_model, config=replace(config, blend_weights=(weight,)))
+        assert set(chosen.scores) == {f"blend@20:{weight:g}"} and chosen.strategy == f"blend@20:{weight:g}"
+        ends[weight] = chosen.candidate
+    verdicts_only = select_strategy(combined, start=tiny_model, config=replace(config, strategy="verdicts")).candidate
+    # all weight on the start model: its labels, on every turn (labelled or not); none: the verdicts model's
+    assert (ends[1.0].predict(frame) == tiny_model.predict(frame)).mean() > 0.95
+    assert (ends[0.0].predict(frame) == verdicts_only.predict(frame)).mean() > 0.95
+    assert (ends[0.0].predict(frame) == tiny_model.predict(frame)).mean() < 0.8
+    candidate = ends[0.0]
+    assert candidate.booster.num_trees() == 150 * 6 and candidate.temperature == 1.0
+    meta = candidate.meta["retraining"]
+    assert meta["start_weight"] == 0.0 and meta["rounds"] == 20 and meta["distilled_agreement"] > 0.95
+    loaded = FailurePointModel.load(candidate.save(tmp_path / "blend"))
+    np.testing.assert_allclose(loaded.predict_proba(frame), candidate.predict_proba(frame), rtol=0, atol=1e-12)
+    assert "objective=multiclass" in (tmp_path / "blend" / "model.txt").read_text()

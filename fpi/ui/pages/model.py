@@ -9,6 +9,7 @@ from fpi.errors import FpiError
 from fpi.model.training import MIN_LABELLED_TURNS
 from fpi.model.report import advise_candidate, display_names, metrics_table, model_card, per_class_table
 from fpi.model.registry import DEFAULT
+from fpi.review.adapt import strategy_words
 from fpi.display import format_time, labels_for_display, times_for_display
 from fpi.data.schema import LABELS
 from fpi.ui import components, identity
@@ -194,7 +195,8 @@ def _training(state: AppState, labelled: int) -> None:
     if candidate is None:
         return
     if candidate.from_verdicts:  # retrained on the Triage page: the one candidate of the session, shown here too
-        st.caption(f"Candidate {candidate.version}, retrained from verdicts on the Triage page ({candidate.strategy}), "
+        st.caption(f"Candidate {candidate.version}, retrained from verdicts on the Triage page "
+                   f"({strategy_words(candidate.strategy)}), "
                    f"beside the active model, on the same {candidate.heldout_turns:,} held-out turns:")
         held_out = "labelled turns, each predicted by a fold model that never saw its dialogue"
     else:

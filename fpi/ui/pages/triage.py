@@ -16,6 +16,7 @@ from fpi.errors import FpiError
 from fpi.model.report import advise_candidate, metrics_table, per_class_table
 from fpi.display import format_time, labels_for_display, stage_name, times_for_display
 from fpi.data.schema import LABEL_COLUMN, LABELS
+from fpi.review.adapt import strategy_words
 from fpi.review.names import clean_name
 from fpi.ui import components, identity
 from fpi.ui.services import models
@@ -238,8 +239,9 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
             st.warning(components.md_escape(exc))
     candidate = state.candidate
     if candidate is not None and candidate.from_verdicts:
-        st.caption(f"Candidate {candidate.version} ({candidate.strategy}, starting from {candidate.base_version}, "
-                   f"{candidate.training_turns:,} labelled turns of which {candidate.verdict_turns:,} verdicts) "
+        st.caption(f"Candidate {candidate.version} ({strategy_words(candidate.strategy)}, starting from "
+                   f"{candidate.base_version}, {candidate.training_turns:,} labelled turns of which "
+                   f"{candidate.verdict_turns:,} verdicts) "
                    f"beside the active model {model.version}, on the same {candidate.heldout_turns:,} held-out "
                    f"turns ({candidate.heldout_verdicts:,} of them verdicts), cross-validated by dialogue:")
         st.dataframe(metrics_table(candidate.comparison), hide_index=True,
