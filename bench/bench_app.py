@@ -79,7 +79,9 @@ def _upload(app_test: type, data: bytes) -> dict[str, float]:
     st.cache_data.clear()
     st.cache_resource.clear()
     at = app_test.from_file(str(REPO / "app.py"), default_timeout=600)
-    at.run()
+    at.run()  # the app opens on the Overview with the bundled sample: the uploader is on the Data page
+    at.switch_page("fpi/ui/pages/data.py").run()
+    _check(at, "Data")
     started = time.perf_counter()
     at.file_uploader[0].set_value(("traces.csv", data, "text/csv")).run()
     loaded = time.perf_counter()
