@@ -1,8 +1,9 @@
 """App benchmark: from uploading a 100k-turn CSV to the rendered overview, and where the time goes.
 
 Drives the real app with `streamlit.testing.v1.AppTest` (same process, no
-browser): one run with the file in the uploader (read, check, features, score,
-summary, the Data page), then one run of the Overview page. Twice, side by side:
+browser): from the Data page (the app opens on the Overview with the bundled
+sample; not timed), one run with the file in the uploader (read, check,
+features, score, summary, the Data page), then one run of the Overview page. Twice, side by side:
 scoring with LightGBM's `Booster.predict` (FPI_COMPILED=0), then with the model's
 compiled trees (built once beforehand, its time printed). Prints figures; asserts
 nothing (the target, 1.5 s on 2 cores, lives in issue 15).
