@@ -7,8 +7,16 @@ candidate has no compiled trees yet) and, with `--compiled`, by its compiled tre
 build time printed); then the prediction columns and the queue itself. Prints figures; asserts
 nothing (the target, under 1 s on 100k turns, lives in issue 15).
 
+The new model is the active one by default. With `--candidate verdicts` it is what the Triage page
+usually makes from a few hundred verdicts: an analyst judges the first `--verdicts` turns of the
+active model's queue (the simulator's true labels), `fpi.review.adapt.select_strategy` trains a small
+`verdicts@N` booster on them (up to 240 rounds of 7-leaf trees), and its probabilities (interpreted,
+as the page scores a fresh candidate; with `--compiled` also by its compiled trees, built after saving
+it), prediction columns and queue (the judged turns excluded) are timed.
+
     python bench/bench_rerank.py                          # 100k turns, the active model
     python bench/bench_rerank.py --turns 20000 --compiled --home /tmp/fpi-home
+    python bench/bench_rerank.py --candidate verdicts [--compiled]  # a candidate from 300 verdicts
 """
 from __future__ import annotations
 
@@ -33,14 +41,17 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None,
                         help="FPI_HOME for the compiled trees (kept between runs; default: a temp dir)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each step; the median is printed")
+    parser.add_argument("--candidate", choices=("active", "verdicts"), default="active",
+                        help="the new model: the active one, or a candidate trained from simulated verdicts")
+    parser.add_argument("--verdicts", type=int, default=300, help="--candidate verdicts: how many verdicts")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["FPI_HOME"] = str(args.home or Path(tmp) / "home")
-        _run(args)
+        _run(args, Path(tmp))
 
 
-def _run(args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace, tmp: Path) -> None:
     from fpi.config import SHIPPED_MODEL
     from fpi.data.predictions import with_predictions
     from fpi.model.estimator import FailurePointModel
@@ -55,7 +66,16 @@ def _run(args: argparse.Namespace) -> None:
     print(f"{len(frame):,} turns, model {model.version} ({model.booster.num_trees():,} trees); "
           f"features {time.perf_counter() - started:.2f} s (computed once per upload, kept with it)")
 
-    rows = [("probabilities, Booster.predict", lambda: _proba(model, features, compiled=False))]
+    judged: list[tuple[str, int]] = []
+    if args.candidate == "verdicts":
+        scored = with_predictions(frame, _proba(model, features, compiled=True))
+        model, judged = _verdicts_candidate(model, frame, scored, args.verdicts, folder=tmp / "candidate")
+        started = time.perf_counter()
+        features = model.features(frame)
+        print(f"candidate's features {time.perf_counter() - started:.2f} s (its own spec; computed once)")
+
+    rows = [(f"probabilities, Booster.predict ({model.booster.num_trees():,} trees)",
+             lambda: _proba(model, features, compiled=False))]
     if args.compiled:
         started = time.perf_counter()
         model.compiled.build()
@@ -64,7 +84,8 @@ def _run(args: argparse.Namespace) -> None:
     proba = _proba(model, features, compiled=False)
     scored = with_predictions(frame, proba)
     rows += [("prediction columns", lambda: with_predictions(frame, proba)),
-             ("queue (explore order)", lambda: triage_queue(scored))]
+             (f"queue (explore order, {len(judged):,} turns judged)",
+              lambda: triage_queue(scored, exclude_reviewed=judged))]
 
     print(f"\n| step | median of {args.repeat} |\n|---|---|")
     for name, step in rows:
@@ -74,6 +95,32 @@ def _run(args: argparse.Namespace) -> None:
             step()
             times.append(time.perf_counter() - started)
         print(f"| {name} | {sorted(times)[len(times) // 2]:.2f} s |")
+
+
+def _verdicts_candidate(model, frame, scored, verdicts: int, *, folder: Path):
+    """A `verdicts@N` candidate trained on the true labels of the first `verdicts` turns of the queue.
+
+    Saved to `folder` and loaded again, as the page saves it: only a saved model has compiled trees.
+    """
+    import pandas as pd
+
+    from fpi.data.schema import LABEL_COLUMN
+    from fpi.review.adapt import RetrainConfig, select_strategy
+    from fpi.review.retrain import labels_with_verdicts
+    from fpi.review.triage import triage_queue
+
+    first = triage_queue(scored).head(verdicts)
+    table = pd.DataFrame({"dialogue_id": first["dialogue_id"].to_numpy(), "turn_index": first["turn_index"].to_numpy(),
+                          "label": frame[LABEL_COLUMN].to_numpy(dtype=object)[first["row"].to_numpy()]})
+    started = time.perf_counter()
+    selection = select_strategy(labels_with_verdicts(frame.drop(columns=[LABEL_COLUMN]), table), start=model,
+                                config=RetrainConfig(strategy="verdicts"))
+    print(f"candidate {selection.strategy} from {len(table):,} verdicts, trained in "
+          f"{time.perf_counter() - started:.1f} s (cross-validated macro-F1 {selection.scores[selection.strategy]:.3f})")
+    from fpi.model.estimator import FailurePointModel
+
+    candidate = FailurePointModel.load(selection.candidate.save(folder))
+    return candidate, list(zip(table["dialogue_id"], table["turn_index"].astype(int)))
 
 
 def _proba(model, features, *, compiled: bool):

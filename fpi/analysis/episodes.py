@@ -122,6 +122,7 @@ def episodes(
     part = pd.DataFrame({
         "episode": number.to_numpy()[inside], "dialogue_id": ordered["dialogue_id"].to_numpy(dtype=object)[inside],
         "turn_index": ordered["turn_index"].to_numpy()[inside], "fp": fp[inside],
+        "failing": (fp[inside] != 0).astype(np.int64),
     })
     dialogue = ordered["dialogue_id"].to_numpy(dtype=object)
     last_of_dialogue = np.ones(len(ordered), dtype=bool)
@@ -131,7 +132,7 @@ def episodes(
     table = grouped.agg(dialogue_id=("dialogue_id", "first"), first_turn=("turn_index", "first"),
                         last_turn=("turn_index", "last"), turns=("turn_index", "size"),
                         first_fp=("fp", "first"), last_fp=("fp", "last"),
-                        failures=("fp", lambda s: int((s != 0).sum())), ends_dialogue=("ends_dialogue", "last"))
+                        failures=("failing", "sum"), ends_dialogue=("ends_dialogue", "last"))
     recovered = table["last_fp"].to_numpy() == LABELS.index("correct")
     abandoned = ~recovered & table["ends_dialogue"].to_numpy(dtype=bool)
     table["outcome"] = np.where(recovered, "recovered", np.where(abandoned, "abandoned", "moved_on"))

@@ -156,7 +156,7 @@ def monitor(
     fp = fp[keep]
     period = period[keep]
     grid = pd.period_range(period.min(), period.max(), freq=period.dtype.freq)
-    p_code = (period - grid[0]).map(lambda offset: offset.n).to_numpy(dtype=np.int64)
+    p_code = (period.array.asi8 - grid[0].ordinal).astype(np.int64)  # periods since the first (ordinals count them)
     n_periods = len(grid)
     targets = (*DEFECT_LABELS, ANY_DEFECT)
     present = tuple(c for c in columns if c in part.columns)

@@ -407,6 +407,8 @@ def _pairwise(left: list[str], right: list[str], scorer: Any) -> np.ndarray:
 
 
 def _capped(texts: list[str]) -> list[str]:
+    if not texts or max(map(len, texts)) <= SIMILARITY_MAX_CHARS:  # the usual case, without a Python loop
+        return texts
     return [t if len(t) <= SIMILARITY_MAX_CHARS else t[:SIMILARITY_MAX_CHARS] for t in texts]
 
 

@@ -142,11 +142,10 @@ def triage_queue(
             raise FpiError(f"unknown label filter {sorted(unknown)}; expected labels from {', '.join(LABELS)}")
         keep &= queue[PREDICTED_COLUMN].isin(labels).to_numpy(dtype=bool)
     reviewed = set(exclude_reviewed)
-    if reviewed:
-        keys = pd.MultiIndex.from_arrays([queue["dialogue_id"], queue["turn_index"]])
-        keep &= ~keys.isin(list(reviewed))
+    judged = _reviewed_mask(queue, reviewed) if reviewed else np.zeros(len(queue), dtype=bool)
+    keep &= ~judged
     if order == "explore":
-        reviewed_rows = np.flatnonzero(_reviewed_mask(queue, reviewed)) if reviewed else np.zeros(0, int)
+        reviewed_rows = np.flatnonzero(judged)
         ranked = explore_order(scored, candidates=np.flatnonzero(keep), reviewed=reviewed_rows)
         queue = queue.iloc[ranked].assign(priority=np.arange(len(ranked), 0, -1, dtype=float) / max(len(ranked), 1))
         return queue[list(QUEUE_COLUMNS)].reset_index(drop=True)
@@ -203,6 +202,7 @@ def explore_order(scored: pd.DataFrame, *, candidates: np.ndarray, reviewed: np.
     candidates = np.asarray(candidates, dtype=np.int64)
     if len(candidates) == 0:
         return candidates
+    reviewed = np.asarray(reviewed, dtype=np.int64)
     margin = uncertainty_scores(_probabilities(scored))["margin"].to_numpy()
     bucket = dialogue_bucket(scored["dialogue_id"].astype("str"), seed=0) + 1e-9 * scored["turn_index"].to_numpy(
         dtype=float, na_value=0.0)
@@ -211,10 +211,13 @@ def explore_order(scored: pd.DataFrame, *, candidates: np.ndarray, reviewed: np.
         in_play = np.sort(candidates[np.argsort(bucket[candidates], kind="stable")[:pool]])
     embedding = turn_embedding(scored)
     points = embedding[in_play]
+    picks = np.zeros(min(turns, len(in_play)), dtype=np.int64)
+    # Every turn is compared with the reviewed turns, then with each pick: `centres`. nearest[r] covers
+    # centres[:seen[r]], and a turn is brought up to date only when it is shortlisted, since only
+    # shortlisted turns are ever compared (not every turn of the pool after every pick).
+    centres = np.vstack([embedding[reviewed], np.zeros((len(picks), embedding.shape[1]))])
     nearest = np.full(len(in_play), np.inf)
-    for start in range(0, len(reviewed), 512):
-        centres = embedding[reviewed[start:start + 512]]
-        nearest = np.minimum(nearest, _distances(points, centres).min(axis=1))
+    seen = np.zeros(len(in_play), dtype=np.int64)
     predicted = pd.Categorical(scored[PREDICTED_COLUMN].iloc[in_play].astype("str"), categories=list(LABELS)).codes
     # Each stratum's members in hash order (the representative order) and by margin (the uncertain order).
     strata = [np.flatnonzero(predicted == k) for k in range(-1, len(LABELS))]
@@ -227,11 +230,10 @@ def explore_order(scored: pd.DataFrame, *, candidates: np.ndarray, reviewed: np.
     left = np.array([len(s) for s in strata])
     cursor_hash, cursor_margin = [0] * len(strata), [0] * len(strata)
     available = np.ones(len(in_play), dtype=bool)
-    picks_in: list[int] = []
-    while len(picks_in) < min(turns, len(in_play)):
-        deficit = np.where(left > 0, share * (len(picks_in) + 1) - taken, -np.inf)
+    for n in range(len(picks)):
+        deficit = np.where(left > 0, share * (n + 1) - taken, -np.inf)
         i = int(np.argmax(deficit))
-        exploring = len(reviewed) + len(picks_in) < explore_first
+        exploring = len(reviewed) + n < explore_first
         if not exploring and int(taken[i]) % uncertain_every == uncertain_every - 1:
             order, cursor = by_margin[i], cursor_margin
             while not available[order[cursor[i]]]:
@@ -241,18 +243,39 @@ def explore_order(scored: pd.DataFrame, *, candidates: np.ndarray, reviewed: np.
             order, cursor = by_hash[i], cursor_hash
             while not available[order[cursor[i]]]:
                 cursor[i] += 1
-            rest = order[cursor[i]:]
-            listed = rest[available[rest]][:shortlist]
+            listed = _next_available(order, cursor[i], available, shortlist)
+            _catch_up(nearest, seen, listed, points, centres[:len(reviewed) + n])
             choice = listed[int(np.argmax(nearest[listed]))]  # inf (nothing near yet) wins; ties: hash order
-        picks_in.append(int(choice))
+        picks[n] = choice
+        centres[len(reviewed) + n] = points[choice]
         available[choice] = False
         taken[i] += 1
         left[i] -= 1
-        nearest = np.minimum(nearest, _distances(points, points[[choice]])[:, 0])
-    picked = in_play[picks_in]
+    picked = in_play[picks]
     rest = np.setdiff1d(candidates, picked, assume_unique=True)
     rest = rest[np.argsort(margin[rest], kind="stable")]
     return np.concatenate([picked, rest]).astype(np.int64)
+
+
+def _next_available(order: np.ndarray, start: int, available: np.ndarray, count: int) -> np.ndarray:
+    """The first `count` available entries of `order` from `start`, looking at a few more at a time."""
+    window = 4 * count
+    while True:
+        part = order[start:start + window]
+        listed = part[available[part]]
+        if len(listed) >= count or start + window >= len(order):
+            return listed[:count]
+        window *= 4
+
+
+def _catch_up(nearest: np.ndarray, seen: np.ndarray, rows: np.ndarray, points: np.ndarray,
+              centres: np.ndarray) -> None:
+    """Lower `nearest[rows]` by the distance to each of `centres` a row has not been compared with yet."""
+    for start in np.unique(seen[rows]):  # rows listed together: a new one compares with every centre
+        if start < len(centres):
+            group = rows[seen[rows] == start]
+            nearest[group] = np.minimum(nearest[group], _distances(points[group], centres[start:]).min(axis=1))
+    seen[rows] = len(centres)
 
 
 def _distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:

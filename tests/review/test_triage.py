@@ -18,13 +18,14 @@ from fpi.model.training import TrainConfig
 from fpi.model.registry import DEFAULT, Registry
 from fpi.review.retrain import LABEL_SOURCE, RetrainConfig, continue_training, labels_with_verdicts, retrain_from_verdicts
 from fpi.data.schema import LABEL_COLUMN, LABELS
+from fpi.model.splits import dialogue_bucket
 from fpi.simulator.simulate import simulate
 from fpi.review.store import VerdictStore
 from fpi.data.summary import dataset_fingerprint
 from fpi.data.traces import load_traces
 from fpi.data.write import write_traces
 from fpi.review.triage import (
-    dialogue_context, explore_order, next_in_queue, queue_progress, triage_queue, uncertainty_scores,
+    dialogue_context, explore_order, next_in_queue, queue_progress, triage_queue, turn_embedding, uncertainty_scores,
 )
 
 QUICK = TrainConfig(learning_rate=0.3, max_rounds=20, early_stopping_rounds=5, seed=0, num_threads=1)
@@ -341,3 +342,84 @@ def test_explore_turns_to_the_models_doubts_only_after_the_first_verdicts() -> N
     early = explore_order(frame, candidates=everything)[:40]
     later = explore_order(frame, candidates=everything, explore_first=0)[:40]
     assert len(least_sure & set(later)) >= 3 and len(least_sure & set(early)) <= 1
+
+
+def simulated_upload(dialogues: int = 400, seed: int = 4) -> pd.DataFrame:
+    """Simulated traces (devices, locales, confidences, dialogues) with made-up, skewed probabilities."""
+    frame = simulate(dialogues, seed=seed).drop(columns=[LABEL_COLUMN])
+    rng = np.random.default_rng(seed)
+    predicted = rng.choice(len(LABELS), size=len(frame), p=[0.7, 0.05, 0.1, 0.05, 0.05, 0.05])
+    proba = rng.dirichlet(np.ones(len(LABELS)), size=len(frame)) * 0.5
+    proba[np.arange(len(frame)), predicted] += 0.5
+    frame["predicted_failure_point"] = np.asarray(LABELS, dtype=object)[proba.argmax(axis=1)]
+    for i, label in enumerate(LABELS):
+        frame[f"p_{label}"] = proba[:, i]
+    return frame
+
+
+def reference_explore_order(scored: pd.DataFrame, candidates: np.ndarray, reviewed: np.ndarray, *, turns: int,
+                            pool: int, explore_first: int, uncertain_every: int = 3, shortlist: int = 8,
+                            power: float = 0.5) -> np.ndarray:
+    """The explore rule written plainly: after every pick, each pooled turn's distance to the nearest chosen one."""
+    margin = uncertainty_scores(scored[[f"p_{label}" for label in LABELS]].to_numpy())["margin"].to_numpy()
+    bucket = dialogue_bucket(scored["dialogue_id"].astype("str"), seed=0) + 1e-9 * scored["turn_index"].to_numpy(
+        dtype=float)
+    in_play = candidates
+    if len(candidates) > pool:
+        in_play = np.sort(candidates[np.argsort(bucket[candidates], kind="stable")[:pool]])
+    embedding = turn_embedding(scored)
+    points = embedding[in_play]
+    nearest = np.full(len(in_play), np.inf)
+    for row in reviewed:
+        nearest = np.minimum(nearest, np.sqrt(((points - embedding[row]) ** 2).sum(axis=1)))
+    predicted = np.array([LABELS.index(p) for p in scored["predicted_failure_point"].iloc[in_play]])
+    strata = [s for s in (np.flatnonzero(predicted == k) for k in range(len(LABELS))) if len(s)]
+    by_hash = [list(s[np.argsort(bucket[in_play[s]], kind="stable")]) for s in strata]
+    by_margin = [list(s[np.argsort(margin[in_play[s]], kind="stable")]) for s in strata]
+    share = np.array([len(s) for s in strata], dtype=float) ** power
+    share /= share.sum()
+    taken = np.zeros(len(strata))
+    picks: list[int] = []
+    while len(picks) < min(turns, len(in_play)):
+        left = np.array([len(s) for s in by_hash])
+        i = int(np.argmax(np.where(left > 0, share * (len(picks) + 1) - taken, -np.inf)))
+        if len(reviewed) + len(picks) >= explore_first and int(taken[i]) % uncertain_every == uncertain_every - 1:
+            choice = by_margin[i][0]
+        else:
+            listed = by_hash[i][:shortlist]
+            choice = listed[int(np.argmax(nearest[listed]))]
+        picks.append(choice)
+        by_hash[i].remove(choice)
+        by_margin[i].remove(choice)
+        taken[i] += 1
+        nearest = np.minimum(nearest, np.sqrt(((points - points[choice]) ** 2).sum(axis=1)))
+    picked = in_play[picks]
+    rest = np.setdiff1d(candidates, picked)
+    return np.concatenate([picked, rest[np.argsort(margin[rest], kind="stable")]])
+
+
+@pytest.mark.parametrize(("judged", "turns", "pool", "explore_first"), [
+    (0, 400, 700, 100),  # a sample of the upload in play, the rest by margin
+    (60, 10_000, 700, 100),  # every turn of the sample placed by the round robin
+    (250, 300, 10_000, 300),  # past the first verdicts from the start: uncertain picks too
+    (0, 10_000, 10_000, 10_000),  # exploring only, every turn
+])
+def test_explore_order_is_the_plain_greedy_rule(judged: int, turns: int, pool: int, explore_first: int) -> None:
+    frame = simulated_upload()
+    reviewed = np.sort(np.random.default_rng(judged).choice(len(frame), size=judged, replace=False))
+    candidates = np.setdiff1d(np.arange(len(frame)), reviewed)
+    expected = reference_explore_order(frame, candidates, reviewed, turns=turns, pool=pool,
+                                       explore_first=explore_first)
+    ranked = explore_order(frame, candidates=candidates, reviewed=reviewed, turns=turns, pool=pool,
+                           explore_first=explore_first)
+    np.testing.assert_array_equal(ranked, expected)
+
+
+def test_the_queue_explores_away_from_the_judged_turns_of_a_simulated_upload() -> None:
+    frame = simulated_upload()
+    judged_rows = np.arange(0, len(frame), 7)
+    judged = set(zip(frame["dialogue_id"].iloc[judged_rows], frame["turn_index"].iloc[judged_rows]))
+    queue = triage_queue(frame, exclude_reviewed=judged)
+    expected = reference_explore_order(frame, np.setdiff1d(np.arange(len(frame)), judged_rows), judged_rows,
+                                       turns=2000, pool=20_000, explore_first=300)
+    np.testing.assert_array_equal(queue["row"].to_numpy(), expected)
