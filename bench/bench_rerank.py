@@ -11,8 +11,10 @@ The new model is the active one by default. With `--candidate verdicts` it is wh
 usually makes from a few hundred verdicts: an analyst judges the first `--verdicts` turns of the
 active model's queue (the simulator's true labels), `fpi.review.adapt.select_strategy` trains a small
 `verdicts@N` booster on them (up to 240 rounds of 7-leaf trees), and its probabilities (interpreted,
-as the page scores a fresh candidate; with `--compiled` also by its compiled trees, built after saving
-it), prediction columns and queue (the judged turns excluded) are timed.
+as a fresh candidate scores new data; with `--compiled` also by its compiled trees, built after saving
+it), prediction columns and queue (the judged turns excluded) are timed. Also timed: the app's whole
+scoring step when the candidate is activated, which takes the probabilities training computed on
+the upload (`RetrainResult.upload_proba`) and so only builds features, columns and summary.
 
     python bench/bench_rerank.py                          # 100k turns, the active model
     python bench/bench_rerank.py --turns 20000 --compiled --home /tmp/fpi-home
@@ -67,9 +69,10 @@ def _run(args: argparse.Namespace, tmp: Path) -> None:
           f"features {time.perf_counter() - started:.2f} s (computed once per upload, kept with it)")
 
     judged: list[tuple[str, int]] = []
+    kept = None
     if args.candidate == "verdicts":
         scored = with_predictions(frame, _proba(model, features, compiled=True))
-        model, judged = _verdicts_candidate(model, frame, scored, args.verdicts, folder=tmp / "candidate")
+        model, judged, kept = _verdicts_candidate(model, frame, scored, args.verdicts, folder=tmp / "candidate")
         started = time.perf_counter()
         features = model.features(frame)
         print(f"candidate's features {time.perf_counter() - started:.2f} s (its own spec; computed once)")
@@ -81,6 +84,11 @@ def _run(args: argparse.Namespace, tmp: Path) -> None:
         model.compiled.build()
         print(f"compiled trees built in {time.perf_counter() - started:.1f} s")
         rows.append(("probabilities, compiled trees", lambda: _proba(model, features, compiled=True)))
+    if kept is not None:
+        from fpi.scoring.frame import score_frame
+
+        rows.append(("the app's whole scoring step, probabilities kept from training (features, columns, summary)",
+                     lambda: score_frame(frame, model=model, source="bench", digest="bench", proba=kept)))
     proba = _proba(model, features, compiled=False)
     scored = with_predictions(frame, proba)
     rows += [("prediction columns", lambda: with_predictions(frame, proba)),
@@ -120,7 +128,7 @@ def _verdicts_candidate(model, frame, scored, verdicts: int, *, folder: Path):
     from fpi.model.estimator import FailurePointModel
 
     candidate = FailurePointModel.load(selection.candidate.save(folder))
-    return candidate, list(zip(table["dialogue_id"], table["turn_index"].astype(int)))
+    return candidate, list(zip(table["dialogue_id"], table["turn_index"].astype(int))), selection.upload_proba
 
 
 def _proba(model, features, *, compiled: bool):

@@ -89,7 +89,6 @@ def _cross_validated(model: FailurePointModel | None) -> dict[str, Any] | None:
     return (metrics.get("systems") or {}).get("model")
 
 
-
 # ---------------------------------------------------------------- the choice
 
 
@@ -105,6 +104,9 @@ class Selection:
     metrics: dict[str, Any]
     """The winner's out-of-fold metrics (`fpi.model.evaluate.metrics_for`) on the labelled turns."""
     folds: int
+    upload_proba: np.ndarray | None = None
+    """The candidate's probabilities on every turn of the upload, when training computed them anyway
+    (`verdicts`, `continue`, `blend`): the page re-ranks its queue with them without scoring again."""
 
 
 def select_strategy(
@@ -163,7 +165,8 @@ def select_strategy(
         return Selection(candidate=final, strategy=best, scores=scores, metrics=metrics[best], folds=n_folds)
     raw_oof = oof[best]
     if best.startswith("blend@"):
-        final, details = blend_candidate(upload, labelled, start, config, variant=best, oof_raw=raw_oof)
+        final, details, upload_proba = blend_candidate(upload, labelled, start, config, variant=best,
+                                                       oof_raw=raw_oof)
         final.meta = candidate_meta(fresh_meta(final), final, frame, labelled, verdict_mask(frame),
                                     time.perf_counter() - started, {
                                         "strategy": best, "base_model": start.version, "cv_macro_f1": scores,
@@ -171,20 +174,23 @@ def select_strategy(
                                     })
         proba = softmax(raw_oof[labelled] / details["mixture_temperature"])
         return Selection(candidate=final, strategy=best, scores=scores, metrics=metrics_for(truth, proba),
-                         folds=n_folds)
-    final = BUILDERS[best.split("@")[0]](upload, labelled, start, config)[best][1]()
+                         folds=n_folds, upload_proba=upload_proba)
+    raw_all, make = BUILDERS[best.split("@")[0]](upload, labelled, start, config)[best]
+    final = make()
     if best.startswith("verdicts@"):
         # Out-of-fold raw scores are honest held-out scores: calibrate on them.
         final.temperature = fit_temperature(raw_oof[labelled], codes[labelled])
         final.meta = candidate_meta(fresh_meta(final), final, frame, labelled, verdict_mask(frame),
-                           time.perf_counter() - started, {
-                               "strategy": best, "base_model": start.version, "cv_macro_f1": scores,
-                               "rounds": int(best.split("@")[1]), "num_leaves": config.verdict_num_leaves,
-                               "min_data_in_leaf": config.verdict_min_data_in_leaf,
-                               "learning_rate": config.verdict_learning_rate,
-                           })
+                                    time.perf_counter() - started, {
+                                        "strategy": best, "base_model": start.version, "cv_macro_f1": scores,
+                                        "rounds": int(best.split("@")[1]), "num_leaves": config.verdict_num_leaves,
+                                        "min_data_in_leaf": config.verdict_min_data_in_leaf,
+                                        "learning_rate": config.verdict_learning_rate,
+                                    })
     elif best != "keep":
         final.meta.setdefault("retraining", {}).update({"strategy": best, "base_model": start.version,
                                                         "cv_macro_f1": scores})
-    proba = softmax(raw_oof[labelled] / (final.temperature if best.startswith("verdicts@") else 1.0))
-    return Selection(candidate=final, strategy=best, scores=scores, metrics=metrics_for(truth, proba), folds=n_folds)
+    scale = final.temperature if best.startswith("verdicts@") else 1.0  # keep and continue: already scaled
+    proba = softmax(raw_oof[labelled] / scale)
+    return Selection(candidate=final, strategy=best, scores=scores, metrics=metrics_for(truth, proba), folds=n_folds,
+                     upload_proba=softmax(raw_all / scale))

@@ -56,6 +56,8 @@ class RetrainResult:
     strategy_scores: dict[str, float] = field(default_factory=dict)
     """Cross-validated macro-F1 of every strategy tried."""
     folds: int = 0
+    upload_proba: np.ndarray | None = None
+    """The candidate's probabilities on every turn of `frame`, in its order, when training computed them."""
 
 
 def labels_with_verdicts(frame: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
@@ -187,4 +189,5 @@ def retrain_from_verdicts(
                                      "evaluated_on": f"{selection.folds}-fold cross-validation"}
     return RetrainResult(candidate=candidate, comparison=comparison, heldout_turns=n_labelled,
                          heldout_verdicts=n_verdicts, training_turns=n_labelled, verdict_turns=n_verdicts,
-                         strategy=selection.strategy, strategy_scores=selection.scores, folds=selection.folds)
+                         strategy=selection.strategy, strategy_scores=selection.scores, folds=selection.folds,
+                         upload_proba=selection.upload_proba)

@@ -282,9 +282,9 @@ def _mix(start_raw: np.ndarray, verdict_raw: np.ndarray, weight: float) -> np.nd
 
 
 def blend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
-                    variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any]]:
+                    variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
     """The mixture `variant` ("blend@ROUNDS:WEIGHT") refit on every labelled turn, distilled into one booster;
-    with what to record of it in the candidate's meta.
+    with what to record of it in the candidate's meta, and its probabilities on every turn of the upload.
 
     The mixture's temperature is fitted on its out-of-fold scores (honest held-out
     scores); the distilled booster learns the calibrated probabilities, so it needs none.
@@ -304,7 +304,7 @@ def blend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointMod
         "distilled_turns": int(min(len(features), config.distil_max_turns)),
         "distilled_rounds": config.distil_rounds,
         "distilled_agreement": float((student.argmax(axis=1) == target.argmax(axis=1)).mean()),
-    }
+    }, student
 
 
 def _distil(features: pd.DataFrame, target: np.ndarray, categorical: list[str], config: RetrainConfig,

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -48,6 +49,8 @@ class ScoredTraces:
     model_version: str
     seconds: Mapping[str, float] = field(default_factory=dict)
     """Wall time per step (read, features, score, summary), for the benchmark."""
+    kept_probabilities: bool = False
+    """True when the probabilities came from the model's training (`score_frame(proba=...)`), not a new scoring."""
 
     @property
     def key(self) -> str:
@@ -83,9 +86,14 @@ def load_and_score(
 
 
 def score_frame(
-    frame: pd.DataFrame, *, model: Any, source: str, digest: str, progress: Progress | None = None
+    frame: pd.DataFrame, *, model: Any, source: str, digest: str, progress: Progress | None = None,
+    proba: np.ndarray | None = None,
 ) -> ScoredTraces:
-    """Score a validated frame (predictions already in it are replaced)."""
+    """Score a validated frame (predictions already in it are replaced).
+
+    `proba`: the model's probabilities on `frame`, when they are already known (a candidate
+    retrained from verdicts scored its upload while it trained), so they are not computed twice.
+    """
     report = progress or quiet
     frame = frame.drop(columns=[c for c in PREDICTION_COLUMNS if c in frame.columns])
     seconds: dict[str, float] = {}
@@ -95,7 +103,9 @@ def score_frame(
     seconds["features"] = time.perf_counter() - started
     report("scoring with the model", 0.6)
     started = time.perf_counter()
-    proba = model.predict_proba_from_features(features)
+    kept = proba is not None and len(proba) == len(frame)
+    if not kept:
+        proba = model.predict_proba_from_features(features)
     scored = with_predictions(frame, proba)
     seconds["score"] = time.perf_counter() - started
     report("summarising", 0.9)
@@ -104,7 +114,8 @@ def score_frame(
     seconds["summary"] = time.perf_counter() - started
     report("done", 1.0)
     return ScoredTraces(frame=scored, features=features, summary=summary, source=source,
-                        content_hash=digest, model_version=model.version, seconds=seconds)
+                        content_hash=digest, model_version=model.version, seconds=seconds,
+                        kept_probabilities=kept)
 
 
 # ---------------------------------------------------------------- column mapping

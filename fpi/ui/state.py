@@ -97,6 +97,20 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class KeptScores:
+    """One model's probabilities on one loaded upload, kept so that activating it needs no second scoring."""
+
+    model_version: str
+    content_hash: str
+    proba: Any
+    """(turns, labels) array in the upload's row order."""
+
+    def fits(self, model_version: str, data: ScoredTraces) -> bool:
+        return (self.model_version == model_version and self.content_hash == data.content_hash
+                and len(self.proba) == len(data.frame))
+
+
+@dataclass(frozen=True)
 class Candidate:
     """The model this session trained and saved in the registry, waiting to be activated or dropped.
 
@@ -118,6 +132,8 @@ class Candidate:
     """What the audit before retraining found (`AuditResult.summary`), None when it could not run."""
     held_back: int = 0
     """Turns left out because their analysts disagree and nobody adjudicated them yet."""
+    upload_scores: KeptScores | None = field(default=None, compare=False, repr=False)
+    """Its probabilities on the loaded upload, computed while it trained (None when they were not)."""
 
     @property
     def from_verdicts(self) -> bool:
@@ -149,6 +165,8 @@ class AppState:
     drill_source: str | None = None
     """Which overview control the user touched last: "label" (bar) or "cohort" (table row)."""
     candidate: Candidate | None = None
+    activated_scores: KeptScores | None = None
+    """The just-activated candidate's kept probabilities, used once by the rescoring that follows."""
     notice: str | None = None
     """A one-time success message shown on the next page render."""
     explanations: ExplanationCache = field(default_factory=lambda: ExplanationCache(max_items=2000))

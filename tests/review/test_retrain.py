@@ -118,9 +118,10 @@ def test_labels_the_model_contradicts_make_a_new_model(upload, tiny_model: Failu
     held = np.setdiff1d(np.arange(len(frame)), rows)  # turns without a verdict: the candidate never saw them
     was_correct = truth[held] == "correct"
     assert (result.candidate.predict(frame)[held][was_correct] == "asr").mean() > 0.8
-    # saved and loaded without pickle, the same predictions
+    # saved and loaded without pickle, the same predictions; training's own probabilities of the upload are them
     loaded = FailurePointModel.load(result.candidate.save(tmp_path / "candidate"))
     np.testing.assert_allclose(loaded.predict_proba(frame), result.candidate.predict_proba(frame))
+    np.testing.assert_allclose(result.upload_proba, loaded.predict_proba(frame), rtol=0, atol=1e-9)
     assert loaded.meta["retraining"]["strategy"] == result.strategy
 
 
@@ -147,4 +148,5 @@ def test_a_blend_is_one_booster_that_moves_from_the_start_model_to_the_verdicts_
     assert meta["start_weight"] == 0.0 and meta["rounds"] == 20 and meta["distilled_agreement"] > 0.95
     loaded = FailurePointModel.load(candidate.save(tmp_path / "blend"))
     np.testing.assert_allclose(loaded.predict_proba(frame), candidate.predict_proba(frame), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(chosen.upload_proba, loaded.predict_proba(frame), rtol=0, atol=1e-9)
     assert "objective=multiclass" in (tmp_path / "blend" / "model.txt").read_text()

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from app_files import button, no_error
 
-from fpi.data.schema import LABELS
+from fpi.data.schema import LABELS, PROBABILITY_COLUMNS
+from fpi.model.estimator import FailurePointModel
 from fpi.review.store import VerdictStore
 from fpi.ui.state import STATE_KEY
 from fpi.ui.text import md_escape
@@ -162,12 +164,18 @@ def test_retrain_compare_and_activate(at: AppTest, home: Path, monkeypatch) -> N
     table = next(d.value for d in at.dataframe if "macro_f1" in d.value.columns)
     assert list(table["system"]) == ["active", "candidate"] and table["turns"].nunique() == 1
     assert (home / "models" / version / "model.txt").is_file()
+    assert at.session_state[STATE_KEY].candidate.upload_scores.model_version == version
     activate.click().run()
     confirm = [b for b in at.button if b.key == "verdict_candidate_confirm"]
     if confirm:  # a worse candidate is activated only on a second click
         confirm[0].click().run()
     no_error(at)
     assert f"Scored by model: {version}" in [t.value for t in at.switch_page("fpi/ui/pages/data.py").run().text]
+    # re-ranked with the probabilities the candidate computed while it trained: the same as scoring afresh
+    data = at.session_state[STATE_KEY].data
+    assert data.kept_probabilities and at.session_state[STATE_KEY].activated_scores is None
+    fresh = FailurePointModel.load(home / "models" / version).predict_proba(data.raw)
+    np.testing.assert_allclose(data.frame[list(PROBABILITY_COLUMNS)].to_numpy(), fresh, rtol=0, atol=1e-9)
     at.switch_page(TRIAGE).run()
     button(at, "Roll back to the previous model").click().run()
     no_error(at)

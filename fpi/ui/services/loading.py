@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -43,9 +44,9 @@ def _validated(digest: str, name: str, column_map: tuple[tuple[str, str], ...], 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=2)
 def _scored(
     digest: str, name: str, column_map: tuple[tuple[str, str], ...], model_version: str,
-    _frame: pd.DataFrame, _model: FailurePointModel,
+    _frame: pd.DataFrame, _model: FailurePointModel, _proba: np.ndarray | None = None,
 ) -> ScoredTraces:
-    return score_frame(_frame, model=_model, source=name, digest=digest)
+    return score_frame(_frame, model=_model, source=name, digest=digest, proba=_proba)
 
 
 def load_into_state(
@@ -200,8 +201,11 @@ def rescore_if_model_changed(state: AppState) -> None:
     model = active_model()
     if state.data.model_version == model.version:
         return
+    kept, state.activated_scores = state.activated_scores, None
+    proba = kept.proba if kept is not None and kept.fits(model.version, state.data) else None
     with st.status(f"Scoring {md_escape(state.data.source)} with model {model.version}…", expanded=False) as status:
-        state.data = _scored(state.data.content_hash, state.data.source, (), model.version, state.data.raw, model)
+        state.data = _scored(state.data.content_hash, state.data.source, (), model.version, state.data.raw, model,
+                             proba)
         status.update(label=f"Scored with model {model.version}", state="complete")
     state.explanations = type(state.explanations)(max_items=state.explanations.max_items)
 

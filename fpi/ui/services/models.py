@@ -117,6 +117,8 @@ def train_candidate(state: AppState) -> None:
 def activate(state: AppState, version: str) -> None:
     """Activate as the session's actor: only a maintainer may; logged either way (`fpi.review.roles`)."""
     team.activate(state, registry(), version)
+    kept = state.candidate.upload_scores if state.candidate is not None else None
+    state.activated_scores = kept if kept is not None and kept.model_version == version else None
     state.candidate = None
 
 

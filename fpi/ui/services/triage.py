@@ -30,7 +30,7 @@ from fpi.review.store import VerdictStore, resolve_verdicts
 from fpi.data.summary import dataset_fingerprint
 from fpi.ui.services import models, team
 from fpi.ui.services.verdicts import verdict_store
-from fpi.ui.state import AppState, Keys, TriageProgress, Candidate
+from fpi.ui.state import AppState, Keys, TriageProgress, Candidate, KeptScores
 
 RETRAIN_CONFIG = RetrainConfig()
 """How the Triage page retrains (tests may swap in a quicker one)."""
@@ -172,6 +172,8 @@ def retrain(state: AppState, model: FailurePointModel, data: ScoredTraces, datas
         heldout_verdicts=result.heldout_verdicts, training_turns=result.training_turns,
         verdict_turns=result.verdict_turns, strategy=result.strategy, base_version=base.version,
         audit=audit.summary() if audit is not None else None, held_back=len(held),
+        upload_scores=None if result.upload_proba is None else KeptScores(entry.version, data.content_hash,
+                                                                          result.upload_proba),
     )
     return None
 
