@@ -50,7 +50,7 @@ def render() -> None:
 def _card(model, active_version: str) -> None:
     card = model_card(model.meta, version=model.version)
     st.subheader("Active model")
-    cols = st.columns(4)
+    cols = st.columns([1.5, 1, 1, 1])  # a 12-character version needs the room
     quiet = dict(delta_color="off", delta_arrow="off", border=True)
     cols[0].metric("Version", card.version, border=True)
     trained = format_time(card.trained_at)
