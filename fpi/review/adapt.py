@@ -139,7 +139,7 @@ def select_strategy(
         train = labelled & (fold != k)
         test = fold == k
         for name in built_here:
-            for variant, (raw, _) in BUILDERS[name](upload, train, start, config).items():
+            for variant, (raw, _) in BUILDERS[name](upload, train, start, config, test).items():
                 oof.setdefault(variant, np.full((len(frame), len(LABELS)), np.nan))[test] = raw[test]
     if "blend" in names:
         oof.update(blend_variants(oof, config))
