@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_files import button, no_error
@@ -146,17 +147,23 @@ def test_retraining_with_too_few_labels_says_so(at: AppTest) -> None:
     assert md_escape(expected) in at.warning[0].value
 
 
-def test_retrain_compare_and_activate(at: AppTest, home: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("strategy", ["continue", "blend"])
+def test_retrain_compare_and_activate(at: AppTest, home: Path, monkeypatch, strategy: str) -> None:
     from app_files import QUICK
+    from fpi.review.adapt import strategy_words
     from fpi.review.retrain import RetrainConfig
     from fpi.ui.services import triage as triage_services
 
     # one strategy, so there is always a candidate to activate (auto may keep the active model)
-    monkeypatch.setattr(triage_services, "RETRAIN_CONFIG", RetrainConfig(strategy="continue", train=QUICK))
+    monkeypatch.setattr(triage_services, "RETRAIN_CONFIG", RetrainConfig(
+        strategy=strategy, train=QUICK, verdict_rounds=(20,), blend_weights=(0.5,), distil_rounds=60))
     sign_in(open_triage(at))
     button(at, "ER").click().run()
     button(at, "Train a candidate").click().run()
     no_error(at)
+    chosen = at.session_state[STATE_KEY].candidate.strategy
+    assert chosen.split("@")[0] == strategy
+    assert any(strategy_words(chosen) in c.value for c in at.caption)  # named in words, not as "blend@20:0.5"
     activate = next(b for b in at.button if b.key == "verdict_candidate_activate")
     version = activate.label.split()[1]
     assert any(t.startswith("The candidate is ") for t in
