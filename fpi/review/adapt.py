@@ -37,7 +37,7 @@ from fpi.model.training import class_codes
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.model.splits import dialogue_bucket
 from fpi.review.strategies import (
-    BUILDERS, LABEL_SOURCE, SELF_VALIDATED, RetrainConfig, Upload, blend_candidate, blend_variants, candidate_meta,
+    BUILDERS, DERIVED, LABEL_SOURCE, SELF_VALIDATED, RetrainConfig, Upload, blend_candidate, candidate_meta,
     continue_training, fresh_meta, verdict_mask,
 )
 
@@ -122,7 +122,7 @@ def select_strategy(
     """
     config = config or RetrainConfig()
     names = config.candidates if config.strategy == "auto" else (config.strategy,)
-    unknown = [n for n in names if n not in BUILDERS and n not in SELF_VALIDATED and n != "blend"]
+    unknown = [n for n in names if n not in BUILDERS and n not in SELF_VALIDATED and n not in DERIVED]
     if unknown:
         raise ModelError(f"unknown retraining strategy {unknown[0]!r}; expected auto or one of "
                          f"{', '.join(ADAPT_STRATEGIES)}")
@@ -134,15 +134,15 @@ def select_strategy(
     fold = cv_folds(frame, labelled, folds=config.folds, seed=config.train.seed)
     n_folds = int(fold.max()) + 1
     oof: dict[str, np.ndarray] = {}
-    built_here = [n for n in BUILDERS if n in names or ("blend" in names and n in ("keep", "verdicts"))]
+    needed = set(names).union(*(DERIVED[n][0] for n in names if n in DERIVED))
     for k in range(n_folds):
         train = labelled & (fold != k)
         test = fold == k
-        for name in built_here:
+        for name in (n for n in BUILDERS if n in needed):
             for variant, (raw, _) in BUILDERS[name](upload, train, start, config, test).items():
                 oof.setdefault(variant, np.full((len(frame), len(LABELS)), np.nan))[test] = raw[test]
-    if "blend" in names:
-        oof.update(blend_variants(oof, config))
+    for name in (n for n in names if n in DERIVED):
+        oof.update(DERIVED[name][1](oof, config))
     truth = frame[LABEL_COLUMN].to_numpy(dtype=object)[labelled]
     metrics = {variant: metrics_for(truth, softmax(raw[labelled])) for variant, raw in oof.items()
                if variant.split("@")[0] in names
@@ -164,33 +164,31 @@ def select_strategy(
                                                         "cv_macro_f1": scores})
         return Selection(candidate=final, strategy=best, scores=scores, metrics=metrics[best], folds=n_folds)
     raw_oof = oof[best]
-    if best.startswith("blend@"):
+    strategy = best.split("@")[0]
+    details: dict[str, Any] | None = None  # a new model's "retraining" meta; keep and continue carry their start's
+    if strategy == "blend":
         final, details, upload_proba = blend_candidate(upload, labelled, start, config, variant=best,
                                                        oof_raw=raw_oof)
+        scale = details["mixture_temperature"]
+    else:
+        raw_all, make = BUILDERS[strategy](upload, labelled, start, config)[best]
+        final, scale = make(), 1.0  # keep and continue: their raw scores are already scaled
+        if strategy == "verdicts":
+            # Out-of-fold raw scores are honest held-out scores: calibrate on them.
+            final.temperature = scale = fit_temperature(raw_oof[labelled], codes[labelled])
+            details = {"rounds": int(best.split("@")[1]), "num_leaves": config.verdict_num_leaves,
+                       "min_data_in_leaf": config.verdict_min_data_in_leaf,
+                       "learning_rate": config.verdict_learning_rate}
+        upload_proba = softmax(raw_all / scale)
+    if details is not None:
         final.meta = candidate_meta(fresh_meta(final), final, frame, labelled, verdict_mask(frame),
                                     time.perf_counter() - started, {
                                         "strategy": best, "base_model": start.version, "cv_macro_f1": scores,
                                         **details,
                                     })
-        proba = softmax(raw_oof[labelled] / details["mixture_temperature"])
-        return Selection(candidate=final, strategy=best, scores=scores, metrics=metrics_for(truth, proba),
-                         folds=n_folds, upload_proba=upload_proba)
-    raw_all, make = BUILDERS[best.split("@")[0]](upload, labelled, start, config)[best]
-    final = make()
-    if best.startswith("verdicts@"):
-        # Out-of-fold raw scores are honest held-out scores: calibrate on them.
-        final.temperature = fit_temperature(raw_oof[labelled], codes[labelled])
-        final.meta = candidate_meta(fresh_meta(final), final, frame, labelled, verdict_mask(frame),
-                                    time.perf_counter() - started, {
-                                        "strategy": best, "base_model": start.version, "cv_macro_f1": scores,
-                                        "rounds": int(best.split("@")[1]), "num_leaves": config.verdict_num_leaves,
-                                        "min_data_in_leaf": config.verdict_min_data_in_leaf,
-                                        "learning_rate": config.verdict_learning_rate,
-                                    })
     elif best != "keep":
         final.meta.setdefault("retraining", {}).update({"strategy": best, "base_model": start.version,
                                                         "cv_macro_f1": scores})
-    scale = final.temperature if best.startswith("verdicts@") else 1.0  # keep and continue: already scaled
     proba = softmax(raw_oof[labelled] / scale)
     return Selection(candidate=final, strategy=best, scores=scores, metrics=metrics_for(truth, proba), folds=n_folds,
-                     upload_proba=softmax(raw_all / scale))
+                     upload_proba=upload_proba)

@@ -38,8 +38,8 @@ from fpi.model.training import TrainConfig, class_codes
 from fpi.data.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS
 
 __all__ = [
-    "BUILDERS", "LABEL_SOURCE", "SELF_VALIDATED", "RetrainConfig", "Upload", "blend_candidate", "blend_variants",
-    "candidate_meta", "continue_training", "fresh_meta", "verdict_mask",
+    "BUILDERS", "DERIVED", "LABEL_SOURCE", "SELF_VALIDATED", "RetrainConfig", "Upload", "blend_candidate",
+    "blend_variants", "candidate_meta", "continue_training", "fresh_meta", "verdict_mask",
 ]
 
 LABEL_SOURCE = "label_source"
@@ -203,14 +203,14 @@ def verdict_mask(frame: pd.DataFrame) -> np.ndarray:
     return (frame[LABEL_SOURCE] == "verdict").to_numpy(dtype=bool, na_value=False)
 
 
-def _scored_rows(n: int, score: np.ndarray | None, predict: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def _scored_rows(n: int, score: np.ndarray | None, predict: Callable[[Any], np.ndarray]) -> np.ndarray:
     """`predict(rows)` on the `score` rows (every row when None), NaN elsewhere.
 
     A cross-validation fold reads only its test rows: scoring every turn of a 100k-turn upload in
     each of 10 folds and 4 round counts took most of a minute for nothing.
     """
     if score is None:
-        return np.asarray(predict(np.arange(n)))
+        return np.asarray(predict(slice(None)))  # every row, without copying the matrix
     out = np.full((n, len(LABELS)), np.nan)
     rows = np.flatnonzero(score)
     if len(rows):
@@ -228,8 +228,8 @@ def _keep(upload: Upload, train: np.ndarray, start: FailurePointModel, config: R
 def _continue(upload: Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig,
               score: np.ndarray | None = None) -> dict[str, Any]:
     frame = upload.with_labels(train).assign(**{LABEL_SOURCE: upload.frame.get(LABEL_SOURCE)})
-    model = continue_training(start, frame, train=train, config=config, features=upload.features(start))
     features = upload.features(start)
+    model = continue_training(start, frame, train=train, config=config, features=features)
     raw = _scored_rows(len(features), score, lambda rows: model.raw_scores(features.iloc[rows]) / model.temperature)
     return {"continue": (raw, lambda: model)}
 
@@ -295,6 +295,13 @@ def blend_variants(oof: dict[str, np.ndarray], config: RetrainConfig) -> dict[st
         return {}
     return {f"blend@{rounds}:{weight:g}": _mix(keep, oof[f"verdicts@{rounds}"], weight)
             for rounds in config.verdict_rounds if f"verdicts@{rounds}" in oof for weight in config.blend_weights}
+
+
+DERIVED: dict[str, tuple[tuple[str, ...], Callable[[dict[str, np.ndarray], RetrainConfig],
+                                                     dict[str, np.ndarray]]]] = {
+    "blend": (("keep", "verdicts"), blend_variants),
+}
+"""Strategies scored from others' out-of-fold scores (those named first), with no fit of their own per fold."""
 
 
 def _mix(start_raw: np.ndarray, verdict_raw: np.ndarray, weight: float) -> np.ndarray:
