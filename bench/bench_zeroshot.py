@@ -11,11 +11,13 @@ instead (today's single pipeline), for comparison. Prints figures; asserts nothi
     python bench/bench_zeroshot.py TRACES                       # 30,000 dialogues, 12 pipelines
     python bench/bench_zeroshot.py TRACES --dialogues 40000 --pipelines 16 --seed 3
     python bench/bench_zeroshot.py TRACES --default             # the single default pipeline
+    python bench/bench_zeroshot.py TRACES --dialogues 150000 --fleets 5 --learning-rate 0.3   # the shipped recipe
 """
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +60,9 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=2, help="pipelines left out one at a time (0: skip)")
     parser.add_argument("--lofo-dialogues", type=int, default=8_000,
                         help="dialogues of the (smaller) fleet the leave-one-out models train on")
+    parser.add_argument("--fleets", type=int, default=1,
+                        help="draw this many fleets (--dialogues shared out) and average one model per fleet")
+    parser.add_argument("--learning-rate", type=float, default=0.15)
     parser.add_argument("--default", action="store_true", help="train on the default simulator instead")
     parser.add_argument("--save", type=Path, help="save the trained model here (e.g. under /tmp)")
     parser.add_argument("--text-models", action="store_true",
@@ -70,14 +75,16 @@ def main() -> None:
         train = simulate(args.dialogues, seed=args.seed)
         what = f"default simulator, {args.dialogues:,} dialogues"
     else:
-        train = simulate_fleet(args.dialogues, seed=args.seed, n_pipelines=args.pipelines)
-        what = f"fleet of {args.pipelines} pipelines, {args.dialogues:,} dialogues"
+        train = simulate_fleet(args.dialogues, seed=args.seed, n_pipelines=args.pipelines, n_fleets=args.fleets)
+        what = f"{args.fleets} x fleet of {args.pipelines} pipelines, {args.dialogues:,} dialogues"
     print(f"{what}: {len(train):,} turns, simulated in {time.perf_counter() - started:.1f} s")
     print("labels:", train[LABEL_COLUMN].value_counts(normalize=True).round(3).to_dict())
 
     started = time.perf_counter()
     # The shipped recipe: ranks within each pipeline, no text models (see the README).
-    config = TrainConfig(upload_column=None if args.default else "pipeline", text_models=args.text_models)
+    config = TrainConfig(upload_column=None if args.default else "pipeline", text_models=args.text_models,
+                         member_column="fleet" if args.fleets > 1 and not args.default else None,
+                         learning_rate=args.learning_rate)
     model = FailurePointModel(config=config).fit(train)
     print(f"trained in {time.perf_counter() - started:.0f} s")
     if args.save:
@@ -93,7 +100,7 @@ def main() -> None:
     if not args.default and args.held_out > 0:
         small = simulate_fleet(args.lofo_dialogues, seed=args.seed, n_pipelines=args.pipelines)
         print(f"leave one pipeline out: fleet of {args.pipelines} pipelines, {args.lofo_dialogues:,} dialogues")
-        rows = _leave_one_out(small, held_out=args.held_out, config=config)
+        rows = _leave_one_out(small, held_out=args.held_out, config=replace(config, member_column=None))
         for name, metrics in rows:
             print(_line(f"leave out {name}", metrics))
         print(f"leave-one-pipeline-out mean macro-F1 {np.mean([m['macro_f1'] for _, m in rows]):.3f}")

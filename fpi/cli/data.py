@@ -37,19 +37,23 @@ def validate(file: Path, mappings: tuple[str, ...]) -> None:
 @click.option("--pipelines", type=click.IntRange(min=1), default=1, show_default=True,
               help="How many pipelines: 1 is the default pipeline; more adds randomly drawn ones (their own "
                    "calibration, catalogs, wording, error mix), named in a `pipeline` column.")
+@click.option("--fleets", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Draw this many fleets of --pipelines pipelines independently, named in a `fleet` column "
+                   "(for `fpi train --member-column fleet`); --dialogues is shared between them.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output file; .csv or .parquet.")
 @friendly
-def simulate(n_dialogues: int, seed: int, label_noise: float, unlabelled: bool, pipelines: int, output: Path) -> None:
+def simulate(n_dialogues: int, seed: int, label_noise: float, unlabelled: bool, pipelines: int, fleets: int,
+             output: Path) -> None:
     """Generate realistic pipeline traces from a causal model of the assistant."""
     from fpi.simulator.simulate import simulate as run_simulation
     from fpi.simulator.simulate import simulate_fleet
     from fpi.data.write import write_traces
 
     started = time.perf_counter()
-    if pipelines > 1:
+    if pipelines > 1 or fleets > 1:
         frame = simulate_fleet(n_dialogues, seed=seed, n_pipelines=pipelines, label_noise=label_noise,
-                               labelled=not unlabelled)
+                               labelled=not unlabelled, n_fleets=fleets)
     else:
         frame = run_simulation(n_dialogues, seed=seed, label_noise=label_noise, labelled=not unlabelled)
     write_traces(frame, output)

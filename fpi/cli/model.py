@@ -27,12 +27,18 @@ from fpi.cli.common import (
 @click.option("--upload-column", default=None, metavar="COLUMN",
               help="A column naming the upload each turn came from (e.g. `pipeline` in a simulated fleet): "
                    "upload-relative features are computed within each.")
+@click.option("--learning-rate", type=click.FloatRange(0, 1, min_open=True), default=0.15, show_default=True,
+              help="LightGBM's learning rate on large data (small data uses a finer one under cross-validation).")
+@click.option("--member-column", default=None, metavar="COLUMN",
+              help="A column splitting the traces into groups (e.g. `fleet` from `fpi simulate --fleets`): one "
+                   "booster per group, averaged into one model that keeps what the groups agree on.")
 @ENGINE_OPTION
 @SCHEDULER_OPTION
 @MAP_OPTION
 @friendly
 def train(traces: Path, output: Path, seed: int, holdout: float, scale_free: bool, no_text_models: bool,
-          upload_column: str | None, engine: str, scheduler: str | None, mappings: tuple[str, ...]) -> None:
+          upload_column: str | None, learning_rate: float, member_column: str | None, engine: str,
+          scheduler: str | None, mappings: tuple[str, ...]) -> None:
     """Train a failure-point model on the labelled turns of TRACES.
 
     Holds out --holdout of the dialogues for the metrics stored in the model's
@@ -50,10 +56,11 @@ def train(traces: Path, output: Path, seed: int, holdout: float, scale_free: boo
 
     frame = load_traces(traces, column_map=parse_map(mappings))
     echo(f"read {len(frame):,} turns from {traces}", err=True)
-    if upload_column is not None and upload_column not in frame.columns:
-        raise click.BadParameter(f"{traces} has no column {upload_column!r}", param_hint="--upload-column")
+    for column, hint in ((upload_column, "--upload-column"), (member_column, "--member-column")):
+        if column is not None and column not in frame.columns:
+            raise click.BadParameter(f"{traces} has no column {column!r}", param_hint=hint)
     config = TrainConfig(seed=seed, test_fraction=holdout, upload_column=upload_column, scale_free=scale_free,
-                         text_models=not no_text_models)
+                         text_models=not no_text_models, member_column=member_column, learning_rate=learning_rate)
     last = [""]
 
     def progress(message: str, done: float) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from fpi.model.baselines import RuleCascade
 from fpi.model.compiled import CompiledScoring
+from fpi.model.ensemble import average_boosters, ensemble_out_of_fold, member_codes
 from fpi.config import Config
 from fpi.errors import ModelError, NotLabelledError
 from fpi.model.features import (
@@ -122,12 +123,22 @@ class FailurePointModel:
         report("training the model", 0.2)
         matrix = features.to_numpy(dtype=float)
         extra_x, extra_y, extra_rows = missing_column_rows(frame, train, features, spec, self.config)
-        self.booster, oof_raw, rounds = self._train_scheduled(
-            np.vstack([matrix, extra_x]), np.concatenate([codes, extra_y]), np.concatenate([folds, folds[extra_rows]]),
-            weights, names=list(features.columns), categorical=[c for c in spec.categorical if c in spec.features],
-            progress=lambda done: report("training the model", 0.2 + 0.55 * done),
-        )
-        oof_raw = oof_raw[: len(frame)]
+        all_x, all_folds = np.vstack([matrix, extra_x]), np.concatenate([folds, folds[extra_rows]])
+        members = member_codes(frame, cfg.member_column)
+        members = np.concatenate([members, members[extra_rows]])
+        n_members = int(members.max()) + 1
+        boosters, member_oof, rounds = [], [], 0
+        for k in range(n_members):
+            booster, oof, member_rounds = self._train_scheduled(
+                all_x, np.concatenate([codes, extra_y]), np.where(members == k, all_folds, -1), weights,
+                names=list(features.columns), categorical=[c for c in spec.categorical if c in spec.features],
+                progress=lambda done, k=k: report("training the model", 0.2 + 0.55 * (k + done) / n_members),
+            )
+            boosters.append(booster)
+            member_oof.append(oof)
+            rounds += member_rounds
+        self.booster = average_boosters(boosters)
+        oof_raw = ensemble_out_of_fold(boosters, member_oof, all_x)[: len(frame)]
         self.temperature = fit_temperature(oof_raw[train], codes[train])
 
         report("training the baselines", 0.8)
@@ -159,6 +170,7 @@ class FailurePointModel:
         metrics = evaluate_predictions(labels[held], systems)
         metrics["evaluated_on"] = "held-out dialogues" if test.any() else f"{cfg.cv_folds}-fold cross-validation"
         self.meta = self._build_meta(frame, mask, train, test, held, metrics, time.perf_counter() - started, rounds)
+        self.meta["schedule"]["members"] = n_members
         report("done", 1.0)
         return self
 

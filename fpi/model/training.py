@@ -51,6 +51,10 @@ class TrainConfig:
     upload_column: str | None = None
     """A column naming the upload (e.g. the simulated `pipeline`) each turn came from: upload-relative
     features are computed within each, as they will be on a customer's one upload."""
+    member_column: str | None = None
+    """A column splitting the training traces into groups (e.g. independently simulated `fleet`s):
+    one booster per group, averaged into one model (`fpi.model.ensemble`). For a model meant to
+    carry over, the average of fleets keeps what they agree on and not each fleet's quirks."""
     text_models: bool = True
     """Stack TF-IDF text models of the request, response and neighbouring turns (`fpi.model.text_stack`)."""
     class_weight_power: float = 0.5

@@ -22,7 +22,7 @@ The words live in `fpi.simulator.templates`.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -71,13 +71,20 @@ def simulate_fleet(
     label_noise: float = 0.0,
     labelled: bool = True,
     with_latent: bool = False,
+    n_fleets: int = 1,
 ) -> pd.DataFrame:
     """Traces from `n_pipelines` pipelines, the dialogues shared out evenly, one frame.
 
     Pipeline k is `fleet_configs(...)[k]`; its dialogue ids start with `pKK-` and a
     `pipeline` column names it (a string extra: passed through, good for slicing and
     for leaving one pipeline out). Columns a pipeline does not log are empty on its rows.
+    `n_fleets` > 1 draws that many fleets independently (the first is the one fleet of
+    `seed`), shares the dialogues out evenly between them and names each in a `fleet`
+    column (`f0`, `f1`, ...; pipelines `fK-pJJ`): what `TrainConfig.member_column` averages over.
     """
+    if n_fleets > 1:
+        return _fleets(n_dialogues, seed=seed, n_fleets=n_fleets, n_pipelines=n_pipelines, with_default=with_default,
+                       label_noise=label_noise, labelled=labelled, with_latent=with_latent)
     configs = fleet_configs(n_pipelines, seed=seed, with_default=with_default)
     if n_dialogues < n_pipelines:
         raise ValueError(f"n_dialogues ({n_dialogues}) must be at least n_pipelines ({n_pipelines})")
@@ -100,6 +107,21 @@ def simulate_fleet(
         elif fleet[column].dtype != reference[column].dtype:
             fleet[column] = fleet[column].astype(reference[column].dtype)
     return fleet[[*reference.columns, "pipeline"]]
+
+
+def _fleets(n_dialogues: int, *, seed: int, n_fleets: int, **options: Any) -> pd.DataFrame:
+    if n_dialogues < n_fleets * options["n_pipelines"]:
+        raise ValueError(f"n_dialogues ({n_dialogues}) must be at least n_fleets x n_pipelines "
+                         f"({n_fleets * options['n_pipelines']})")
+    frames = []
+    for k in range(n_fleets):
+        fleet_seed = seed if k == 0 else int(np.random.SeedSequence([seed, 29, k]).generate_state(1)[0])
+        part = simulate_fleet(n_dialogues // n_fleets + (k < n_dialogues % n_fleets), seed=fleet_seed, **options)
+        for column in ("pipeline", "dialogue_id"):
+            part[column] = f"f{k}-" + part[column]
+        part["fleet"] = pd.Series(f"f{k}", index=part.index, dtype="str")
+        frames.append(part)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _check(n_dialogues: int, label_noise: float, config: SimConfig) -> None:

@@ -174,3 +174,19 @@ def test_a_simulated_fleet_trains_with_ranks_within_each_pipeline(tmp_path) -> N
     assert "5-fold cross-validation:" in result.output
     result = CliRunner().invoke(main, ["train", str(traces), "-o", str(out), "--upload-column", "nope"])
     assert result.exit_code != 0 and "nope" in result.output
+
+
+def test_fleets_train_one_member_each_averaged_into_one_model(tmp_path) -> None:
+    traces, out = tmp_path / "fleets.parquet", tmp_path / "fleets-model"
+    result = CliRunner().invoke(main, ["simulate", "--dialogues", "1200", "--pipelines", "2", "--fleets", "2",
+                                       "--seed", "4", "-o", str(traces)])
+    assert result.exit_code == 0, result.output
+    assert sorted(load_traces(traces)["fleet"].unique()) == ["f0", "f1"]
+    result = CliRunner().invoke(main, ["train", str(traces), "-o", str(out), "--upload-column", "pipeline",
+                                       "--member-column", "fleet", "--no-text-models"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["schedule"]["members"] == 2 and meta["train_config"]["member_column"] == "fleet"
+    result = CliRunner().invoke(main, ["train", str(traces), "-o", str(tmp_path / "x"), "--member-column", "nope"])
+    assert result.exit_code != 0 and "--member-column" in result.output and "nope" in result.output
+    assert not (tmp_path / "x").exists()

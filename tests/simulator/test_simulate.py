@@ -315,6 +315,23 @@ def test_fleet_is_on_contract_with_one_prefix_per_pipeline() -> None:
     assert default["asr_nbest_margin"].notna().any()  # the default pipeline is one of the fleet
 
 
+def test_fleets_are_drawn_independently_and_the_first_is_the_seeds_own_fleet() -> None:
+    fleets = simulate_fleet(1200, seed=2, n_pipelines=3, n_fleets=3)
+    assert sorted(fleets["fleet"].unique()) == ["f0", "f1", "f2"]
+    assert fleets.groupby("fleet")["dialogue_id"].nunique().tolist() == [400, 400, 400]
+    assert (fleets["pipeline"].str[:2] == fleets["fleet"]).all()
+    assert (fleets["dialogue_id"].str.rsplit("-", n=1).str[0] == fleets["pipeline"]).all()
+    first = fleets[fleets["fleet"] == "f0"].drop(columns="fleet").reset_index(drop=True)
+    for column in ("pipeline", "dialogue_id"):
+        first[column] = first[column].str.removeprefix("f0-")
+    pd.testing.assert_frame_equal(first, simulate_fleet(400, seed=2, n_pipelines=3))
+    # Each fleet draws its own pipelines: the same slot calibrates its confidences differently.
+    asr = fleets[fleets["pipeline"].str.endswith("p01")].groupby("fleet")["asr_confidence"].mean()
+    assert asr.nunique() == 3
+    with pytest.raises(ValueError, match="n_fleets x n_pipelines"):
+        simulate_fleet(5, seed=2, n_pipelines=3, n_fleets=2)
+
+
 def test_saturated_wake_scores_hide_false_wakes() -> None:
     profile = PipelineProfile(wake_saturated=True, wake_floor=0.6, wake_sharpness=20.0, false_wakes=3.0)
     frame = simulate(3000, seed=13, config=SimConfig(pipeline=profile), with_latent=True)
