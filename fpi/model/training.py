@@ -135,14 +135,18 @@ def missing_column_rows(
 
 REFERENCE_ROWS = 2000
 REFERENCE_PER_UPLOAD = 500
+REFERENCE_UPLOADS = 12
+"""Uploads kept in the reference, the first ones in the training data (for a fleet ensemble, the first
+fleet): checking an upload fits one classifier per reference upload, and eight fleets of twelve would
+make the Overview's shift check eight times slower for the same answer."""
 
 
 def reference_sample(
     frame: pd.DataFrame, features: pd.DataFrame, train: np.ndarray, config: TrainConfig,
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Training feature rows to compare uploads with: `REFERENCE_ROWS` at random, or
-    `REFERENCE_PER_UPLOAD` per upload when the training data pooled several (an upload is then
-    compared with the closest of them)."""
+    `REFERENCE_PER_UPLOAD` per upload for the first `REFERENCE_UPLOADS` uploads when the training
+    data pooled several (an upload is then compared with the closest of them)."""
     rng = np.random.default_rng(config.seed)
     rows = np.flatnonzero(train)
     if config.upload_column is None or config.upload_column not in frame.columns:
@@ -151,7 +155,7 @@ def reference_sample(
         return features.iloc[rows].reset_index(drop=True), None
     uploads = frame[config.upload_column].astype(str).to_numpy()
     picked = []
-    for name in pd.unique(uploads[rows]):
+    for name in pd.unique(uploads[rows])[:REFERENCE_UPLOADS]:
         mine = rows[uploads[rows] == name]
         picked.append(np.sort(rng.choice(mine, min(REFERENCE_PER_UPLOAD, len(mine)), replace=False)))
     rows = np.concatenate(picked)

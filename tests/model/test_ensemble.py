@@ -74,7 +74,7 @@ def test_member_codes_name_the_column_and_the_empty_rows() -> None:
 
 
 def test_a_model_of_two_fleets_averages_one_booster_per_fleet(tmp_path) -> None:
-    fleets = simulate_fleet(1600, seed=5, n_pipelines=2, n_fleets=2)
+    fleets = simulate_fleet(2100, seed=5, n_pipelines=7, n_fleets=2)
     config = FAST.__class__(**{**FAST.__dict__, "upload_column": "pipeline", "member_column": "fleet",
                                "text_models": False})
     model = FailurePointModel(config=config).fit(fleets)
@@ -82,6 +82,9 @@ def test_a_model_of_two_fleets_averages_one_booster_per_fleet(tmp_path) -> None:
     # Both members' trees are in it: the rounds are their sum, six trees (one per class) a round.
     assert model.booster.num_trees() == 6 * model.meta["schedule"]["rounds"] == model.meta["trees"]
     assert model.meta["metrics"]["systems"]["model"]["macro_f1"] > 0.5
+    # The shift check compares an upload with the first 12 training pipelines, not all 14.
+    expected = [f"f0-p{j:02d}" for j in range(7)] + [f"f1-p{j:02d}" for j in range(5)]
+    assert pd.unique(model.reference_uploads).tolist() == expected
     model.save(tmp_path / "m")
     loaded = FailurePointModel.load(tmp_path / "m")
     np.testing.assert_allclose(loaded.predict_proba(fleets), model.predict_proba(fleets), atol=1e-12)
