@@ -48,8 +48,12 @@ def _retry_flags(ordered: pd.DataFrame, same_dialogue: np.ndarray, min_similarit
     if n < 2:
         return retry
     if "asr_text" in ordered.columns:
-        text = ordered["asr_text"].astype(object).where(ordered["asr_text"].notna(), "").astype(str).tolist()
-        scores = process.cpdist(text[1:], text[:-1], scorer=fuzz.token_set_ratio, workers=1,
+        values = ordered["asr_text"]
+        if isinstance(values.dtype, pd.StringDtype):  # already str: only the gaps to fill
+            text = values.fillna("").tolist()
+        else:
+            text = values.astype(object).where(values.notna(), "").astype(str).tolist()
+        scores = process.cpdist(text[1:], text[:-1], scorer=fuzz.token_set_ratio, workers=-1,
                                 dtype=np.float32).astype(float) / 100.0
         empty = np.array([not t.strip() for t in text])
         similar = (scores >= min_similarity) & ~empty[1:] & ~empty[:-1]
@@ -82,26 +86,30 @@ def assign_episodes(
     if not 0.0 <= min_similarity <= 1.0:
         raise FpiError(f"min_similarity must be in [0, 1]; got {min_similarity}")
     ordered, fp, _ = _ordered(frame, label_column)
+    out = pd.Series(-1, index=frame.index, dtype=np.int64, name="episode")
+    out.loc[ordered.index] = _numbers(ordered, fp, min_similarity)
+    return out
+
+
+def _numbers(ordered: pd.DataFrame, fp: np.ndarray, min_similarity: float) -> np.ndarray:
+    """Episode numbers of the ordered, labelled turns (-1 outside any episode).
+
+    Read turn by turn: a failing turn opens an episode unless it retries an open one; a retry joins
+    the open episode, and a correct retry closes it. After any turn the episode is open exactly
+    when that turn failed, so a turn continues one when the previous turn failed and it retries
+    it, and a failing turn that does not continue one starts the next: no loop over turns needed.
+    """
+    if not 0.0 <= min_similarity <= 1.0:
+        raise FpiError(f"min_similarity must be in [0, 1]; got {min_similarity}")
     dialogue = ordered["dialogue_id"].to_numpy(dtype=object)
     same = np.zeros(len(ordered), dtype=bool)
     same[1:] = dialogue[1:] == dialogue[:-1]
     retry = _retry_flags(ordered, same, min_similarity)
-    correct = fp == LABELS.index("correct")
-    episode = np.full(len(ordered), -1, dtype=np.int64)
-    current, open_ = -1, False  # the latest episode, and whether it still takes retries
-    for i in range(len(ordered)):
-        if open_ and retry[i]:
-            episode[i] = current
-            open_ = not correct[i]  # a correct retry closes it: recovered
-        elif not correct[i]:
-            current += 1
-            episode[i] = current
-            open_ = True
-        else:
-            open_ = False
-    out = pd.Series(-1, index=frame.index, dtype=np.int64, name="episode")
-    out.loc[ordered.index] = episode
-    return out
+    failing = fp != LABELS.index("correct")
+    continues = np.zeros(len(ordered), dtype=bool)
+    continues[1:] = failing[:-1] & retry[1:]
+    starts = failing & ~continues
+    return np.where(starts | continues, np.cumsum(starts) - 1, -1).astype(np.int64)
 
 
 def episodes(
@@ -115,12 +123,16 @@ def episodes(
     correct retry (1: the next turn worked), else NaN.
     """
     ordered, fp, _ = _ordered(frame, label_column)
-    number = assign_episodes(frame, label_column=label_column, min_similarity=min_similarity).loc[ordered.index]
-    inside = number.to_numpy() >= 0
+    return _table(ordered, fp, min_similarity)
+
+
+def _table(ordered: pd.DataFrame, fp: np.ndarray, min_similarity: float) -> pd.DataFrame:
+    number = _numbers(ordered, fp, min_similarity)
+    inside = number >= 0
     if not inside.any():
         return pd.DataFrame(columns=EPISODE_COLUMNS)
     part = pd.DataFrame({
-        "episode": number.to_numpy()[inside], "dialogue_id": ordered["dialogue_id"].to_numpy(dtype=object)[inside],
+        "episode": number[inside], "dialogue_id": ordered["dialogue_id"].to_numpy(dtype=object)[inside],
         "turn_index": ordered["turn_index"].to_numpy()[inside], "fp": fp[inside],
         "failing": (fp[inside] != 0).astype(np.int64),
     })
@@ -190,7 +202,7 @@ def episode_summary(
 ) -> EpisodeSummary:
     """Defect rate per turn and per episode, mean turns to recovery, share of episodes abandoned."""
     ordered, fp, _ = _ordered(frame, label_column)
-    table = episodes(frame, label_column=label_column, min_similarity=min_similarity)
+    table = _table(ordered, fp, min_similarity)
     outcome = table["outcome"].value_counts()
     in_episodes = int(table["turns"].sum()) if len(table) else 0
     recovery = table["turns_to_recovery"].dropna()

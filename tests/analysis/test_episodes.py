@@ -141,6 +141,51 @@ def test_episode_invariants(dialogues: list[list[tuple[str, bool, str]]], min_si
     assert (recovered["turns_to_recovery"] >= 1).all()
 
 
+def _reference_numbers(frame: pd.DataFrame, min_similarity: float) -> pd.Series:
+    """Episode numbers the way the module doc defines them, one turn at a time."""
+    from rapidfuzz import fuzz
+
+    ordered = frame[frame["failure_point"].notna()].sort_values(["dialogue_id", "turn_index"], kind="stable")
+    rows = ordered.to_dict("records")
+    numbers = pd.Series(-1, index=frame.index, dtype=np.int64)
+    current, open_ = -1, False
+    for i, row in enumerate(rows):
+        prev = rows[i - 1] if i else None
+        retry = False
+        if prev is not None and prev["dialogue_id"] == row["dialogue_id"]:
+            text, before = (("" if pd.isna(r["asr_text"]) else str(r["asr_text"])) for r in (row, prev))
+            similar = (text.strip() and before.strip()
+                       and np.float32(fuzz.token_set_ratio(text, before)) / 100.0 >= min_similarity)
+            retry = bool(similar) or bool(prev["barge_in"] is True)
+        if open_ and retry:
+            numbers[ordered.index[i]] = current
+            open_ = row["failure_point"] != "correct"
+        elif row["failure_point"] != "correct":
+            current += 1
+            numbers[ordered.index[i]] = current
+            open_ = True
+        else:
+            open_ = False
+    return numbers
+
+
+def test_episodes_of_simulated_traces_equal_the_turn_by_turn_reading() -> None:
+    """Retries, recoveries and gaps as a simulator makes them: numbered as a loop over the turns does."""
+    from fpi.simulator.simulate import simulate
+
+    frame = simulate(400, seed=12).sample(frac=1.0, random_state=1)  # any row order
+    rng = np.random.default_rng(2)
+    frame.loc[rng.random(len(frame)) < 0.1, "failure_point"] = None
+    frame.loc[rng.random(len(frame)) < 0.05, "asr_text"] = None
+    frame.loc[rng.random(len(frame)) < 0.05, "asr_text"] = " "
+    frame.loc[rng.random(len(frame)) < 0.05, "barge_in"] = None
+    for min_similarity in (0.0, 0.5, 0.9):
+        numbers = assign_episodes(frame, label_column="failure_point", min_similarity=min_similarity)
+        expected = _reference_numbers(frame, min_similarity)
+        assert (expected >= 0).sum() > 100
+        pd.testing.assert_series_equal(numbers, expected, check_names=False)
+
+
 def test_cli_prints_turns_and_episodes(tmp_path) -> None:
     import json
 
