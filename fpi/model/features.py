@@ -377,7 +377,7 @@ def _coverages(entities: list[str], texts: list[str]) -> tuple[np.ndarray, np.nd
 
     A wrong catalog item often shares one word with the request ("shadow" ->
     "velvet shadow"); fuzzy similarity calls that a match, word coverage does not.
-    NaN where either is empty. Computed once per distinct (entity, request) pair: requests
+    NaN where either has no words. Computed once per distinct (entity, request) pair: requests
     and catalog entities repeat, so there are far fewer pairs than turns.
     """
     entity_codes, entity_values = pd.factorize(np.asarray(entities, dtype=object))
@@ -388,8 +388,8 @@ def _coverages(entities: list[str], texts: list[str]) -> tuple[np.ndarray, np.nd
     covers = np.full(len(pairs), np.nan)
     for k, pair in enumerate(pairs.tolist()):
         entity, text = entity_values[pair // width], text_values[pair % width]
-        if entity and text:
-            said, resolved = set(text.lower().split()), set(entity.lower().split())
+        said, resolved = set(text.lower().split()), set(entity.lower().split())
+        if said and resolved:  # a blank request or entity ("  ") has no words to cover: NaN, as an empty one
             common = len(said & resolved)
             heard[k] = common / len(resolved)
             covers[k] = common / len(said)

@@ -36,9 +36,8 @@ def ragged() -> pd.DataFrame:
     frame.loc[rng.random(n) < 0.1, "asr_text"] = "Play Play the NEWS"  # repeats, case, duplicate words
     frame.loc[rng.random(n) < 0.05, "er_entity"] = "the news"
     frame.loc[rng.random(n) < 0.02, "asr_text"] = "turn it up " * 80  # longer than the similarity cap
-    blank = rng.random(n) < 0.03
-    frame.loc[blank, "asr_text"] = "  "
-    frame.loc[blank, "er_entity"] = None  # with an entity, a blank request has no words to cover
+    frame.loc[rng.random(n) < 0.03, "asr_text"] = "  "
+    frame.loc[rng.random(n) < 0.03, "er_entity"] = " "
     return validate_traces(frame)
 
 
@@ -64,8 +63,8 @@ def _reference(frame: pd.DataFrame) -> pd.DataFrame:
         out["response_word_count"][i] = len(response.split())
         out["response_apology"][i] = float(re.search(APOLOGY, response, re.IGNORECASE) is not None)
         out["entity_in_text"][i] = _ratio(fuzz.partial_ratio, entity, text)
-        if entity and text:
-            said, resolved = set(text.lower().split()), set(entity.lower().split())
+        said, resolved = set(text.lower().split()), set(entity.lower().split())
+        if said and resolved:
             out["entity_words_heard"][i] = len(said & resolved) / len(resolved)
             out["entity_covers_request"][i] = len(said & resolved) / len(said)
         if nxt is not None:
@@ -99,3 +98,15 @@ def test_a_single_turn_and_an_empty_frame_build(ragged):
     one = build_features(ragged.head(1), spec)
     assert np.isnan(one[["next_text_similarity", "prev_text_similarity", "next_same_intent"]].to_numpy()).all()
     assert build_features(ragged.head(0), spec).shape == (0, len(spec.features))
+
+
+def test_a_blank_request_or_entity_covers_nothing_instead_of_failing(ragged):
+    """A request of spaces beside a resolved entity used to divide by zero and fail the whole upload."""
+    spec = fit_feature_spec(ragged)
+    turns = ragged.head(4).copy()
+    turns["asr_text"] = ["  ", "play jazz", "\t", "play jazz"]
+    turns["er_entity"] = ["jazz", " ", "jazz", "jazz"]
+    built = build_features(turns, spec)
+    assert np.isnan(built["entity_words_heard"].to_numpy()[:3]).all()
+    assert np.isnan(built["entity_covers_request"].to_numpy()[:3]).all()
+    assert built["entity_words_heard"].iloc[3] == 1.0 and built["entity_covers_request"].iloc[3] == 0.5
