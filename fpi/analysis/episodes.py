@@ -29,7 +29,7 @@ from fpi.analysis.cohorts import failure_point_codes
 from fpi.data.schema import KEY_COLUMNS, LABEL_COLUMN, LABELS, PREDICTED_COLUMN
 from fpi.errors import FpiError
 
-__all__ = ["EPISODE_COLUMNS", "OUTCOMES", "EpisodeSummary", "assign_episodes", "episode_summary", "episodes",
+__all__ = ["EPISODE_COLUMNS", "OUTCOMES", "EpisodeSummary", "Similarity", "assign_episodes", "episode_summary", "episodes",
            "format_episode_summary"]
 
 OUTCOMES: tuple[str, ...] = ("recovered", "abandoned", "moved_on")
@@ -41,7 +41,8 @@ DEFAULT_SIMILARITY = 0.5
 """On simulated traces (where the truth is known) 0.5 finds 90% of retries after a failure with 92% precision."""
 
 
-def _retry_flags(ordered: pd.DataFrame, same_dialogue: np.ndarray, min_similarity: float) -> np.ndarray:
+def _retry_flags(ordered: pd.DataFrame, same_dialogue: np.ndarray, min_similarity: float,
+                 similarity: Similarity | None = None) -> np.ndarray:
     """Per turn: does it retry the previous turn's request (similar text, or the previous turn was barged in)?"""
     n = len(ordered)
     retry = np.zeros(n, dtype=bool)
@@ -53,8 +54,12 @@ def _retry_flags(ordered: pd.DataFrame, same_dialogue: np.ndarray, min_similarit
             text = values.fillna("").tolist()
         else:
             text = values.astype(object).where(values.notna(), "").astype(str).tolist()
-        scores = process.cpdist(text[1:], text[:-1], scorer=fuzz.token_set_ratio, workers=-1,
-                                dtype=np.float32).astype(float) / 100.0
+        if similarity is not None and similarity.fits(ordered, text):
+            # What the features already matched: the same scores wherever both texts have words.
+            scores = similarity.scores.to_numpy(dtype=float, na_value=np.nan)[1:]
+        else:
+            scores = process.cpdist(text[1:], text[:-1], scorer=fuzz.token_set_ratio, workers=-1,
+                                    dtype=np.float32).astype(float) / 100.0
         empty = np.array([not t.strip() for t in text])
         similar = (scores >= min_similarity) & ~empty[1:] & ~empty[:-1]
         retry[1:] |= similar
@@ -62,6 +67,22 @@ def _retry_flags(ordered: pd.DataFrame, same_dialogue: np.ndarray, min_similarit
         barged = ordered["barge_in"].fillna(False).to_numpy(dtype=bool)
         retry[1:] |= barged[:-1]
     return retry & same_dialogue
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """Each turn's text similarity to the turn before it, already computed (the model's `prev_text_similarity`
+    feature): the token-set ratio in [0, 1] of texts cut to `max_chars`, NaN across dialogues or beside an
+    empty text. Episodes use it only where it is what they would compute themselves."""
+
+    scores: pd.Series
+    """Indexed as the frame it was computed on, in that frame's row order."""
+    max_chars: int
+
+    def fits(self, ordered: pd.DataFrame, text: list[str]) -> bool:
+        """The very pairs of consecutive turns (same turns, same order, none left out), no text cut short."""
+        return (len(self.scores) == len(ordered) and self.scores.index.equals(ordered.index)
+                and max(map(len, text), default=0) <= self.max_chars)
 
 
 def _ordered(frame: pd.DataFrame, label_column: str | None) -> tuple[pd.DataFrame, np.ndarray, str]:
@@ -91,7 +112,8 @@ def assign_episodes(
     return out
 
 
-def _numbers(ordered: pd.DataFrame, fp: np.ndarray, min_similarity: float) -> np.ndarray:
+def _numbers(ordered: pd.DataFrame, fp: np.ndarray, min_similarity: float,
+             similarity: Similarity | None = None) -> np.ndarray:
     """Episode numbers of the ordered, labelled turns (-1 outside any episode).
 
     Read turn by turn: a failing turn opens an episode unless it retries an open one; a retry joins
@@ -104,7 +126,7 @@ def _numbers(ordered: pd.DataFrame, fp: np.ndarray, min_similarity: float) -> np
     dialogue = ordered["dialogue_id"].to_numpy(dtype=object)
     same = np.zeros(len(ordered), dtype=bool)
     same[1:] = dialogue[1:] == dialogue[:-1]
-    retry = _retry_flags(ordered, same, min_similarity)
+    retry = _retry_flags(ordered, same, min_similarity, similarity)
     failing = fp != LABELS.index("correct")
     continues = np.zeros(len(ordered), dtype=bool)
     continues[1:] = failing[:-1] & retry[1:]
@@ -126,8 +148,9 @@ def episodes(
     return _table(ordered, fp, min_similarity)
 
 
-def _table(ordered: pd.DataFrame, fp: np.ndarray, min_similarity: float) -> pd.DataFrame:
-    number = _numbers(ordered, fp, min_similarity)
+def _table(ordered: pd.DataFrame, fp: np.ndarray, min_similarity: float,
+           similarity: Similarity | None = None) -> pd.DataFrame:
+    number = _numbers(ordered, fp, min_similarity, similarity)
     inside = number >= 0
     if not inside.any():
         return pd.DataFrame(columns=EPISODE_COLUMNS)
@@ -198,11 +221,16 @@ class EpisodeSummary:
 
 
 def episode_summary(
-    frame: pd.DataFrame, *, label_column: str | None = None, min_similarity: float = DEFAULT_SIMILARITY
+    frame: pd.DataFrame, *, label_column: str | None = None, min_similarity: float = DEFAULT_SIMILARITY,
+    similarity: Similarity | None = None,
 ) -> EpisodeSummary:
-    """Defect rate per turn and per episode, mean turns to recovery, share of episodes abandoned."""
+    """Defect rate per turn and per episode, mean turns to recovery, share of episodes abandoned.
+
+    `similarity`: the turns' similarity to the previous turn when already computed, used where it
+    fits (`Similarity.fits`); otherwise the texts are matched here.
+    """
     ordered, fp, _ = _ordered(frame, label_column)
-    table = _table(ordered, fp, min_similarity)
+    table = _table(ordered, fp, min_similarity, similarity)
     outcome = table["outcome"].value_counts()
     in_episodes = int(table["turns"].sum()) if len(table) else 0
     recovery = table["turns_to_recovery"].dropna()
