@@ -10,14 +10,20 @@ nothing (the target, 1.5 s on 2 cores, lives in issue 15).
 
     python bench/bench_app.py                      # 100k turns, the active model
     python bench/bench_app.py --turns 20000 --model /path/to/model
+    python bench/bench_app.py --home /tmp/home --compiled-only --runs 5   # medians of five compiled uploads
+    python bench/bench_app.py --home /tmp/home --compiled-only --profile /tmp/app.prof  # cProfile of one
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 # As in app.py: OpenMP threads that sleep instead of spinning when they wait (set before LightGBM loads).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -33,6 +39,10 @@ def main() -> None:
                         help="model directory (default: $FPI_MODEL, else models/default, else one trained here)")
     parser.add_argument("--home", type=Path, default=None,
                         help="FPI_HOME to use (keeps the compiled model between runs; default: a temp dir)")
+    parser.add_argument("--runs", type=int, default=1, help="uploads per scoring mode; medians are printed")
+    parser.add_argument("--compiled-only", action="store_true", help="skip the interpreted uploads")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write cProfile stats of the last compiled upload here (pstats format)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -55,25 +65,41 @@ def main() -> None:
               f"({model.booster.num_trees()} trees, {model_dir}); {os.cpu_count()} CPUs")
 
         results = {}
-        os.environ["FPI_COMPILED"] = "0"
-        results["interpreted"] = _upload(AppTest, data)
+        if not args.compiled_only:
+            os.environ["FPI_COMPILED"] = "0"
+            results["interpreted"] = _median([_upload(AppTest, data) for _ in range(args.runs)])
         os.environ["FPI_COMPILED"] = "1"
         started = time.perf_counter()
         status = FailurePointModel.load(model_dir).compiled.build()
         print(f"compiling the model once: {time.perf_counter() - started:.1f} s -> {status.describe()}")
         if status.state == "ready":
-            results["compiled"] = _upload(AppTest, data)
+            runs = [_upload(AppTest, data) for _ in range(args.runs - (args.profile is not None))]
+            if args.profile is not None:
+                profiler = cProfile.Profile()
+                runs.append(_upload(AppTest, data, profiler=profiler))
+                profiler.dump_stats(args.profile)
+                print(f"profile of the last compiled upload: {args.profile}")
+            total = "upload -> overview rendered"
+            print("compiled, each run: " + ", ".join(f"{r[total]:.2f} s" for r in runs))
+            results["compiled"] = _median(runs)
+        if args.runs > 1:
+            print(f"medians over {args.runs} runs")
         names = list(results)
         print(f"\n{'':<32}" + "".join(f"{n:>14}" for n in names))
         rows = list(dict.fromkeys(k for r in results.values() for k in r))
         for row in rows:
             print(f"{row:<32}" + "".join(f"{results[n].get(row, float('nan')):>12.2f} s" for n in names))
-        if "compiled" in results:
+        if "compiled" in results and "interpreted" in results:
             total = "upload -> overview rendered"
             print(f"\ncompiled / interpreted, {total}: {results['compiled'][total] / results['interpreted'][total]:.2f}")
 
 
-def _upload(app_test: type, data: bytes) -> dict[str, float]:
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each step's median over the runs (so the steps need not add up to the total's median)."""
+    return {row: statistics.median(r[row] for r in runs if row in r) for row in dict.fromkeys(k for r in runs for k in r)}
+
+
+def _upload(app_test: type, data: bytes, profiler: cProfile.Profile | None = None) -> dict[str, float]:
     """One upload of `data` to a rendered overview, on a fresh app with empty caches; seconds per step."""
     import streamlit as st
 
@@ -84,10 +110,12 @@ def _upload(app_test: type, data: bytes) -> dict[str, float]:
     at.switch_page("fpi/ui/pages/data.py").run()
     _check(at, "Data")
     started = time.perf_counter()
-    at.file_uploader[0].set_value(("traces.csv", data, "text/csv")).run()
+    with _profiled(profiler):
+        at.file_uploader[0].set_value(("traces.csv", data, "text/csv")).run()
     loaded = time.perf_counter()
     _check(at, "Data")
-    at.switch_page("fpi/ui/pages/overview.py").run()
+    with _profiled(profiler):
+        at.switch_page("fpi/ui/pages/overview.py").run()
     done = time.perf_counter()
     _check(at, "Overview")
     steps = dict(at.session_state["fpi_app_state"].data.seconds)
@@ -96,6 +124,30 @@ def _upload(app_test: type, data: bytes) -> dict[str, float]:
     out["    hashing, page, other"] = loaded - started - sum(steps.values())
     out["  overview run"] = done - loaded
     return out
+
+
+@contextlib.contextmanager
+def _profiled(profiler: cProfile.Profile | None) -> Iterator[None]:
+    """Profile the app's script thread (AppTest runs each script run in a thread of its own)."""
+    if profiler is None:
+        yield
+        return
+    from streamlit.testing.v1.local_script_runner import LocalScriptRunner
+
+    original = LocalScriptRunner._run_script_thread
+
+    def run_profiled(self: LocalScriptRunner) -> None:
+        profiler.enable()
+        try:
+            original(self)
+        finally:
+            profiler.disable()
+
+    LocalScriptRunner._run_script_thread = run_profiled  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LocalScriptRunner._run_script_thread = original  # type: ignore[method-assign]
 
 
 def _model_dir(explicit: Path | None, tmp: Path) -> Path:

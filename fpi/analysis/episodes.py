@@ -29,7 +29,7 @@ from fpi.analysis.cohorts import failure_point_codes
 from fpi.data.schema import KEY_COLUMNS, LABEL_COLUMN, LABELS, PREDICTED_COLUMN
 from fpi.errors import FpiError
 
-__all__ = ["EPISODE_COLUMNS", "OUTCOMES", "EpisodeSummary", "assign_episodes", "episode_summary", "episodes",
+__all__ = ["EPISODE_COLUMNS", "OUTCOMES", "EpisodeSummary", "Similarity", "assign_episodes", "episode_summary", "episodes",
            "format_episode_summary"]
 
 OUTCOMES: tuple[str, ...] = ("recovered", "abandoned", "moved_on")
@@ -41,16 +41,25 @@ DEFAULT_SIMILARITY = 0.5
 """On simulated traces (where the truth is known) 0.5 finds 90% of retries after a failure with 92% precision."""
 
 
-def _retry_flags(ordered: pd.DataFrame, same_dialogue: np.ndarray, min_similarity: float) -> np.ndarray:
+def _retry_flags(ordered: pd.DataFrame, same_dialogue: np.ndarray, min_similarity: float,
+                 similarity: Similarity | None = None) -> np.ndarray:
     """Per turn: does it retry the previous turn's request (similar text, or the previous turn was barged in)?"""
     n = len(ordered)
     retry = np.zeros(n, dtype=bool)
     if n < 2:
         return retry
     if "asr_text" in ordered.columns:
-        text = ordered["asr_text"].astype(object).where(ordered["asr_text"].notna(), "").astype(str).tolist()
-        scores = process.cpdist(text[1:], text[:-1], scorer=fuzz.token_set_ratio, workers=1,
-                                dtype=np.float32).astype(float) / 100.0
+        values = ordered["asr_text"]
+        if isinstance(values.dtype, pd.StringDtype):  # already str: only the gaps to fill
+            text = values.fillna("").tolist()
+        else:
+            text = values.astype(object).where(values.notna(), "").astype(str).tolist()
+        if similarity is not None and similarity.fits(ordered, text):
+            # What the features already matched: the same scores wherever both texts have words.
+            scores = similarity.scores.to_numpy(dtype=float, na_value=np.nan)[1:]
+        else:
+            scores = process.cpdist(text[1:], text[:-1], scorer=fuzz.token_set_ratio, workers=-1,
+                                    dtype=np.float32).astype(float) / 100.0
         empty = np.array([not t.strip() for t in text])
         similar = (scores >= min_similarity) & ~empty[1:] & ~empty[:-1]
         retry[1:] |= similar
@@ -58,6 +67,22 @@ def _retry_flags(ordered: pd.DataFrame, same_dialogue: np.ndarray, min_similarit
         barged = ordered["barge_in"].fillna(False).to_numpy(dtype=bool)
         retry[1:] |= barged[:-1]
     return retry & same_dialogue
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """Each turn's text similarity to the turn before it, already computed (the model's `prev_text_similarity`
+    feature): the token-set ratio in [0, 1] of texts cut to `max_chars`, NaN across dialogues or beside an
+    empty text. Episodes use it only where it is what they would compute themselves."""
+
+    scores: pd.Series
+    """Indexed as the frame it was computed on, in that frame's row order."""
+    max_chars: int
+
+    def fits(self, ordered: pd.DataFrame, text: list[str]) -> bool:
+        """The very pairs of consecutive turns (same turns, same order, none left out), no text cut short."""
+        return (len(self.scores) == len(ordered) and self.scores.index.equals(ordered.index)
+                and max(map(len, text), default=0) <= self.max_chars)
 
 
 def _ordered(frame: pd.DataFrame, label_column: str | None) -> tuple[pd.DataFrame, np.ndarray, str]:
@@ -82,26 +107,31 @@ def assign_episodes(
     if not 0.0 <= min_similarity <= 1.0:
         raise FpiError(f"min_similarity must be in [0, 1]; got {min_similarity}")
     ordered, fp, _ = _ordered(frame, label_column)
+    out = pd.Series(-1, index=frame.index, dtype=np.int64, name="episode")
+    out.loc[ordered.index] = _numbers(ordered, fp, min_similarity)
+    return out
+
+
+def _numbers(ordered: pd.DataFrame, fp: np.ndarray, min_similarity: float,
+             similarity: Similarity | None = None) -> np.ndarray:
+    """Episode numbers of the ordered, labelled turns (-1 outside any episode).
+
+    Read turn by turn: a failing turn opens an episode unless it retries an open one; a retry joins
+    the open episode, and a correct retry closes it. After any turn the episode is open exactly
+    when that turn failed, so a turn continues one when the previous turn failed and it retries
+    it, and a failing turn that does not continue one starts the next: no loop over turns needed.
+    """
+    if not 0.0 <= min_similarity <= 1.0:
+        raise FpiError(f"min_similarity must be in [0, 1]; got {min_similarity}")
     dialogue = ordered["dialogue_id"].to_numpy(dtype=object)
     same = np.zeros(len(ordered), dtype=bool)
     same[1:] = dialogue[1:] == dialogue[:-1]
-    retry = _retry_flags(ordered, same, min_similarity)
-    correct = fp == LABELS.index("correct")
-    episode = np.full(len(ordered), -1, dtype=np.int64)
-    current, open_ = -1, False  # the latest episode, and whether it still takes retries
-    for i in range(len(ordered)):
-        if open_ and retry[i]:
-            episode[i] = current
-            open_ = not correct[i]  # a correct retry closes it: recovered
-        elif not correct[i]:
-            current += 1
-            episode[i] = current
-            open_ = True
-        else:
-            open_ = False
-    out = pd.Series(-1, index=frame.index, dtype=np.int64, name="episode")
-    out.loc[ordered.index] = episode
-    return out
+    retry = _retry_flags(ordered, same, min_similarity, similarity)
+    failing = fp != LABELS.index("correct")
+    continues = np.zeros(len(ordered), dtype=bool)
+    continues[1:] = failing[:-1] & retry[1:]
+    starts = failing & ~continues
+    return np.where(starts | continues, np.cumsum(starts) - 1, -1).astype(np.int64)
 
 
 def episodes(
@@ -115,12 +145,17 @@ def episodes(
     correct retry (1: the next turn worked), else NaN.
     """
     ordered, fp, _ = _ordered(frame, label_column)
-    number = assign_episodes(frame, label_column=label_column, min_similarity=min_similarity).loc[ordered.index]
-    inside = number.to_numpy() >= 0
+    return _table(ordered, fp, min_similarity)
+
+
+def _table(ordered: pd.DataFrame, fp: np.ndarray, min_similarity: float,
+           similarity: Similarity | None = None) -> pd.DataFrame:
+    number = _numbers(ordered, fp, min_similarity, similarity)
+    inside = number >= 0
     if not inside.any():
         return pd.DataFrame(columns=EPISODE_COLUMNS)
     part = pd.DataFrame({
-        "episode": number.to_numpy()[inside], "dialogue_id": ordered["dialogue_id"].to_numpy(dtype=object)[inside],
+        "episode": number[inside], "dialogue_id": ordered["dialogue_id"].to_numpy(dtype=object)[inside],
         "turn_index": ordered["turn_index"].to_numpy()[inside], "fp": fp[inside],
         "failing": (fp[inside] != 0).astype(np.int64),
     })
@@ -186,11 +221,16 @@ class EpisodeSummary:
 
 
 def episode_summary(
-    frame: pd.DataFrame, *, label_column: str | None = None, min_similarity: float = DEFAULT_SIMILARITY
+    frame: pd.DataFrame, *, label_column: str | None = None, min_similarity: float = DEFAULT_SIMILARITY,
+    similarity: Similarity | None = None,
 ) -> EpisodeSummary:
-    """Defect rate per turn and per episode, mean turns to recovery, share of episodes abandoned."""
+    """Defect rate per turn and per episode, mean turns to recovery, share of episodes abandoned.
+
+    `similarity`: the turns' similarity to the previous turn when already computed, used where it
+    fits (`Similarity.fits`); otherwise the texts are matched here.
+    """
     ordered, fp, _ = _ordered(frame, label_column)
-    table = episodes(frame, label_column=label_column, min_similarity=min_similarity)
+    table = _table(ordered, fp, min_similarity, similarity)
     outcome = table["outcome"].value_counts()
     in_episodes = int(table["turns"].sum()) if len(table) else 0
     recovery = table["turns_to_recovery"].dropna()

@@ -54,6 +54,8 @@ FORMAT = 1
 """Bumped when the generated code's calling convention or the cache layout changes."""
 MIN_ROWS_PER_THREAD = 5_000
 """Below this many rows per thread, threads cost more than they save."""
+CHUNK_ROWS = 2_048
+"""Rows of a column-major matrix copied to row-major at a time (1.5 MB of 90 features: stays in cache)."""
 
 _llvm_lock = threading.Lock()
 """LLVM's global setup and code generation are not meant to run concurrently in one process."""
@@ -62,6 +64,7 @@ _ENTRY_TYPE = ctypes.CFUNCTYPE(
     None, ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double), ctypes.c_int32, ctypes.c_int32,
 )
 """forest_root(rows, out, start, end): raw scores of rows [start, end); ctypes drops the GIL while it runs."""
+_DOUBLES = ctypes.POINTER(ctypes.c_double)
 
 
 def unavailable_reason() -> str | None:
@@ -143,8 +146,13 @@ class CompiledForest:
         """The `build.json` it was loaded with (sha256s, target, seconds)."""
 
     def raw_scores(self, matrix: np.ndarray, *, threads: int | None = None) -> np.ndarray:
-        """(rows, classes) raw scores; rows are split over threads (the call releases the GIL)."""
-        data = np.ascontiguousarray(matrix, dtype=np.float64)
+        """(rows, classes) raw scores; rows are split over threads (the call releases the GIL).
+
+        The code reads row-major rows. A column-major matrix (what `build_features` makes) is copied
+        into a small row-major buffer per thread, `CHUNK_ROWS` rows at a time: copying all of it
+        at once into fresh memory cost ~0.2 s on 100k turns, mostly in page faults.
+        """
+        data = np.asarray(matrix, dtype=np.float64)  # no copy of a float64 matrix, whatever its order
         if data.ndim != 2 or data.shape[1] != self.n_features:
             raise ModelError(f"the compiled forest reads {self.n_features} features, got a matrix of shape {data.shape}")
         rows = data.shape[0]
@@ -153,17 +161,26 @@ class CompiledForest:
         out = np.zeros((rows, self.n_classes), dtype=np.float64)
         if rows == 0:
             return out
-        in_ptr = data.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
-        out_ptr = out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
         workers = max(1, min(threads or os.cpu_count() or 1, rows // MIN_ROWS_PER_THREAD))
+        step = math.ceil(rows / workers)
         if workers == 1:
-            self._function(in_ptr, out_ptr, 0, rows)
+            self._score(data, out, 0, rows)
         else:
-            step = math.ceil(rows / workers)
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(lambda start: self._function(in_ptr, out_ptr, start, min(start + step, rows)),
+                list(pool.map(lambda start: self._score(data, out, start, min(start + step, rows)),
                               range(0, rows, step)))
         return out if self.n_classes > 1 else out[:, 0]
+
+    def _score(self, data: np.ndarray, out: np.ndarray, start: int, end: int) -> None:
+        """Raw scores of rows [start, end) of `data` into the same rows of `out`."""
+        if data.flags.c_contiguous:
+            self._function(data.ctypes.data_as(_DOUBLES), out.ctypes.data_as(_DOUBLES), start, end)
+            return
+        buffer = np.empty((min(CHUNK_ROWS, end - start), self.n_features), dtype=np.float64)
+        for low in range(start, end, CHUNK_ROWS):
+            high = min(low + CHUNK_ROWS, end)
+            buffer[: high - low] = data[low:high]
+            self._function(buffer.ctypes.data_as(_DOUBLES), out[low:high].ctypes.data_as(_DOUBLES), 0, high - low)
 
 
 def build(model_text: str, model_sha256: str, home: Path) -> Path:

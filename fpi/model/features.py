@@ -294,8 +294,7 @@ def _feature_table(
         score = _pairwise(entity, asr_text, fuzz.partial_ratio)
         score[[e == "" for e in entity]] = np.nan
         out["entity_in_text"] = score
-        coverage = np.array([_coverage(e, t) for e, t in zip(entity, asr_text)], dtype=float).reshape(-1, 2)
-        out["entity_words_heard"], out["entity_covers_request"] = coverage[:, 0], coverage[:, 1]
+        out["entity_words_heard"], out["entity_covers_request"] = _coverages(entity, asr_text)
     else:
         out["entity_in_text"] = np.full(n, np.nan)
         out["entity_words_heard"] = np.full(n, np.nan)
@@ -329,12 +328,13 @@ def _feature_table(
         out[f"prev_rank_{column}"] = _neighbour(out[f"rank_{column}"], has_prev, -1)
 
     if has_asr:
-        next_text = _neighbour_list(asr_text, has_next, +1)
-        prev_text = _neighbour_list(asr_text, has_prev, -1)
-        sim_next = _pairwise(asr_text, next_text, fuzz.token_set_ratio)
-        sim_prev = _pairwise(asr_text, prev_text, fuzz.token_set_ratio)
-        sim_next[~has_next] = np.nan
-        sim_prev[~has_prev] = np.nan
+        # Each turn beside the next, once: the token-set ratio is symmetric, so the score of (i, i+1) is
+        # turn i's similarity to the next and turn i+1's to the previous (half the fuzzy matching).
+        adjacent = _pairwise(asr_text[:-1], asr_text[1:], fuzz.token_set_ratio) if n > 1 else np.zeros(0)
+        sim_next = np.full(n, np.nan)
+        sim_prev = np.full(n, np.nan)
+        sim_next[:-1][has_next[:-1]] = adjacent[has_next[:-1]]
+        sim_prev[1:][has_prev[1:]] = adjacent[has_prev[1:]]
         out["next_text_similarity"] = sim_next
         out["prev_text_similarity"] = sim_prev
         out["next_asr_word_count"] = _neighbour(words, has_next, +1)
@@ -344,8 +344,9 @@ def _feature_table(
         out["next_asr_word_count"] = np.full(n, np.nan)
 
     for column, name in (("nlu_intent", "intent"), ("nlu_domain", "domain"), ("er_entity", "entity")):
-        out[f"next_same_{name}"] = _same_as_neighbour(frame, column, has_next, +1)
-        out[f"prev_same_{name}"] = _same_as_neighbour(frame, column, has_prev, -1)
+        same = _same_as_next(frame, column, has_next)
+        out[f"next_same_{name}"] = same
+        out[f"prev_same_{name}"] = _neighbour(same, has_prev, -1)
 
     if "timestamp" in frame.columns:
         seconds = _epoch_seconds(frame["timestamp"])
@@ -371,23 +372,37 @@ def _feature_table(
     return out
 
 
-def _coverage(entity: str, text: str) -> tuple[float, float]:
-    """(share of the entity's words the request has, share of the request's words in the entity).
+def _coverages(entities: list[str], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per turn: (share of the entity's words the request has, share of the request's words in the entity).
 
     A wrong catalog item often shares one word with the request ("shadow" ->
     "velvet shadow"); fuzzy similarity calls that a match, word coverage does not.
+    NaN where either has no words. Computed once per distinct (entity, request) pair: requests
+    and catalog entities repeat, so there are far fewer pairs than turns.
     """
-    if not entity or not text:
-        return (np.nan, np.nan)
-    said, resolved = set(text.lower().split()), set(entity.lower().split())
-    common = len(said & resolved)
-    return (common / len(resolved), common / len(said))
+    entity_codes, entity_values = pd.factorize(np.asarray(entities, dtype=object))
+    text_codes, text_values = pd.factorize(np.asarray(texts, dtype=object))
+    width = max(1, len(text_values))
+    pairs, inverse = np.unique(entity_codes.astype(np.int64) * width + text_codes, return_inverse=True)
+    heard = np.full(len(pairs), np.nan)
+    covers = np.full(len(pairs), np.nan)
+    for k, pair in enumerate(pairs.tolist()):
+        entity, text = entity_values[pair // width], text_values[pair % width]
+        said, resolved = set(text.lower().split()), set(entity.lower().split())
+        if said and resolved:  # a blank request or entity ("  ") has no words to cover: NaN, as an empty one
+            common = len(said & resolved)
+            heard[k] = common / len(resolved)
+            covers[k] = common / len(said)
+    return heard[inverse], covers[inverse]
 
 
 def _text(frame: pd.DataFrame, column: str) -> list[str]:
     if column not in frame.columns:
         return [""] * len(frame)
-    return frame[column].astype(object).where(frame[column].notna(), "").astype(str).tolist()
+    values = frame[column]
+    if isinstance(values.dtype, pd.StringDtype):  # what `load_traces` gives: already str, only gaps to fill
+        return values.fillna("").tolist()
+    return values.astype(object).where(values.notna(), "").astype(str).tolist()
 
 
 def _pairwise(left: list[str], right: list[str], scorer: Any) -> np.ndarray:
@@ -435,23 +450,19 @@ def _neighbour(values: np.ndarray, present: np.ndarray, step: int) -> np.ndarray
     return shifted
 
 
-def _neighbour_list(values: list[str], present: np.ndarray, step: int) -> list[str]:
-    shifted = values[1:] + [""] if step > 0 else [""] + values[:-1]
-    return [v if p else "" for v, p in zip(shifted, present)]
+def _same_as_next(frame: pd.DataFrame, column: str, has_next: np.ndarray) -> np.ndarray:
+    """1.0 where a turn's value equals the next turn's, 0.0 where it differs, NaN where either is missing
+    or there is no next turn. Compared as factorized codes (equal values, equal codes): no Python objects.
 
-
-def _same_as_neighbour(frame: pd.DataFrame, column: str, present: np.ndarray, step: int) -> np.ndarray:
+    Equality is symmetric, so the next turn's "same as previous" is this shifted by one.
+    """
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
-    values = frame[column].astype(object).to_numpy()
-    other = np.empty(len(values), dtype=object)
-    if step > 0:
-        other[:-1] = values[1:]
-    else:
-        other[1:] = values[:-1]
-    known = present & pd.notna(values) & pd.notna(other)
-    same = np.full(len(values), np.nan)
-    same[known] = (values[known] == other[known]).astype(float)
+    codes, _ = pd.factorize(frame[column], use_na_sentinel=True)
+    same = np.full(len(codes), np.nan)
+    if len(codes) > 1:
+        known = has_next[:-1] & (codes[:-1] >= 0) & (codes[1:] >= 0)
+        same[:-1][known] = (codes[:-1][known] == codes[1:][known]).astype(float)
     return same
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 def dialogue_bucket(dialogue_ids: pd.Series, *, seed: int) -> np.ndarray:
     """A stable number in [0, 1) per dialogue id, independent of row order and of other rows."""
     salt = f"{seed}:".encode()
-    unique, inverse = np.unique(dialogue_ids.astype(str).to_numpy(), return_inverse=True)
+    inverse, unique = pd.factorize(dialogue_ids.astype(str).to_numpy(), use_na_sentinel=False)  # hashed, not sorted
     values = np.array(
         [int.from_bytes(hashlib.blake2b(salt + u.encode(), digest_size=8).digest(), "big") for u in unique],
         dtype=np.uint64,

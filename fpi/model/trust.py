@@ -87,16 +87,21 @@ def label_verdict(model_f1: float, baseline_f1: float, *, floor: float = F1_FLOO
 def macro_f1(truth: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> float:
     """Macro-F1 over `classes` (the labels present): an upload that never labels a class is not
     penalised for it, but predicting that class wrongly still costs recall of the true one."""
-    predicted = np.asarray(LABELS, dtype=object)[np.asarray(proba).argmax(axis=1)]
-    return float(f1_score(np.asarray(truth, dtype=object), predicted, labels=list(classes), average="macro",
+    # On label codes, not strings: the same counts, without sklearn sorting Python objects (7x faster).
+    codes = pd.Categorical(np.asarray(truth, dtype=object), categories=list(LABELS)).codes  # -1: not a label
+    predicted = np.asarray(proba).argmax(axis=1)
+    return float(f1_score(codes, predicted, labels=[LABELS.index(c) for c in classes], average="macro",
                           zero_division=0))
 
 
 def trained_on(model: Any, frame: pd.DataFrame) -> bool:
     """Whether `model` was trained on exactly these traces (predictions in `frame` are ignored)."""
-    expected = ((getattr(model, "meta", None) or {}).get("training_data") or {}).get("fingerprint")
+    training = (getattr(model, "meta", None) or {}).get("training_data") or {}
+    expected = training.get("fingerprint")
     if not expected:
         return False
+    if training.get("turns") is not None and int(training["turns"]) != len(frame):
+        return False  # another number of turns is another fingerprint: no need to hash the upload
     return bool(expected == dataset_fingerprint(frame.drop(columns=[c for c in PREDICTION_COLUMNS if c in frame])))
 
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fpi.analysis.episodes import OUTCOMES, assign_episodes, episode_summary, episodes, format_episode_summary
+from fpi.analysis.episodes import (OUTCOMES, Similarity, assign_episodes, episode_summary, episodes,
+                                  format_episode_summary)
 from fpi.errors import FpiError
 from fpi.data.schema import LABELS
 
@@ -139,6 +140,80 @@ def test_episode_invariants(dialogues: list[list[tuple[str, bool, str]]], min_si
     recovered = table[table["outcome"] == "recovered"]
     assert (recovered["turns_to_recovery"] == recovered["turns"] - 1).all()
     assert (recovered["turns_to_recovery"] >= 1).all()
+
+
+def _reference_numbers(frame: pd.DataFrame, min_similarity: float) -> pd.Series:
+    """Episode numbers the way the module doc defines them, one turn at a time."""
+    from rapidfuzz import fuzz
+
+    ordered = frame[frame["failure_point"].notna()].sort_values(["dialogue_id", "turn_index"], kind="stable")
+    rows = ordered.to_dict("records")
+    numbers = pd.Series(-1, index=frame.index, dtype=np.int64)
+    current, open_ = -1, False
+    for i, row in enumerate(rows):
+        prev = rows[i - 1] if i else None
+        retry = False
+        if prev is not None and prev["dialogue_id"] == row["dialogue_id"]:
+            text, before = (("" if pd.isna(r["asr_text"]) else str(r["asr_text"])) for r in (row, prev))
+            similar = (text.strip() and before.strip()
+                       and np.float32(fuzz.token_set_ratio(text, before)) / 100.0 >= min_similarity)
+            retry = bool(similar) or bool(prev["barge_in"] is True)
+        if open_ and retry:
+            numbers[ordered.index[i]] = current
+            open_ = row["failure_point"] != "correct"
+        elif row["failure_point"] != "correct":
+            current += 1
+            numbers[ordered.index[i]] = current
+            open_ = True
+        else:
+            open_ = False
+    return numbers
+
+
+def test_episodes_of_simulated_traces_equal_the_turn_by_turn_reading() -> None:
+    """Retries, recoveries and gaps as a simulator makes them: numbered as a loop over the turns does."""
+    from fpi.simulator.simulate import simulate
+
+    frame = simulate(400, seed=12).sample(frac=1.0, random_state=1)  # any row order
+    rng = np.random.default_rng(2)
+    frame.loc[rng.random(len(frame)) < 0.1, "failure_point"] = None
+    frame.loc[rng.random(len(frame)) < 0.05, "asr_text"] = None
+    frame.loc[rng.random(len(frame)) < 0.05, "asr_text"] = " "
+    frame.loc[rng.random(len(frame)) < 0.05, "barge_in"] = None
+    for min_similarity in (0.0, 0.5, 0.9):
+        numbers = assign_episodes(frame, label_column="failure_point", min_similarity=min_similarity)
+        expected = _reference_numbers(frame, min_similarity)
+        assert (expected >= 0).sum() > 100
+        pd.testing.assert_series_equal(numbers, expected, check_names=False)
+
+
+def test_the_features_similarity_gives_the_same_summary_and_is_ignored_where_it_does_not_fit() -> None:
+    """The Overview hands over the model's `prev_text_similarity`: the same episodes as matching the texts."""
+    from fpi.model.features import SIMILARITY_MAX_CHARS, build_features, fit_feature_spec
+    from fpi.simulator.simulate import simulate
+
+    frame = simulate(300, seed=13).sort_values(["dialogue_id", "turn_index"], ignore_index=True)
+    rng = np.random.default_rng(3)
+    frame.loc[rng.random(len(frame)) < 0.05, "asr_text"] = None
+    frame.loc[rng.random(len(frame)) < 0.05, "asr_text"] = ""
+    frame.loc[rng.random(len(frame)) < 0.05, "asr_text"] = "  "
+    assert frame["failure_point"].notna().all()
+
+    def summary(traces: pd.DataFrame, scores: pd.Series | None = None) -> dict:
+        similarity = None if scores is None else Similarity(scores, max_chars=SIMILARITY_MAX_CHARS)
+        return episode_summary(traces, label_column="failure_point", similarity=similarity).to_dict()
+
+    similarity = build_features(frame, fit_feature_spec(frame))["prev_text_similarity"]
+    assert summary(frame, similarity) == summary(frame)
+    unlike = pd.Series(0.0, index=frame.index)
+    assert summary(frame, unlike) != summary(frame)  # used when it fits...
+    gaps = frame.assign(failure_point=frame["failure_point"].where(rng.random(len(frame)) > 0.1))
+    assert summary(gaps, unlike) == summary(gaps)  # ...not when turns are left out
+    long = frame.copy()
+    long.loc[5, "asr_text"] = "again " * SIMILARITY_MAX_CHARS
+    assert summary(long, unlike) == summary(long)  # nor when a text is longer than the features read
+    shuffled = frame.sample(frac=1.0, random_state=0)  # as features of it would be: in its row order
+    assert summary(shuffled, unlike.loc[shuffled.index]) == summary(shuffled)  # nor for turns in another order
 
 
 def test_cli_prints_turns_and_episodes(tmp_path) -> None:

@@ -110,6 +110,26 @@ def test_unseen_codes_nan_and_negative_categories_score_as_lightgbm_does(saved, 
                                rtol=0, atol=0)
 
 
+def test_column_major_and_strided_matrices_score_as_the_row_major_one(saved, built_home, monkeypatch):
+    """The forest reads row-major rows; other layouts are copied a chunk at a time per thread (`CHUNK_ROWS`),
+    across chunk and thread boundaries to exactly the same scores."""
+    model = _loaded(saved, built_home, monkeypatch)
+    forest = model.compiled.forest()
+    assert forest is not None
+    features = model.features(simulate(400, seed=33)).to_numpy(dtype=float)
+    rows = 2 * compiled.MIN_ROWS_PER_THREAD + compiled.CHUNK_ROWS // 3  # two threads, a short last chunk
+    tall = np.tile(features, (rows // len(features) + 1, 1))[:rows]
+    tall[::5, 0] += 0.01  # not only repeats of the same rows
+    row_major = np.ascontiguousarray(tall)
+    column_major = np.asfortranarray(tall)
+    expected = forest.raw_scores(row_major, threads=1)
+    for matrix in (column_major, row_major):
+        np.testing.assert_array_equal(forest.raw_scores(matrix, threads=2), expected)
+    np.testing.assert_array_equal(forest.raw_scores(column_major, threads=1), expected)
+    np.testing.assert_array_equal(forest.raw_scores(row_major[::3], threads=2), expected[::3])
+    np.testing.assert_allclose(expected, model.booster.predict(row_major, raw_score=True), rtol=0, atol=1e-12)
+
+
 def test_the_build_is_kept_once_per_model_and_leaves_no_staging(saved, built_home, monkeypatch):
     model = _loaded(saved, built_home, monkeypatch)
     before = list((built_home / compiled.CACHE_DIRNAME).iterdir())

@@ -176,3 +176,15 @@ def test_temperature_is_fitted_on_the_turns_that_have_an_out_of_fold_score():
     raw_with_gaps = np.vstack([raw, np.full((400, len(LABELS)), np.nan)])
     assert fit_temperature(raw_with_gaps, np.concatenate([codes, codes])) == pytest.approx(alone)
     assert alone > 3
+
+
+def test_dialogue_bucket_is_the_salted_hash_of_each_id_in_any_order():
+    import hashlib
+
+    from fpi.model.splits import dialogue_bucket
+
+    ids = pd.Series(["d10", "d2", "d10", "d1", "b", "d2", "a", "d10"], dtype="str")
+    expected = [int.from_bytes(hashlib.blake2b(f"5:{i}".encode(), digest_size=8).digest(), "big") / 2**64
+                for i in ids]
+    assert dialogue_bucket(ids, seed=5).tolist() == expected
+    assert dialogue_bucket(ids[::-1], seed=5).tolist() == expected[::-1]

@@ -289,3 +289,27 @@ def test_a_model_of_a_family_of_pipelines_compares_an_upload_with_its_closest_me
                                      nlu_confidence=features.loc[new, "nlu_confidence"] ** 6)
     far = shift.closest_upload_shift(stranger, ids, pool, uploads)
     assert far.warn, far.auc
+
+
+def test_macro_f1_equals_sklearns_on_the_label_strings() -> None:
+    """Scored on label codes; the same figure as sklearn's on the strings, absent and unlisted classes included."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(4)
+    truth = np.asarray(LABELS, dtype=object)[rng.choice([0, 1, 2, 3, 5], size=3000)]  # "nlu" never labelled
+    proba = rng.dirichlet(np.ones(len(LABELS)), size=3000)
+    predicted = np.asarray(LABELS, dtype=object)[proba.argmax(axis=1)]
+    for classes in (tuple(label for label in LABELS if (truth == label).any()), ("asr", "er"), LABELS):
+        expected = f1_score(truth, predicted, labels=list(classes), average="macro", zero_division=0)
+        assert trust.macro_f1(truth, proba, classes) == expected
+
+
+def test_a_model_trained_on_another_number_of_turns_was_not_trained_on_the_upload() -> None:
+    from fpi.data.summary import dataset_fingerprint
+
+    upload = simulate(30, seed=53)
+    recorded = {"fingerprint": dataset_fingerprint(upload), "turns": len(upload)}
+    assert trust.trained_on(SimpleNamespace(meta={"training_data": recorded}), upload)
+    assert not trust.trained_on(SimpleNamespace(meta={"training_data": recorded}), upload.head(len(upload) - 1))
+    assert not trust.trained_on(SimpleNamespace(meta={"training_data": {**recorded, "turns": len(upload) + 1}}),
+                                upload)

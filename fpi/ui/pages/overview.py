@@ -190,7 +190,7 @@ def _episodes(source: views.OverviewSource, filters: filtering.Filters) -> None:
     """Turns and defect episodes side by side: a failure and the user's retries of it are one experience."""
     if source.data is None:  # a big file opened by path is summarised per turn only
         return
-    s = views.episode_summary(source.key, filters, source.data.frame)
+    s = views.episode_summary(source.key, filters, source.data)
     quiet = dict(delta_color="off", delta_arrow="off", border=True)
     cols = st.columns(4)
     cols[0].metric("Defect rate per episode", f"{s.defect_rate_per_episode:.1%}",

@@ -14,8 +14,9 @@ import streamlit as st
 
 from fpi.analysis import dashboard, filtering, navigation
 from fpi.ui import charts
-from fpi.analysis.episodes import EpisodeSummary, episode_summary as summarize_episodes
+from fpi.analysis.episodes import EpisodeSummary, Similarity, episode_summary as summarize_episodes
 from fpi.analysis.monitor import Monitoring, monitor
+from fpi.model.features import SIMILARITY_MAX_CHARS
 from fpi.scoring.frame import ScoredTraces
 from fpi.ui.text import CACHE_TTL
 from fpi.ui.services.loading import BigFile, big_file
@@ -35,8 +36,12 @@ def monitoring(data_key: str, filters: filtering.Filters, _frame: pd.DataFrame) 
 
 
 @st.cache_data(show_spinner=False, ttl=CACHE_TTL, max_entries=32)
-def episode_summary(data_key: str, filters: filtering.Filters, _frame: pd.DataFrame) -> EpisodeSummary:
-    return summarize_episodes(filtering.apply_filters(_frame, filters))
+def episode_summary(data_key: str, filters: filtering.Filters, _data: ScoredTraces) -> EpisodeSummary:
+    """Unfiltered, the retries' text similarity is the one the features already computed."""
+    features = _data.features
+    similarity = (Similarity(features["prev_text_similarity"], max_chars=SIMILARITY_MAX_CHARS)
+                  if "prev_text_similarity" in features.columns else None)
+    return summarize_episodes(filtering.apply_filters(_data.frame, filters), similarity=similarity)
 
 
 def filtered(data: ScoredTraces, filters: filtering.Filters) -> pd.DataFrame:
