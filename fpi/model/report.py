@@ -34,6 +34,8 @@ class ModelCard:
     """label, turns"""
     classes: tuple[str, ...]
     trees: int | None
+    members: int
+    """Boosters averaged into the model (one per training fleet; 1 for a plain model)."""
     heldout: pd.DataFrame
     """system, accuracy, macro_f1, ece, turns: the metrics stored at training time."""
     versions: dict[str, str]
@@ -55,6 +57,7 @@ def model_card(meta: Mapping[str, Any], *, version: str) -> ModelCard:
                                    "turns": [int(counts[label]) for label in LABELS if label in counts]}),
         classes=tuple(meta.get("classes", ())),
         trees=meta.get("trees"),
+        members=int((meta.get("schedule") or {}).get("members", 1)),
         heldout=metrics_table(metrics) if metrics else pd.DataFrame(columns=["system", "accuracy", "macro_f1", "ece", "turns"]),
         versions={str(k): str(v) for k, v in (meta.get("versions", {}) or {}).items()},
     )

@@ -1,6 +1,7 @@
 """The Streamlit app, page by page, with `streamlit.testing.v1.AppTest` (no browser)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -228,6 +229,10 @@ def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
     at.switch_page(PAGES["model"]).run()
     no_exception(at)
     old_version = metric(at, "Version")
+    # The shipped model is an average of fleet models, and the card says so.
+    members = json.loads((REPO / "models" / "default" / "meta.json").read_text())["schedule"]["members"]
+    assert members > 1
+    assert next(m for m in at.metric if m.label == "Trees").delta == f"average of {members} models"
     button(at, "Train a model").click().run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
@@ -235,6 +240,7 @@ def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
     no_exception(at)
     if new_version != old_version:
         assert metric(at, "Version") == new_version
+        assert not next(m for m in at.metric if m.label == "Trees").delta  # one booster, trained here
         at.switch_page(PAGES["data"]).run()
         assert f"Scored by model: {new_version}" in [t.value for t in at.text]
         at.switch_page(PAGES["model"]).run()
@@ -254,6 +260,10 @@ def test_a_worse_candidate_is_advised_against_and_activating_it_asks_first(at: A
     load_sample(at)
     at.switch_page(PAGES["model"]).run()
     old_version = metric(at, "Version")
+    # The shipped model is an average of fleet models, and the card says so.
+    members = json.loads((REPO / "models" / "default" / "meta.json").read_text())["schedule"]["members"]
+    assert members > 1
+    assert next(m for m in at.metric if m.label == "Trees").delta == f"average of {members} models"
     button(at, "Train a model").click().run()
     no_exception(at)
     assert "The candidate is worse than the active model on the same" in all_text(at.warning)
@@ -289,6 +299,10 @@ def test_keeping_the_active_model_drops_the_candidate(at: AppTest, monkeypatch) 
     load_sample(at)
     at.switch_page(PAGES["model"]).run()
     old_version = metric(at, "Version")
+    # The shipped model is an average of fleet models, and the card says so.
+    members = json.loads((REPO / "models" / "default" / "meta.json").read_text())["schedule"]["members"]
+    assert members > 1
+    assert next(m for m in at.metric if m.label == "Trees").delta == f"average of {members} models"
     button(at, "Train a model").click().run()
     button(at, "Keep the active model").click().run()
     no_exception(at)

@@ -57,7 +57,8 @@ def _card(model, active_version: str) -> None:
     cols[1].metric("Trained", trained[:10], trained[11:] if len(trained) > 11 else None, **quiet)
     cols[2].metric("Training turns", f"{card.turns:,}" if card.turns else "—",
                    f"{card.labelled_turns:,} labelled" if card.labelled_turns else None, **quiet)
-    cols[3].metric("Trees", f"{card.trees:,}" if card.trees else "—", border=True)
+    cols[3].metric("Trees", f"{card.trees:,}" if card.trees else "—",
+                   f"average of {card.members} models" if card.members > 1 else None, **quiet)
     where = "the configured default model" if active_version == DEFAULT else f"registry version {active_version}"
     st.caption(f"Loaded from {where}. Classes: " + ", ".join(NAMES.get(c, c) for c in card.classes) + ".")
     st.caption(f"Scoring: {components.md_escape(model.compiled.status.describe())}. Predictions are the same "
