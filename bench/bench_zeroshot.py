@@ -11,7 +11,8 @@ instead (today's single pipeline), for comparison. Prints figures; asserts nothi
     python bench/bench_zeroshot.py TRACES                       # 30,000 dialogues, 12 pipelines
     python bench/bench_zeroshot.py TRACES --dialogues 40000 --pipelines 16 --seed 3
     python bench/bench_zeroshot.py TRACES --default             # the single default pipeline
-    python bench/bench_zeroshot.py TRACES --dialogues 150000 --fleets 5 --learning-rate 0.3   # the shipped recipe
+    python bench/bench_zeroshot.py TRACES --dialogues 240000 --fleets 8 --learning-rate 0.45 --unseen-fleet 99
+                                                                # the shipped recipe, and pipelines it never saw
 """
 from __future__ import annotations
 
@@ -63,6 +64,9 @@ def main() -> None:
     parser.add_argument("--fleets", type=int, default=1,
                         help="draw this many fleets (--dialogues shared out) and average one model per fleet")
     parser.add_argument("--learning-rate", type=float, default=0.15)
+    parser.add_argument("--unseen-fleet", type=int, default=None, metavar="SEED",
+                        help="also score a fresh fleet of --pipelines random pipelines drawn with SEED (no default "
+                             "pipeline), each pipeline as its own upload: pipelines the model never saw")
     parser.add_argument("--default", action="store_true", help="train on the default simulator instead")
     parser.add_argument("--save", type=Path, help="save the trained model here (e.g. under /tmp)")
     parser.add_argument("--text-models", action="store_true",
@@ -96,6 +100,12 @@ def main() -> None:
     print(_line(f"zero-shot on {args.traces.name}", zero_shot))
     print(f"  ({zero_shot['turns']:,} labelled turns; recall: "
           + ", ".join(f"{k} {v['recall']:.2f}" for k, v in zero_shot["per_class"].items()) + ")")
+
+    if args.unseen_fleet is not None:
+        unseen = simulate_fleet(12_000, seed=args.unseen_fleet, n_pipelines=args.pipelines, with_default=False)
+        scores = [_score(model, part.reset_index(drop=True))["macro_f1"] for _, part in unseen.groupby("pipeline")]
+        print(f"unseen fleet (seed {args.unseen_fleet}, {len(scores)} pipelines, each its own upload): "
+              f"mean macro-F1 {np.mean(scores):.3f}  (" + " ".join(f"{v:.2f}" for v in scores) + ")")
 
     if not args.default and args.held_out > 0:
         small = simulate_fleet(args.lofo_dialogues, seed=args.seed, n_pipelines=args.pipelines)
