@@ -233,6 +233,7 @@ def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
     members = json.loads((REPO / "models" / "default" / "meta.json").read_text())["schedule"]["members"]
     assert members > 1
     assert next(m for m in at.metric if m.label == "Trees").delta == f"average of {members} models"
+    assert any(f"It averages {members} models, one per training fleet" in c.value for c in at.caption)
     button(at, "Train a model").click().run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
@@ -241,6 +242,7 @@ def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
     if new_version != old_version:
         assert metric(at, "Version") == new_version
         assert not next(m for m in at.metric if m.label == "Trees").delta  # one booster, trained here
+        assert not any("one per training fleet" in c.value for c in at.caption)
         at.switch_page(PAGES["data"]).run()
         assert f"Scored by model: {new_version}" in [t.value for t in at.text]
         at.switch_page(PAGES["model"]).run()
@@ -264,6 +266,7 @@ def test_a_worse_candidate_is_advised_against_and_activating_it_asks_first(at: A
     members = json.loads((REPO / "models" / "default" / "meta.json").read_text())["schedule"]["members"]
     assert members > 1
     assert next(m for m in at.metric if m.label == "Trees").delta == f"average of {members} models"
+    assert any(f"It averages {members} models, one per training fleet" in c.value for c in at.caption)
     button(at, "Train a model").click().run()
     no_exception(at)
     assert "The candidate is worse than the active model on the same" in all_text(at.warning)
@@ -303,6 +306,7 @@ def test_keeping_the_active_model_drops_the_candidate(at: AppTest, monkeypatch) 
     members = json.loads((REPO / "models" / "default" / "meta.json").read_text())["schedule"]["members"]
     assert members > 1
     assert next(m for m in at.metric if m.label == "Trees").delta == f"average of {members} models"
+    assert any(f"It averages {members} models, one per training fleet" in c.value for c in at.caption)
     button(at, "Train a model").click().run()
     button(at, "Keep the active model").click().run()
     no_exception(at)
