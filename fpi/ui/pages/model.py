@@ -72,7 +72,7 @@ def _card(model, active_version: str) -> None:
     with right:
         st.caption("Held-out dialogues at training time: the model beside its two baselines"
                    + (f". It averages {card.members} models, one per training fleet, so each fleet's held-out"
-                      " dialogues are judged mostly by models that never saw that fleet" if card.members > 1 else ""))
+                      " dialogues are judged mostly by models that never saw that fleet." if card.members > 1 else ""))
         st.dataframe(card.heldout, hide_index=True,
                      column_config={"accuracy": PERCENT, "macro_f1": PERCENT, "ece": PERCENT})
 
