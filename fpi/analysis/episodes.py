@@ -26,6 +26,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from fpi.analysis.cohorts import failure_point_codes
+from fpi.data.columns import text_values
 from fpi.data.schema import KEY_COLUMNS, LABEL_COLUMN, LABELS, PREDICTED_COLUMN
 from fpi.errors import FpiError
 
@@ -49,11 +50,7 @@ def _retry_flags(ordered: pd.DataFrame, same_dialogue: np.ndarray, min_similarit
     if n < 2:
         return retry
     if "asr_text" in ordered.columns:
-        values = ordered["asr_text"]
-        if isinstance(values.dtype, pd.StringDtype):  # already str: only the gaps to fill
-            text = values.fillna("").tolist()
-        else:
-            text = values.astype(object).where(values.notna(), "").astype(str).tolist()
+        text = text_values(ordered["asr_text"])
         if similarity is not None and similarity.fits(ordered, text):
             # What the features already matched: the same scores wherever both texts have words.
             scores = similarity.scores.to_numpy(dtype=float, na_value=np.nan)[1:]
@@ -104,8 +101,6 @@ def assign_episodes(
     Episodes are numbered 0, 1, ... in (dialogue_id, turn_index) order. `label_column`:
     default the model's predictions when present, else the labels.
     """
-    if not 0.0 <= min_similarity <= 1.0:
-        raise FpiError(f"min_similarity must be in [0, 1]; got {min_similarity}")
     ordered, fp, _ = _ordered(frame, label_column)
     out = pd.Series(-1, index=frame.index, dtype=np.int64, name="episode")
     out.loc[ordered.index] = _numbers(ordered, fp, min_similarity)

@@ -63,6 +63,14 @@ def is_number_dtype(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
 
 
+def text_values(values: pd.Series) -> list[str]:
+    """A text column as Python strings, "" for a gap: what fuzzy matching reads. Text as `load_traces`
+    gives it (a string dtype) only needs its gaps filled."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.fillna("").tolist()
+    return values.astype(object).where(values.notna(), "").astype(str).tolist()
+
+
 def stage_signal_columns(frame: pd.DataFrame) -> list[str]:
     """Numeric extra columns named after a stage (e.g. asr_nbest_margin): later model features."""
     return [str(c) for c in frame.columns if is_stage_signal(str(c)) and is_number_dtype(frame[c])]

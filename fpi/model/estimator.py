@@ -169,8 +169,8 @@ class FailurePointModel:
             }
         metrics = evaluate_predictions(labels[held], systems)
         metrics["evaluated_on"] = "held-out dialogues" if test.any() else f"{cfg.cv_folds}-fold cross-validation"
-        self.meta = self._build_meta(frame, mask, train, test, held, metrics, time.perf_counter() - started, rounds)
-        self.meta["schedule"]["members"] = n_members
+        self.meta = self._build_meta(frame, mask, train, test, held, metrics, time.perf_counter() - started, rounds,
+                                     n_members)
         report("done", 1.0)
         return self
 
@@ -386,7 +386,7 @@ class FailurePointModel:
 
     def _build_meta(
         self, frame: pd.DataFrame, mask: np.ndarray, train: np.ndarray, test: np.ndarray, held: np.ndarray,
-        metrics: Mapping[str, Any], seconds: float, rounds: int,
+        metrics: Mapping[str, Any], seconds: float, rounds: int, members: int,
     ) -> dict[str, Any]:
         from fpi.data.summary import dataset_fingerprint
 
@@ -416,6 +416,7 @@ class FailurePointModel:
                 "chosen_by": (f"{self.config.cv_folds}-fold grouped cross-validation, refitted on all training turns"
                               if train.sum() <= self.config.cv_max_turns and self.trainer is None
                               else "early stopping on one fold"),
+                "members": members,
             },
             "text_models": {key: {"terms": len(m.terms), "field": FIELDS[key].description}
                             for key, m in (spec.text.models.items() if spec.text else ())},

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
+from fpi.data.columns import text_values
 from fpi.data.schema import CONFIDENCE_COLUMNS, STAGES, is_stage_signal
 
 if TYPE_CHECKING:
@@ -399,10 +400,7 @@ def _coverages(entities: list[str], texts: list[str]) -> tuple[np.ndarray, np.nd
 def _text(frame: pd.DataFrame, column: str) -> list[str]:
     if column not in frame.columns:
         return [""] * len(frame)
-    values = frame[column]
-    if isinstance(values.dtype, pd.StringDtype):  # what `load_traces` gives: already str, only gaps to fill
-        return values.fillna("").tolist()
-    return values.astype(object).where(values.notna(), "").astype(str).tolist()
+    return text_values(frame[column])
 
 
 def _pairwise(left: list[str], right: list[str], scorer: Any) -> np.ndarray:
