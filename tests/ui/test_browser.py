@@ -237,8 +237,12 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             page.get_by_test_id("stSidebarNav").get_by_text("Model", exact=True).click()
             page.get_by_text("Who may change the model", exact=False).first.click()
             expect(page.get_by_text("Model changes are off in this app", exact=False).first).to_be_visible()
+            settle(page, 500)
             page.get_by_text("Model versions", exact=True).click()
-            page.get_by_role("button", name="Activate", exact=True).click()  # an analyst: refused, and logged
+            activate = page.get_by_role("button", name="Activate", exact=True)
+            expect(activate).to_be_visible()
+            settle(page, 500)  # a click that lands while the page re-runs is lost
+            activate.click()  # an analyst: refused, and logged
             expect(page.get_by_text("only a maintainer may activate a model", exact=False).first).to_be_visible()
             settle(page, 1500)
             page.screenshot(path=str(ARTIFACTS / "browser-10-model-roles.png"), full_page=True)
