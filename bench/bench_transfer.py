@@ -11,9 +11,10 @@ For any labelled TRACES file (contract columns plus `failure_point`) prints:
     analyst answers with the true label for turns of the other 70%, either in the
     triage queue's order (`fpi.review.triage.triage_queue`, default order, ranked by the
     latest candidate after each step, as in the app) or in random order; after
-    100 / 300 / 1000 verdicts a candidate is built from the shipped model and the
-    verdicts with `fpi.review.retrain.retrain_from_verdicts` (the Triage page's code) and
-    its macro-F1 on the held-out dialogues printed. Each seed draws another
+    100 / 300 / 1000 verdicts the verdicts are audited (`fpi.review.audit`) and a
+    candidate is built from the shipped model and the ones the audit keeps with
+    `fpi.review.retrain.retrain_from_verdicts` (the Triage page's code), and its
+    macro-F1 on the held-out dialogues printed. Each seed draws another
     held-out split and random order, shared by both orders (a paired comparison).
 
     python bench/bench_transfer.py TRACES                  # ~2-4 minutes on 2 cores for 3,600 turns
@@ -36,6 +37,7 @@ from fpi.model.evaluate import metrics_for  # noqa: E402
 from fpi.data.predictions import with_predictions  # noqa: E402
 from fpi.model.estimator import FailurePointModel
 from fpi.model.training import TrainConfig
+from fpi.review.audit import audit_verdicts  # noqa: E402
 from fpi.review.retrain import RetrainConfig, retrain_from_verdicts  # noqa: E402
 from fpi.data.schema import LABEL_COLUMN, LABELS  # noqa: E402
 from fpi.model.splits import dialogue_bucket, grouped_split  # noqa: E402
@@ -90,9 +92,11 @@ def adaptation_curve(
             "turn_index": hidden["turn_index"].iloc[reviewed].astype(int).to_numpy(),
             "label": truth[reviewed],
         })
-        result = retrain_from_verdicts(hidden, verdicts, active=shipped, config=config)
+        # As the Triage page: the audit first (it leaves out only where the data reads the pipeline well).
+        audit = audit_verdicts(hidden, verdicts, model=shipped)
+        result = retrain_from_verdicts(hidden, audit.kept(verdicts), active=shipped, config=config)
         model = result.candidate
-        chosen.append(result.strategy)
+        chosen.append(result.strategy + (f", {audit.excluded} left out" if audit.excluded else ""))
         scores.append(metrics_for(truth[held], model.predict_proba(hidden)[held])["macro_f1"])
         covered.append(len(set(truth[reviewed])))
     return scores, covered, chosen

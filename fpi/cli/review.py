@@ -68,10 +68,13 @@ def queue(traces: Path, model_dir: Path | None, exclude: Path | None, n_turns: i
               default="auto", show_default=True,
               help="auto: the strategy with the best cross-validated macro-F1 on the labelled turns.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the folds and LightGBM.")
+@click.option("--audit/--no-audit", default=True, show_default=True,
+              help="Audit the verdicts first, as the Triage page does: where the data reads this pipeline well, "
+                   "verdicts it disagrees with strongly are left out (see `fpi verdicts audit`).")
 @MAP_OPTION
 @friendly
 def retrain(traces: Path, verdicts_file: Path, model_dir: Path | None, output: Path, strategy: str, seed: int,
-            mappings: tuple[str, ...]) -> None:
+            audit: bool, mappings: tuple[str, ...]) -> None:
     """Build a candidate from TRACES' labels plus the verdicts, print it beside the starting model, save it.
 
     The comparison is on held-out dialogues: every labelled turn is predicted by
@@ -91,6 +94,17 @@ def retrain(traces: Path, verdicts_file: Path, model_dir: Path | None, output: P
     verdicts = read_verdicts(verdicts_file)
     echo(f"read {len(frame):,} turns from {traces} and {len(verdicts):,} verdicts from {verdicts_file}",
                err=True)
+    if audit:
+        from fpi.errors import NotLabelledError
+        from fpi.review.audit import audit_verdicts
+
+        try:
+            checked = audit_verdicts(frame, verdicts, model=start)
+        except NotLabelledError:
+            echo("audit: skipped, the labels fall in fewer than 2 dialogues")
+        else:
+            verdicts = checked.kept(verdicts)
+            echo(checked.summary())
     result = retrain_from_verdicts(frame, verdicts, active=start,
                                    config=RetrainConfig(strategy=strategy, train=TrainConfig(seed=seed)))
     tried = ", ".join(f"{name} {score:.3f}" for name, score in

@@ -144,8 +144,18 @@ def test_retrain_prints_the_candidate_beside_the_starting_model_and_saves_it(loo
     assert "candidate" in result.output and "F1 per class" in result.output
     from fpi.model.estimator import FailurePointModel
 
+    audit = re.search(r"Audit: 450 verdicts checked against the data, (\d+) flagged \((\d+) left out", result.output)
+    assert audit is not None, result.output  # the starting model reads the simulator well: the audit may leave out
     model = FailurePointModel.load(out)
-    assert model.meta["training_data"]["labelled_turns"] == 450
+    assert model.meta["training_data"]["labelled_turns"] == 450 - int(audit.group(2))
+
+    kept = tmp_path / "kept"
+    result = CliRunner().invoke(main, ["retrain", str(loop_files["traces"]), "--verdicts", str(loop_files["verdicts"]),
+                                       "--model", str(loop_files["model"]), "--strategy", "verdicts", "--no-audit",
+                                       "-o", str(kept)])
+    assert result.exit_code == 0, result.output
+    assert "Audit:" not in result.output
+    assert FailurePointModel.load(kept).meta["training_data"]["labelled_turns"] == 450
 
 
 def test_retrain_with_a_bad_verdicts_file_names_the_rows(loop_files, tmp_path) -> None:

@@ -1,4 +1,5 @@
-"""The audit before retraining: planted wrong verdicts are flagged, right ones mostly not; confirmed ones kept."""
+"""The audit before retraining: planted wrong verdicts are flagged, right ones mostly not; confirmed ones kept;
+nothing left out when the data reads the pipeline too poorly to overrule an analyst."""
 from __future__ import annotations
 
 import numpy as np
@@ -36,6 +37,7 @@ def test_most_planted_wrong_verdicts_are_flagged_and_few_right_ones(sim_small, t
     caught = len(flagged & wrong) / len(wrong)
     false_flags = len(flagged - wrong) / (len(verdicts) - len(wrong))
     assert result.checked == 600
+    assert result.trusted, f"the audit model agreed with only {result.agreement:.0%} of the labels"
     assert caught >= 0.6, f"caught {caught:.0%} of the planted errors"
     assert false_flags <= 0.05, f"flagged {false_flags:.1%} of the right verdicts"
     assert result.excluded == result.flagged and result.confirmed == 0
@@ -50,3 +52,15 @@ def test_a_confirmed_verdict_is_flagged_but_kept(sim_small, tiny_model) -> None:
     assert again.flagged == first.flagged and again.confirmed == 2 and again.excluded == first.flagged - 2
     assert len(again.kept(verdicts)) == 300 - again.excluded
     assert "flagged" in again.summary() and again.to_dict()["confirmed"] == 2
+
+
+def test_a_model_that_reads_the_labels_poorly_flags_but_leaves_nothing_out(sim_small, tiny_model) -> None:
+    """Labels the features cannot predict (shuffled among the turns): the data's disagreement is its own error."""
+    verdicts, _ = planted(sim_small, n=300, wrong=0, seed=3)
+    verdicts["label"] = np.random.default_rng(3).permutation(verdicts["label"].to_numpy())
+    frame = sim_small.assign(**{LABEL_COLUMN: pd.array([None] * len(sim_small), dtype="str")})
+    result = audit_verdicts(frame, verdicts, model=tiny_model)
+    assert result.kappa < 0.2 and not result.trusted
+    assert result.flagged > 0 and result.excluded == 0 and set(result.flags["status"]) == {"kept"}
+    assert len(result.kept(verdicts)) == 300
+    assert "none left out" in result.summary() and result.to_dict()["trusted"] is False

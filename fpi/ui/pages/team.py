@@ -14,6 +14,7 @@ from fpi.data.schema import LABELS
 from fpi.display import label_name, labels_for_display
 from fpi.errors import FpiError
 from fpi.review.assignment import SPLITS, parse_analysts
+from fpi.review.audit import AuditConfig
 from fpi.ui import components, identity, team_charts
 from fpi.ui.services import team_review as tr
 from fpi.ui.services import triage as ts
@@ -187,7 +188,9 @@ def _audit(state: AppState, model) -> None:
     st.caption("Before retraining, each verdict is checked against a model of all the other dialogues' labels. "
                "A verdict whose label is far less likely than usual for that label, while another label is "
                "confidently likely, is flagged and left out of retraining until someone confirms it here "
-               "(keep the label) or relabels it.")
+               "(keep the label) or relabels it. The data only overrules an analyst where it reads the "
+               f"pipeline well: when it agrees with fewer than {AuditConfig.min_agreement:.0%} of the labels (or "
+               f"Cohen's kappa is under {AuditConfig.min_kappa:g}), flagged verdicts are shown here but kept.")
     if st.button("Audit the verdicts on the loaded traces"):
         try:
             state.audit = tr.audit(state, model)
