@@ -121,7 +121,10 @@ class AuditResult:
             return (f"{head}, none left out: out of fold the data agrees with {self.agreement:.0%} of the labels "
                     f"(kappa {self.kappa:.2f}), too few to overrule an analyst (it needs "
                     f"{self.min_agreement:.0%} and kappa {self.min_kappa:g})")
-        return f"{head} ({self.excluded:,} left out until someone confirms them, {self.confirmed:,} confirmed and kept)"
+        how = "" if np.isnan(self.agreement) else (
+            f"; out of fold the data agrees with {self.agreement:.0%} of the labels, kappa {self.kappa:.2f}")
+        return (f"{head} ({self.excluded:,} left out until someone confirms them, {self.confirmed:,} confirmed and "
+                f"kept{how})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"checked": self.checked, "flagged": self.flagged, "excluded": self.excluded,

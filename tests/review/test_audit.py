@@ -41,6 +41,7 @@ def test_most_planted_wrong_verdicts_are_flagged_and_few_right_ones(sim_small, t
     assert caught >= 0.6, f"caught {caught:.0%} of the planted errors"
     assert false_flags <= 0.05, f"flagged {false_flags:.1%} of the right verdicts"
     assert result.excluded == result.flagged and result.confirmed == 0
+    assert f"the data agrees with {result.agreement:.0%} of the labels" in result.summary()
     assert len(result.kept(verdicts)) == 600 - result.flagged
 
 
