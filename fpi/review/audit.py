@@ -117,12 +117,11 @@ class AuditResult:
 
     def summary(self) -> str:
         head = f"Audit: {self.checked:,} verdicts checked against the data, {self.flagged:,} flagged"
+        agrees = f"out of fold the data agrees with {self.agreement:.0%} of the labels (kappa {self.kappa:.2f})"
         if self.flagged and not self.trusted:
-            return (f"{head}, none left out: out of fold the data agrees with {self.agreement:.0%} of the labels "
-                    f"(kappa {self.kappa:.2f}), too few to overrule an analyst (it needs "
+            return (f"{head}, none left out: {agrees}, too few to overrule an analyst (it needs "
                     f"{self.min_agreement:.0%} and kappa {self.min_kappa:g})")
-        how = "" if np.isnan(self.agreement) else (
-            f"; out of fold the data agrees with {self.agreement:.0%} of the labels, kappa {self.kappa:.2f}")
+        how = "" if np.isnan(self.agreement) else f"; {agrees}"
         return (f"{head} ({self.excluded:,} left out until someone confirms them, {self.confirmed:,} confirmed and "
                 f"kept{how})")
 

@@ -224,16 +224,20 @@ def activate_candidate(at: AppTest) -> str:
     return version
 
 
+def shows_the_fleet_average(at: AppTest) -> None:
+    """The Model page on the shipped model: an average of fleet models, and the card says so."""
+    members = json.loads((REPO / "models" / "default" / "meta.json").read_text())["schedule"]["members"]
+    assert members > 1
+    assert next(m for m in at.metric if m.label == "Trees").delta == f"average of {members} models"
+    assert any(f"It averages {members} models, one per training fleet" in c.value for c in at.caption)
+
+
 def test_training_a_candidate_and_activating_it(at: AppTest) -> None:
     load_sample(at)
     at.switch_page(PAGES["model"]).run()
     no_exception(at)
     old_version = metric(at, "Version")
-    # The shipped model is an average of fleet models, and the card says so.
-    members = json.loads((REPO / "models" / "default" / "meta.json").read_text())["schedule"]["members"]
-    assert members > 1
-    assert next(m for m in at.metric if m.label == "Trees").delta == f"average of {members} models"
-    assert any(f"It averages {members} models, one per training fleet" in c.value for c in at.caption)
+    shows_the_fleet_average(at)
     button(at, "Train a model").click().run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
@@ -262,11 +266,7 @@ def test_a_worse_candidate_is_advised_against_and_activating_it_asks_first(at: A
     load_sample(at)
     at.switch_page(PAGES["model"]).run()
     old_version = metric(at, "Version")
-    # The shipped model is an average of fleet models, and the card says so.
-    members = json.loads((REPO / "models" / "default" / "meta.json").read_text())["schedule"]["members"]
-    assert members > 1
-    assert next(m for m in at.metric if m.label == "Trees").delta == f"average of {members} models"
-    assert any(f"It averages {members} models, one per training fleet" in c.value for c in at.caption)
+    shows_the_fleet_average(at)
     button(at, "Train a model").click().run()
     no_exception(at)
     assert "The candidate is worse than the active model on the same" in all_text(at.warning)
@@ -302,11 +302,7 @@ def test_keeping_the_active_model_drops_the_candidate(at: AppTest, monkeypatch) 
     load_sample(at)
     at.switch_page(PAGES["model"]).run()
     old_version = metric(at, "Version")
-    # The shipped model is an average of fleet models, and the card says so.
-    members = json.loads((REPO / "models" / "default" / "meta.json").read_text())["schedule"]["members"]
-    assert members > 1
-    assert next(m for m in at.metric if m.label == "Trees").delta == f"average of {members} models"
-    assert any(f"It averages {members} models, one per training fleet" in c.value for c in at.caption)
+    shows_the_fleet_average(at)
     button(at, "Train a model").click().run()
     button(at, "Keep the active model").click().run()
     no_exception(at)
