@@ -4,6 +4,11 @@
 - `continue`: the starting model plus a few boosting rounds fitted to the labels
   (LightGBM `init_model`: the starting model's raw scores are the prior the new
   trees correct; the saved model holds both);
+- `self`: the starting model mixed with a student that learnt the starting
+  model's surest labels on this upload, over the upload's own features (self-training:
+  no verdict is used, so it is the same in every fold). It gives the starting model's
+  knowledge this pipeline's own feature levels and extras; distilled into one booster
+  like `blend`;
 - `verdicts`: a small LightGBM trained on the labelled turns alone, over features
   specified from this upload (its own categorical levels and stage-prefixed
   extras), rounds chosen by cross-validation;
@@ -38,8 +43,9 @@ from fpi.model.training import TrainConfig, class_codes
 from fpi.data.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS
 
 __all__ = [
-    "BUILDERS", "DERIVED", "LABEL_SOURCE", "SELF_VALIDATED", "RetrainConfig", "Upload", "blend_candidate",
-    "blend_variants", "candidate_meta", "continue_training", "fresh_meta", "verdict_mask",
+    "BUILDERS", "DERIVED", "DISTILLED", "LABEL_SOURCE", "SELF_VALIDATED", "RetrainConfig", "Upload",
+    "blend_candidate", "blend_variants", "candidate_meta", "continue_training", "fresh_meta", "self_candidate",
+    "verdict_mask",
 ]
 
 LABEL_SOURCE = "label_source"
@@ -51,7 +57,7 @@ class RetrainConfig:
 
     strategy: str = "auto"
     """"auto": every strategy of `candidates`, the best by grouped cross-validation; or one strategy's name."""
-    candidates: tuple[str, ...] = ("keep", "verdicts", "blend", "scratch")
+    candidates: tuple[str, ...] = ("keep", "self", "verdicts", "blend", "scratch")
     """auto: the strategies tried. Not
     `continue`: on traces of a real pipeline (bench_transfer, 3 seeds) it lost to `verdicts` at 300
     and 1000 verdicts in every seed, and after 300 queue-ordered verdicts cross-validation picked it
@@ -80,6 +86,14 @@ class RetrainConfig:
     """verdicts: small trees with small leaves, for a few hundred labelled turns."""
     verdict_class_weight_power: float = 0.5
     """verdicts: lift rare labels (macro-F1 counts each label alike) without flattening the rest."""
+    self_min_probability: float = 0.7
+    """self: the student learns the turns the starting model labels with at least this probability."""
+    self_rounds: int = 100
+    self_num_leaves: int = 15
+    self_min_data_in_leaf: int = 20
+    """self: the student's trees (it learns thousands of turns, not a few hundred verdicts)."""
+    self_start_weight: float = 0.5
+    """self: the starting model's share of the mixture with its student."""
     blend_weights: tuple[float, ...] = (0.25, 0.5, 0.75)
     """blend: the starting model's shares tried (each with every `verdict_rounds`)."""
     distil_rounds: int = 300
@@ -268,6 +282,29 @@ def _verdicts(upload: Upload, train: np.ndarray, start: FailurePointModel, confi
     return out
 
 
+def _self(upload: Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig,
+          score: np.ndarray | None = None) -> dict[str, Any]:
+    """The starting model mixed with a student of its surest labels on this upload (no verdict used)."""
+    if "self" not in upload.cache:
+        keep_raw, _ = _keep(upload, train, start, config)["keep"]
+        spec, features = upload.upload_features()
+        proba = softmax(keep_raw)
+        labels, sureness = proba.argmax(axis=1), proba.max(axis=1)
+        rows = np.flatnonzero(sureness >= config.self_min_probability)
+        if len(rows) > config.distil_max_turns:
+            rows = np.sort(np.random.default_rng(config.train.seed).choice(rows, config.distil_max_turns,
+                                                                           replace=False))
+        matrix = features.to_numpy(dtype=float)
+        params = _lgb_params(config, num_leaves=config.self_num_leaves, min_data_in_leaf=config.self_min_data_in_leaf,
+                             learning_rate=config.verdict_learning_rate, base=config.train)
+        weights = _class_weights(labels[rows], config.verdict_class_weight_power) * sureness[rows]
+        student = lgb.train(params, lgb.Dataset(
+            matrix[rows], label=labels[rows], weight=weights, feature_name=list(features.columns),
+            categorical_feature=[c for c in spec.categorical if c in spec.features]), num_boost_round=config.self_rounds)
+        upload.cache["self"] = _mix(keep_raw, student.predict(matrix, raw_score=True), config.self_start_weight)
+    return {"self": (upload.cache["self"], lambda: start)}  # the candidate itself: `self_candidate`
+
+
 def _scratch(upload: Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig,
              ) -> FailurePointModel | None:
     """`FailurePointModel.fit` on the `train` turns, every one of them training (no held-out share):
@@ -281,7 +318,7 @@ def _scratch(upload: Upload, train: np.ndarray, start: FailurePointModel, config
     return model
 
 
-BUILDERS: dict[str, Builder] = {"keep": _keep, "continue": _continue, "verdicts": _verdicts}
+BUILDERS: dict[str, Builder] = {"keep": _keep, "continue": _continue, "self": _self, "verdicts": _verdicts}
 """Strategies cross-validated here: one build per fold, then the winner refit on every labelled turn."""
 SELF_VALIDATED: dict[str, Callable[..., FailurePointModel | None]] = {"scratch": _scratch}
 """Strategies whose `fit` cross-validates itself: built once on every labelled turn, scored by its
@@ -312,23 +349,46 @@ def _mix(start_raw: np.ndarray, verdict_raw: np.ndarray, weight: float) -> np.nd
 def blend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
                     variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
     """The mixture `variant` ("blend@ROUNDS:WEIGHT") refit on every labelled turn, distilled into one booster;
-    with what to record of it in the candidate's meta, and its probabilities on every turn of the upload.
+    with what to record of it in the candidate's meta, and its probabilities on every turn of the upload."""
+    rounds, weight = variant.split("@")[1].split(":")
+    keep_raw, _ = _keep(upload, labelled, start, config)["keep"]
+    verdict_raw, make = _verdicts(upload, labelled, start, config)[f"verdicts@{rounds}"]
+    model, details, proba = _distilled(upload, labelled, make(), _mix(keep_raw, verdict_raw, float(weight)), oof_raw,
+                                       config)
+    return model, {"rounds": int(rounds), "start_weight": float(weight), **details}, proba
+
+
+def self_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
+                   variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
+    """`self` distilled into one booster, like `blend_candidate` (the verdicts give its baselines and rule)."""
+    self_raw, _ = _self(upload, labelled, start, config)["self"]
+    _, make = _verdicts(upload, labelled, start, config)[f"verdicts@{min(config.verdict_rounds)}"]
+    model, details, proba = _distilled(upload, labelled, make(), self_raw, oof_raw, config)
+    return model, {"start_weight": config.self_start_weight, "student_rounds": config.self_rounds,
+                   "student_min_probability": config.self_min_probability, **details}, proba
+
+
+DISTILLED: dict[str, Callable[..., tuple[FailurePointModel, dict[str, Any], np.ndarray]]] = {
+    "blend": blend_candidate, "self": self_candidate,
+}
+"""Strategies whose candidate is a mixture of scores, refit on every labelled turn and distilled."""
+
+
+def _distilled(upload: Upload, labelled: np.ndarray, model: FailurePointModel, raw: np.ndarray, oof_raw: np.ndarray,
+               config: RetrainConfig) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
+    """`model` (this upload's feature spec, baselines and rule) with one booster that learnt the scores `raw`.
 
     The mixture's temperature is fitted on its out-of-fold scores (honest held-out
     scores); the distilled booster learns the calibrated probabilities, so it needs none.
     """
-    rounds, weight = variant.split("@")[1].split(":")
-    keep_raw, _ = _keep(upload, labelled, start, config)["keep"]
-    verdict_raw, make = _verdicts(upload, labelled, start, config)[f"verdicts@{rounds}"]
     temperature = fit_temperature(oof_raw[labelled], upload.codes[labelled])
-    target = softmax(_mix(keep_raw, verdict_raw, float(weight)) / temperature)
-    model = make()  # the verdicts model: this upload's feature spec, baselines and rule
+    target = softmax(raw / temperature)
     spec, features = upload.upload_features()
     model.booster = _distil(features, target, [c for c in spec.categorical if c in spec.features], config)
     model.temperature = 1.0
     student = softmax(model.raw_scores(features, compiled=False))
     return model, {
-        "rounds": int(rounds), "start_weight": float(weight), "mixture_temperature": float(temperature),
+        "mixture_temperature": float(temperature),
         "distilled_turns": int(min(len(features), config.distil_max_turns)),
         "distilled_rounds": config.distil_rounds,
         "distilled_agreement": float((student.argmax(axis=1) == target.argmax(axis=1)).mean()),

@@ -12,7 +12,10 @@ from fpi.review.adapt import RetrainConfig, cv_folds, select_strategy
 from fpi.errors import NotLabelledError, TraceError
 from fpi.model.estimator import FailurePointModel
 from fpi.review.retrain import labels_with_verdicts, read_verdicts, retrain_from_verdicts
-from fpi.data.schema import LABEL_COLUMN
+from fpi.data.schema import LABEL_COLUMN, LABELS
+from fpi.model.calibration import softmax
+from fpi.model.training import class_codes
+from fpi.review.strategies import BUILDERS, Upload
 from fpi.simulator.simulate import simulate
 
 SMALL = RetrainConfig(candidates=("keep", "verdicts"), verdict_rounds=(20, 60), folds=3)
@@ -150,3 +153,31 @@ def test_a_blend_is_one_booster_that_moves_from_the_start_model_to_the_verdicts_
     np.testing.assert_allclose(loaded.predict_proba(frame), candidate.predict_proba(frame), rtol=0, atol=1e-12)
     np.testing.assert_allclose(chosen.upload_proba, loaded.predict_proba(frame), rtol=0, atol=1e-9)
     assert "objective=multiclass" in (tmp_path / "blend" / "model.txt").read_text()
+
+
+def test_self_training_learns_the_start_models_labels_on_the_upload_and_no_verdict(
+        upload, tiny_model: FailurePointModel, tmp_path) -> None:
+    frame, truth = upload
+    rows = np.arange(0, len(frame), 2)
+    swapped = np.array([{"correct": "asr", "asr": "correct"}.get(label, label) for label in truth], dtype=object)
+    config = RetrainConfig(strategy="self", folds=3, distil_rounds=150)
+    raw = {}
+    for name, labels in (("true", truth), ("swapped", swapped)):
+        combined = labels_with_verdicts(frame, verdicts_for(frame, labels, rows))
+        upload_ = Upload(frame=combined, codes=class_codes(combined[LABEL_COLUMN]), weights=np.ones(len(frame)))
+        raw[name], _ = BUILDERS["self"](upload_, upload_.codes >= 0, tiny_model, config)["self"]
+    np.testing.assert_array_equal(raw["true"], raw["swapped"])  # the verdicts do not reach it
+    start = tiny_model.predict_proba(frame)
+    sure = start.max(axis=1) >= config.self_min_probability
+    assert (raw["true"].argmax(axis=1)[sure] == start.argmax(axis=1)[sure]).mean() > 0.9
+    assert not np.allclose(softmax(raw["true"]), start, atol=0.05)  # the student moved it
+
+    chosen = select_strategy(labels_with_verdicts(frame, verdicts_for(frame, truth, rows)), start=tiny_model,
+                             config=config)
+    assert set(chosen.scores) == {"self"} and chosen.strategy == "self"
+    candidate = chosen.candidate
+    assert candidate.booster.num_trees() == 150 * 6 and candidate.meta["retraining"]["distilled_agreement"] > 0.95
+    assert (candidate.predict(frame) == np.asarray(LABELS, dtype=object)[raw["true"].argmax(axis=1)]).mean() > 0.95
+    loaded = FailurePointModel.load(candidate.save(tmp_path / "self"))
+    np.testing.assert_allclose(loaded.predict_proba(frame), candidate.predict_proba(frame), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(chosen.upload_proba, loaded.predict_proba(frame), rtol=0, atol=1e-9)

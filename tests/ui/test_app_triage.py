@@ -147,7 +147,7 @@ def test_retraining_with_too_few_labels_says_so(at: AppTest) -> None:
     assert md_escape(expected) in at.warning[0].value
 
 
-@pytest.mark.parametrize("strategy", ["continue", "blend"])
+@pytest.mark.parametrize("strategy", ["continue", "self", "blend"])
 def test_retrain_compare_and_activate(at: AppTest, home: Path, monkeypatch, strategy: str) -> None:
     from app_files import QUICK
     from fpi.review.adapt import strategy_words
