@@ -31,6 +31,8 @@ import os
 import platform
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -233,6 +235,21 @@ def build(model_text: str, model_sha256: str, home: Path) -> Path:
     return final
 
 
+def build_in_child(model_text: str, model_sha256: str, home: Path) -> Path:
+    """`build` in a child process, which the app's threads do not wait on.
+
+    lleaves generates the code in Python: built in the app's process, it held the
+    interpreter lock for most of the three minutes it takes for the shipped model,
+    and the first screen of a fresh install took 161 s instead of about 3.
+    """
+    done = subprocess.run([sys.executable, "-m", __name__, model_sha256, str(home)], input=model_text, text=True,
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        raise ModelError(lines[-1] if lines else f"the compiler process ended with code {done.returncode}")
+    return cache_dir(home, model_sha256, target_description())
+
+
 def _compile(model_file: Path) -> bytes:
     """lleaves' code generator, optimised with LLVM's new pass manager, emitted as a native object file."""
     import llvmlite.ir
@@ -414,7 +431,7 @@ class CompiledScoring:
 
     def _build(self) -> None:
         try:
-            build(self._model_text(), self.model_sha256, self.home)
+            build_in_child(self._model_text(), self.model_sha256, self.home)
         except Exception as exc:  # a failed build must never break scoring: say why and stay interpreted
             log.warning("could not compile model %s; scoring with the interpreted booster: %s",
                         self.model_sha256[:12], exc)
@@ -423,3 +440,10 @@ class CompiledScoring:
         self._try_load()
         if self.then is not None:
             self.then.build()
+
+
+if __name__ == "__main__":  # `build_in_child`: the model text on stdin; MODEL_SHA256 HOME as arguments
+    try:
+        build(sys.stdin.read(), sys.argv[1], Path(sys.argv[2]))
+    except Exception as exc:
+        sys.exit(f"{type(exc).__name__}: {exc}")

@@ -264,3 +264,10 @@ def test_fpi_compile_then_predict_uses_the_compiled_trees(saved, tmp_path, monke
     pd.testing.assert_series_equal(a["predicted_failure_point"], b["predicted_failure_point"])
     columns = [f"p_{label}" for label in LABELS]
     np.testing.assert_allclose(a[columns].to_numpy(), b[columns].to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_a_build_in_a_child_process_says_why_it_failed(tmp_path):
+    blocked = tmp_path / "home"
+    blocked.write_text("a file where the cache folder should be", encoding="utf-8")
+    with pytest.raises(ModelError, match=r"(FileExists|NotADirectory)Error: .*home"):
+        compiled.build_in_child("tree\n", "a" * 64, blocked)
