@@ -242,8 +242,10 @@ def build_in_child(model_text: str, model_sha256: str, home: Path) -> Path:
     interpreter lock for most of the three minutes it takes for the shipped model,
     and the first screen of a fresh install took 161 s instead of about 3.
     """
-    done = subprocess.run([sys.executable, "-m", __name__, model_sha256, str(home)], input=model_text, text=True,
-                          capture_output=True, check=False)
+    # The child imports what this process can (the app may have found fpi through its own folder, not an install).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    done = subprocess.run([sys.executable, "-m", "fpi.model.compiled", model_sha256, str(home)], input=model_text,
+                          text=True, capture_output=True, check=False, env=env)
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         raise ModelError(lines[-1] if lines else f"the compiler process ended with code {done.returncode}")
