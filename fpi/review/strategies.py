@@ -290,10 +290,7 @@ def _self(upload: Upload, train: np.ndarray, start: FailurePointModel, config: R
         spec, features = upload.upload_features()
         proba = softmax(keep_raw)
         labels, sureness = proba.argmax(axis=1), proba.max(axis=1)
-        rows = np.flatnonzero(sureness >= config.self_min_probability)
-        if len(rows) > config.distil_max_turns:
-            rows = np.sort(np.random.default_rng(config.train.seed).choice(rows, config.distil_max_turns,
-                                                                           replace=False))
+        rows = _at_most(np.flatnonzero(sureness >= config.self_min_probability), config)
         matrix = features.to_numpy(dtype=float)
         params = _lgb_params(config, num_leaves=config.self_num_leaves, min_data_in_leaf=config.self_min_data_in_leaf,
                              learning_rate=config.verdict_learning_rate, base=config.train)
@@ -395,12 +392,17 @@ def _distilled(upload: Upload, labelled: np.ndarray, model: FailurePointModel, r
     }, student
 
 
+def _at_most(rows: np.ndarray, config: RetrainConfig) -> np.ndarray:
+    """`rows`, or a seeded sample of `config.distil_max_turns` of them (in order) when there are more."""
+    if len(rows) <= config.distil_max_turns:
+        return rows
+    return np.sort(np.random.default_rng(config.train.seed).choice(rows, config.distil_max_turns, replace=False))
+
+
 def _distil(features: pd.DataFrame, target: np.ndarray, categorical: list[str], config: RetrainConfig,
             ) -> lgb.Booster:
     """One multiclass booster fitted to `target` probabilities (soft labels, cross-entropy) on the upload."""
-    rows = np.arange(len(features))
-    if len(rows) > config.distil_max_turns:
-        rows = np.sort(np.random.default_rng(config.train.seed).choice(rows, config.distil_max_turns, replace=False))
+    rows = _at_most(np.arange(len(features)), config)
     soft = target[rows]
 
     def cross_entropy(raw: np.ndarray, _: lgb.Dataset) -> tuple[np.ndarray, np.ndarray]:
