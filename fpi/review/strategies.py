@@ -350,8 +350,8 @@ def blend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointMod
     rounds, weight = variant.split("@")[1].split(":")
     keep_raw, _ = _keep(upload, labelled, start, config)["keep"]
     verdict_raw, make = _verdicts(upload, labelled, start, config)[f"verdicts@{rounds}"]
-    model, details, proba = _distilled(upload, labelled, make(), _mix(keep_raw, verdict_raw, float(weight)), oof_raw,
-                                       config)
+    model, details, proba = _distilled(upload, make(), _mix(keep_raw, verdict_raw, float(weight)),
+                                       _oof_temperature(upload, labelled, oof_raw), config)
     return model, {"rounds": int(rounds), "start_weight": float(weight), **details}, proba
 
 
@@ -360,7 +360,7 @@ def self_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointMode
     """`self` distilled into one booster, like `blend_candidate` (the verdicts give its baselines and rule)."""
     self_raw, _ = _self(upload, labelled, start, config)["self"]
     _, make = _verdicts(upload, labelled, start, config)[f"verdicts@{min(config.verdict_rounds)}"]
-    model, details, proba = _distilled(upload, labelled, make(), self_raw, oof_raw, config)
+    model, details, proba = _distilled(upload, make(), self_raw, _oof_temperature(upload, labelled, oof_raw), config)
     return model, {"start_weight": config.self_start_weight, "student_rounds": config.self_rounds,
                    "student_min_probability": config.self_min_probability, **details}, proba
 
@@ -371,14 +371,17 @@ DISTILLED: dict[str, Callable[..., tuple[FailurePointModel, dict[str, Any], np.n
 """Strategies whose candidate is a mixture of scores, refit on every labelled turn and distilled."""
 
 
-def _distilled(upload: Upload, labelled: np.ndarray, model: FailurePointModel, raw: np.ndarray, oof_raw: np.ndarray,
+def _oof_temperature(upload: Upload, labelled: np.ndarray, oof_raw: np.ndarray) -> float:
+    """A mixture's temperature, fitted on its out-of-fold scores (honest held-out scores)."""
+    return fit_temperature(oof_raw[labelled], upload.codes[labelled])
+
+
+def _distilled(upload: Upload, model: FailurePointModel, raw: np.ndarray, temperature: float,
                config: RetrainConfig) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
     """`model` (this upload's feature spec, baselines and rule) with one booster that learnt the scores `raw`.
 
-    The mixture's temperature is fitted on its out-of-fold scores (honest held-out
-    scores); the distilled booster learns the calibrated probabilities, so it needs none.
+    The distilled booster learns the probabilities at `temperature`, so it needs none of its own.
     """
-    temperature = fit_temperature(oof_raw[labelled], upload.codes[labelled])
     target = softmax(raw / temperature)
     spec, features = upload.upload_features()
     model.booster = _distil(features, target, [c for c in spec.categorical if c in spec.features], config)
