@@ -6,7 +6,9 @@ For any labelled TRACES file (contract columns plus `failure_point`) prints:
     on four folds, scored on the fifth as a separate upload; macro-F1 and F1 per
     class of the model and of both baselines it trains beside it (the LightGBM on
     the raw confidences and the rule cascade), out-of-fold predictions pooled;
-(b) the shipped model (`fpi.config.SHIPPED_MODEL`) zero-shot on every turn;
+(b) the shipped model (`fpi.config.SHIPPED_MODEL`) zero-shot on every turn, and the
+    same model self-trained on the file without reading a label (`fpi adapt`,
+    `fpi.review.self_training`);
 (c) the adaptation curve: 30% of the dialogues held out, the labels hidden; an
     analyst answers with the true label for turns of the other 70%, either in the
     triage queue's order (`fpi.review.triage.triage_queue`, default order, ranked by the
@@ -39,6 +41,7 @@ from fpi.model.estimator import FailurePointModel
 from fpi.model.training import TrainConfig
 from fpi.review.audit import audit_verdicts  # noqa: E402
 from fpi.review.retrain import RetrainConfig, retrain_from_verdicts  # noqa: E402
+from fpi.review.self_training import self_train  # noqa: E402
 from fpi.data.schema import LABEL_COLUMN, LABELS  # noqa: E402
 from fpi.model.splits import dialogue_bucket, grouped_split  # noqa: E402
 from fpi.data.traces import load_traces  # noqa: E402
@@ -136,9 +139,11 @@ def main() -> None:
             print(per_class_line(SYSTEMS[name], metrics))
         print(f"    ({time.perf_counter() - started:.0f} s)", flush=True)
 
-    print("\n(b) the shipped model, zero-shot on every turn")
+    print("\n(b) the shipped model, zero-shot on every turn, and self-trained on them without labels")
     print(header)
     print(per_class_line(f"shipped {shipped.version}", metrics_for(truth, shipped.predict_proba(frame))), flush=True)
+    adapted = self_train(frame, shipped, RetrainConfig(train=TrainConfig(num_threads=args.threads)))
+    print(per_class_line("self-trained, no label read", metrics_for(truth, adapted.proba)), flush=True)
 
     budgets = tuple(sorted(args.budgets))
     config = RetrainConfig(train=TrainConfig(num_threads=args.threads))

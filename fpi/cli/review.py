@@ -1,4 +1,4 @@
-"""`fpi queue`, `fpi retrain` and `fpi verdicts`: human review and learning from it."""
+"""`fpi queue`, `fpi retrain`, `fpi adapt` and `fpi verdicts`: human review and learning from it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -120,6 +120,49 @@ def retrain(traces: Path, verdicts_file: Path, model_dir: Path | None, output: P
     how = ("the starting model unchanged: no strategy did better on these labels" if result.strategy == "keep"
            else f"trained on {result.training_turns:,} labelled turns")
     echo(f"saved candidate {result.candidate.version} to {output} ({how})")
+
+
+@main.command()
+@click.argument("traces", type=click.Path(dir_okay=False, path_type=Path))
+@MODEL_OPTION
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory to write the candidate to (replaced atomically if it exists).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for LightGBM.")
+@MAP_OPTION
+@friendly
+def adapt(traces: Path, model_dir: Path | None, output: Path, seed: int, mappings: tuple[str, ...]) -> None:
+    """Adapt the model to TRACES without reading a label (self-training), print what changes, save it.
+
+    The model labels every turn, a student learns its surest labels over the
+    traces' own features, and the mixture becomes the candidate. It helped on a
+    real pipeline the model read partly and did nothing on average elsewhere: when
+    TRACES has labels, both models' F1 on them is printed (the labels are not
+    used to train); otherwise check it with verdicts (`fpi retrain`) before use.
+    """
+    from fpi.model.estimator import FailurePointModel
+    from fpi.model.evaluate import format_report
+    from fpi.model.training import TrainConfig
+    from fpi.review.self_training import self_train
+    from fpi.review.strategies import RetrainConfig
+    from fpi.data.traces import load_traces
+
+    start = FailurePointModel.load(model_path(model_dir))
+    frame = load_traces(traces, column_map=parse_map(mappings))
+    echo(f"read {len(frame):,} turns from {traces}; self-training model {start.version} on them", err=True)
+    result = self_train(frame, start, RetrainConfig(train=TrainConfig(seed=seed)))
+    echo(f"the candidate changes the label of {result.changed:.1%} of the {len(frame):,} turns "
+         "(no label was read); share of turns per label:")
+    echo(result.label_shares().to_string(index=False, formatters={"start": "{:.1%}".format,
+                                                                  "candidate": "{:.1%}".format}))
+    scored = result.on_labels(frame)
+    if scored is None:
+        echo("TRACES has no labels to check it on: give verdicts on a few hundred turns and compare with "
+             "`fpi retrain` before using it.")
+    else:
+        echo(f"on the {scored['labelled_turns']:,} labelled turns of TRACES (never used to train):")
+        echo(format_report({"systems": {"starting model": scored["start"], "candidate": scored["candidate"]}}))
+    result.candidate.save(output)
+    echo(f"saved candidate {result.candidate.version} to {output}")
 
 
 @main.group()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import brentq, minimize_scalar
 
 
 def softmax(raw: np.ndarray) -> np.ndarray:
@@ -24,3 +24,20 @@ def fit_temperature(raw: np.ndarray, codes: np.ndarray) -> float:
 
     result = minimize_scalar(nll, bounds=(0.25, 4.0), method="bounded")
     return float(result.x)
+
+
+def matching_temperature(raw: np.ndarray, confidence: float) -> float:
+    """Temperature at which the mean top probability of `raw` is `confidence` (keeps the argmax).
+
+    With no label to fit on, a model self-trained on its own surest labels is made as sure, on
+    average, as the model it learnt from: learning its own labels makes it surer, not righter.
+    """
+    def excess(t: float) -> float:
+        return float(softmax(raw / t).max(axis=1).mean() - confidence)
+
+    low, high = 0.25, 4.0
+    if excess(low) <= 0:
+        return low
+    if excess(high) >= 0:
+        return high
+    return float(brentq(excess, low, high, xtol=1e-4))

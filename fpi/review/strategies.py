@@ -36,7 +36,7 @@ import pandas as pd
 from fpi.model.baselines import RuleCascade
 from fpi.errors import ModelError, NotLabelledError
 from fpi.model.features import build_features, fit_feature_spec
-from fpi.model.calibration import fit_temperature, softmax
+from fpi.model.calibration import fit_temperature, matching_temperature, softmax
 from fpi.model.estimator import FailurePointModel
 from fpi.model.persistence import FORMAT_VERSION
 from fpi.model.training import TrainConfig, class_codes
@@ -45,7 +45,7 @@ from fpi.data.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, 
 __all__ = [
     "BUILDERS", "DERIVED", "DISTILLED", "LABEL_SOURCE", "SELF_VALIDATED", "RetrainConfig", "Upload",
     "blend_candidate", "blend_variants", "candidate_meta", "continue_training", "fresh_meta", "self_candidate",
-    "verdict_mask",
+    "unlabelled_candidate", "verdict_mask",
 ]
 
 LABEL_SOURCE = "label_source"
@@ -361,8 +361,29 @@ def self_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointMode
     self_raw, _ = _self(upload, labelled, start, config)["self"]
     _, make = _verdicts(upload, labelled, start, config)[f"verdicts@{min(config.verdict_rounds)}"]
     model, details, proba = _distilled(upload, make(), self_raw, _oof_temperature(upload, labelled, oof_raw), config)
-    return model, {"start_weight": config.self_start_weight, "student_rounds": config.self_rounds,
-                   "student_min_probability": config.self_min_probability, **details}, proba
+    return model, {**_self_details(config), **details}, proba
+
+
+def unlabelled_candidate(upload: Upload, start: FailurePointModel, config: RetrainConfig,
+                         ) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
+    """`self` with no label at all (`fpi.review.self_training`), distilled like `self_candidate`.
+
+    With no label to fit a temperature on, the mixture is made as sure on the upload, on average, as
+    the starting model (`matching_temperature`), and the candidate keeps the starting model's
+    baselines and rule; what it records and its probabilities on every turn come back too.
+    """
+    raw, _ = _self(upload, np.zeros(len(upload.frame), bool), start, config)["self"]
+    model = FailurePointModel(config=start.config)
+    model.spec = upload.upload_features()[0]
+    model.baseline_booster, model.rule = start.baseline_booster, start.rule
+    start_confidence = float(softmax(upload.cache["keep"]).max(axis=1).mean())
+    model, details, proba = _distilled(upload, model, raw, matching_temperature(raw, start_confidence), config)
+    return model, {**_self_details(config), **details}, proba
+
+
+def _self_details(config: RetrainConfig) -> dict[str, Any]:
+    return {"start_weight": config.self_start_weight, "student_rounds": config.self_rounds,
+            "student_min_probability": config.self_min_probability}
 
 
 DISTILLED: dict[str, Callable[..., tuple[FailurePointModel, dict[str, Any], np.ndarray]]] = {
@@ -448,7 +469,7 @@ def candidate_meta(meta: dict[str, Any], model: FailurePointModel, frame: pd.Dat
           from_verdict: np.ndarray, seconds: float, retraining: dict[str, Any]) -> dict[str, Any]:
     from fpi.data.summary import dataset_fingerprint
 
-    counts = frame.loc[train, LABEL_COLUMN].value_counts()
+    counts = frame.loc[train, LABEL_COLUMN].value_counts() if LABEL_COLUMN in frame.columns else pd.Series()
     booster = model.booster
     assert booster is not None
     meta.update({

@@ -200,3 +200,26 @@ def test_fleets_train_one_member_each_averaged_into_one_model(tmp_path) -> None:
     result = CliRunner().invoke(main, ["train", str(traces), "-o", str(tmp_path / "x"), "--member-column", "nope"])
     assert result.exit_code != 0 and "--member-column" in result.output and "nope" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_adapt_self_trains_without_labels_and_scores_on_labels_when_there_are_some(files, loop_files,
+                                                                                    tmp_path) -> None:
+    out = tmp_path / "adapted"
+    result = CliRunner().invoke(main, ["adapt", str(loop_files["traces"]), "--model", str(loop_files["model"]),
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"changes the label of \d+\.\d% of the 900 turns", result.output), result.output
+    assert "no labels to check it on" in result.output
+    from fpi.model.estimator import FailurePointModel
+
+    model = FailurePointModel.load(out)
+    assert model.meta["retraining"]["strategy"] == "self" and model.meta["training_data"]["labelled_turns"] == 0
+
+    labelled = tmp_path / "labelled.csv"
+    write_traces(load_traces(files["labelled"]).head(900), labelled)
+    result = CliRunner().invoke(main, ["adapt", str(labelled), "--model", str(loop_files["model"]),
+                                       "-o", str(tmp_path / "again")])
+    assert result.exit_code == 0, result.output
+    assert "on the 900 labelled turns of TRACES (never used to train)" in result.output
+    assert re.search(r"candidate\s+\d\.\d{3}\s+\d\.\d{3}", result.output), result.output
+    assert FailurePointModel.load(tmp_path / "again").predict_proba(load_traces(labelled)).shape == (900, len(LABELS))

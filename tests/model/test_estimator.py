@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fpi.errors import ModelError, NotLabelledError
 from fpi.model.evaluate import evaluate_model
@@ -176,6 +178,23 @@ def test_temperature_is_fitted_on_the_turns_that_have_an_out_of_fold_score():
     raw_with_gaps = np.vstack([raw, np.full((400, len(LABELS)), np.nan)])
     assert fit_temperature(raw_with_gaps, np.concatenate([codes, codes])) == pytest.approx(alone)
     assert alone > 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(scale=st.floats(0.3, 5.0), confidence=st.floats(0.2, 0.99), seed=st.integers(0, 2**16))
+def test_the_matching_temperature_gives_the_asked_mean_confidence_and_keeps_the_labels(scale, confidence, seed):
+    from fpi.model.calibration import matching_temperature, softmax
+
+    raw = np.random.default_rng(seed).normal(size=(300, len(LABELS))) * scale
+    t = matching_temperature(raw, confidence)
+    assert 0.25 <= t <= 4.0
+    proba = softmax(raw / t)
+    np.testing.assert_array_equal(proba.argmax(axis=1), raw.argmax(axis=1))
+    reachable = softmax(raw / 4.0).max(axis=1).mean() <= confidence <= softmax(raw / 0.25).max(axis=1).mean()
+    if reachable:
+        assert proba.max(axis=1).mean() == pytest.approx(confidence, abs=1e-3)
+    else:  # out of reach: the nearest end of the range
+        assert t in (0.25, 4.0)
 
 
 def test_dialogue_bucket_is_the_salted_hash_of_each_id_in_any_order():
