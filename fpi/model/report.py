@@ -39,12 +39,15 @@ class ModelCard:
     heldout: pd.DataFrame
     """system, accuracy, macro_f1, ece, turns: the metrics stored at training time."""
     versions: dict[str, str]
+    self_trained_from: str | None = None
+    """The model it was self-trained from without reading a label (`fpi adapt`); None otherwise."""
 
 
 def model_card(meta: Mapping[str, Any], *, version: str) -> ModelCard:
     data = meta.get("training_data", {}) or {}
     counts = data.get("label_counts", {}) or {}
     metrics = meta.get("metrics")
+    retraining = meta.get("retraining") or {}
     return ModelCard(
         version=version,
         trained_at=str(meta.get("trained_at", "unknown")),
@@ -60,6 +63,8 @@ def model_card(meta: Mapping[str, Any], *, version: str) -> ModelCard:
         members=int((meta.get("schedule") or {}).get("members", 1)),
         heldout=metrics_table(metrics) if metrics else pd.DataFrame(columns=["system", "accuracy", "macro_f1", "ece", "turns"]),
         versions={str(k): str(v) for k, v in (meta.get("versions", {}) or {}).items()},
+        self_trained_from=(str(retraining.get("base_model")) if retraining.get("strategy") == "self"
+                           and retraining.get("labels_read") == 0 else None),
     )
 
 
@@ -132,7 +137,7 @@ class CandidateAdvice:
     """
 
     verdict: str
-    """"better", "worse" or "same" (macro-F1 equal to three decimals)."""
+    """"better", "worse" or "same" (macro-F1 equal to three decimals); "unchecked" with no labels."""
     active_f1: float
     candidate_f1: float
     turns: int
@@ -147,6 +152,15 @@ class CandidateAdvice:
     def confirm_activation(self) -> bool:
         """Activating a worse candidate needs a second, deliberate click."""
         return self.verdict == "worse"
+
+
+def unchecked_candidate_advice(changed: float, evidence: str) -> CandidateAdvice:
+    """Advice on a candidate no label can score (self-trained on unlabelled traces): keeping comes first."""
+    return CandidateAdvice(
+        "unchecked", float("nan"), float("nan"), 0,
+        f"No label shows whether the candidate is better: it changes the label of {changed:.1%} of the turns. "
+        f"{evidence} Label a few hundred turns in the triage queue to check it; or activate it now and roll back "
+        "on the Model page if its labels look worse.")
 
 
 def _system(report: Mapping[str, Any], role: str) -> Mapping[str, Any]:

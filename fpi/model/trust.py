@@ -19,7 +19,7 @@ the labels; the pipeline's own signals and the dialogues' behaviour are.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -95,8 +95,25 @@ def macro_f1(truth: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> fl
 
 
 def trained_on(model: Any, frame: pd.DataFrame) -> bool:
-    """Whether `model` was trained on exactly these traces (predictions in `frame` are ignored)."""
+    """Whether `model` learnt the labels of exactly these traces (predictions in `frame` are ignored).
+
+    A model self-trained on them without reading a label (`fpi adapt`) did not: its F1 on their
+    labels is an honest test.
+    """
     training = (getattr(model, "meta", None) or {}).get("training_data") or {}
+    return training.get("labelled_turns") != 0 and _same_traces(training, frame)
+
+
+def self_trained_on(model: Any, frame: pd.DataFrame) -> str | None:
+    """The model `model` was self-trained from on exactly these traces, without a label; else None."""
+    meta = getattr(model, "meta", None) or {}
+    retraining = meta.get("retraining") or {}
+    if retraining.get("strategy") != "self" or retraining.get("labels_read") != 0:
+        return None
+    return str(retraining.get("base_model")) if _same_traces(meta.get("training_data") or {}, frame) else None
+
+
+def _same_traces(training: Mapping[str, Any], frame: pd.DataFrame) -> bool:
     expected = training.get("fingerprint")
     if not expected:
         return False
@@ -190,6 +207,12 @@ def assess(
     labels = label_trust(model, scored, trained_on_upload=trained_on_upload, seed=seed)
     if labels is not None:
         return TrustReport(labels=labels, shift=None)
+    base = self_trained_on(model, scored)
+    if base is not None:  # its training data is this upload: a shift score would say nothing
+        return TrustReport(labels=None, shift=None, note=(
+            f"The active model was self-trained from model {base} on these traces without reading a label, so "
+            "no comparison with its training data can say how far to trust it. Label a few hundred turns in "
+            "the triage queue to find out."))
     uploads = getattr(model, "reference_uploads", None) if reference is None else None
     reference = reference if reference is not None else model_reference(model)
     quantiles = model.spec.reference_quantiles if model.spec is not None else None

@@ -134,10 +134,24 @@ class Candidate:
     """Turns left out because their analysts disagree and nobody adjudicated them yet."""
     upload_scores: KeptScores | None = field(default=None, compare=False, repr=False)
     """Its probabilities on the loaded upload, computed while it trained (None when they were not)."""
+    label_shares: Any = field(default=None, compare=False, repr=False)
+    """Self-trained without labels (Overview): per label, the share of turns the active model and the
+    candidate give it (`SelfTrained.label_shares`); None for a candidate that learnt from labels."""
+    changed: float = 0.0
+    """Self-trained: the share of the upload's turns whose label it changes."""
 
     @property
     def from_verdicts(self) -> bool:
-        return self.strategy is not None
+        return self.strategy is not None and not self.label_free
+
+    @property
+    def label_free(self) -> bool:
+        """Self-trained on the upload with no label read: nothing to compare it on."""
+        return self.label_shares is not None
+
+    def self_trained_on(self, data: ScoredTraces) -> bool:
+        """Self-trained on exactly these traces (its label shares describe them, not another upload)."""
+        return self.label_free and self.upload_scores is not None and self.upload_scores.fits(self.version, data)
 
 
 @dataclass

@@ -246,6 +246,15 @@ def test_a_model_knows_the_traces_it_was_trained_on() -> None:
     assert trust.trained_on(model, scored)
     assert not trust.trained_on(model, simulate(30, seed=54))
     assert not trust.trained_on(SimpleNamespace(meta={}), upload)
+    # self-trained on them without reading a label: their labels are still an honest test of it
+    unread = {"fingerprint": dataset_fingerprint(upload), "labelled_turns": 0}
+    assert not trust.trained_on(SimpleNamespace(meta={"training_data": unread}), scored)
+    assert trust.trained_on(SimpleNamespace(meta={"training_data": {**unread, "labelled_turns": 20}}), scored)
+    self_trained = SimpleNamespace(meta={"training_data": unread,
+                                         "retraining": {"strategy": "self", "labels_read": 0, "base_model": "b1"}})
+    assert trust.self_trained_on(self_trained, scored) == "b1"
+    assert trust.self_trained_on(self_trained, simulate(30, seed=54)) is None
+    assert trust.self_trained_on(SimpleNamespace(meta={"training_data": unread}), scored) is None
 
 
 @pytest.mark.parametrize("meta, threshold", [

@@ -397,6 +397,28 @@ def test_trust_warning_on_a_recalibrated_pipeline(at: AppTest, files: AppFiles, 
     links = [link.proto.page for link in at.get("page_link")]
     assert "triage" in links, links
 
+    # Before any label: self-training makes a candidate to check, shown with what it changes.
+    button(at, "Self-train on these traces").click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "self-trained from" in all_text(at.caption)
+    shares = next(d.value for d in at.dataframe if "label" in d.value.columns)
+    assert len(shares) == 6 and list(shares.iloc[:, 1:].sum().round(6)) == [100.0, 100.0]
+    assert "No label shows whether the candidate is better" in all_text(at.info)
+    keep = next(b for b in at.button if b.key == "self_candidate_keep")
+    activate = next(b for b in at.button if b.key == "self_candidate_activate")
+    assert keep.proto.type == "primary" and activate.proto.type == "secondary"
+    version = activate.label.split()[1]
+    activate.click().run()
+    no_exception(at)
+    at.switch_page(PAGES["model"]).run()
+    no_exception(at)
+    assert metric(at, "Version") == version
+    assert "Self-trained from model" in all_text(at.caption) and "no label read" in all_text(at.caption)
+    at.switch_page(PAGES["overview"]).run()  # no shift score against the traces it was self-trained on
+    no_exception(at)
+    assert "self-trained from model" in all_text(at.caption) and not at.warning
+
 
 def test_trust_warning_on_labels_the_model_gets_wrong_trains_on_them(at: AppTest, files: AppFiles,
                                                                      tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -132,6 +133,12 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
     marked.loc[first_turns, "asr_text"] = SCRIPT
     marked.loc[first_turns, "response_text"] = BOLD
     write_traces(marked, markup_file)
+    recalibrated_file = tmp_path / "other_pipeline.csv"
+    other = load_traces(sample.parent / "unlabelled.csv") if (sample.parent / "unlabelled.csv").exists() else frame
+    for column, shift in (("asr_confidence", 2.5), ("nlu_confidence", -1.5)):
+        p = other[column].astype(float).clip(1e-6, 1 - 1e-6)
+        other[column] = 1 / (1 + np.exp(-(np.log(p / (1 - p)) + shift)))
+    write_traces(other.drop(columns=["failure_point"], errors="ignore"), recalibrated_file)
     broken_file = tmp_path / "broken.csv"
     broken = pd.read_csv(sample, dtype=str, keep_default_na=False).head(40).rename(
         columns={"asr_confidence": "ASR conf"})
@@ -168,6 +175,22 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             expect(page.get_by_text("Matching turns", exact=True)).to_be_visible()
             settle(page, 1500)
             page.screenshot(path=str(ARTIFACTS / "browser-2-overview.png"))
+
+            # Traces from a pipeline calibrated otherwise: the Overview warns and offers self-training, which
+            # only a maintainer may run (this app has no maintainer token: refused, and logged).
+            page.get_by_test_id("stSidebarNav").get_by_text("Data").click()
+            page.locator("input[type=file]").set_input_files(str(recalibrated_file))
+            expect(page.get_by_text("File: other_pipeline.csv", exact=True)).to_be_visible()
+            page.get_by_test_id("stSidebarNav").get_by_text("Overview").click()
+            expect(page.get_by_text("Your traces differ from the model's training data", exact=False)).to_be_visible()
+            settle(page, 500)
+            page.get_by_role("button", name="Self-train on these traces").click()
+            expect(page.get_by_text("only a maintainer may train a model", exact=False).first).to_be_visible()
+            settle(page, 1500)
+            page.screenshot(path=str(ARTIFACTS / "browser-2b-overview-shift.png"), full_page=True)
+            page.get_by_test_id("stSidebarNav").get_by_text("Data").click()
+            page.locator("input[type=file]").set_input_files(str(sample))
+            expect(page.get_by_text(f"File: {sample.name}", exact=True)).to_be_visible()
 
             page.get_by_test_id("stSidebarNav").get_by_text("Dialogue drill-down").click()
             expect(page.get_by_text("Why the model says so", exact=True)).to_be_visible()

@@ -65,6 +65,11 @@ def _card(model, active_version: str) -> None:
                "either way; compiled trees are several times faster.")
     st.caption("Training data fingerprint (sha256 of the training traces):")
     st.code(card.fingerprint or "unknown", language=None)
+    if card.self_trained_from is not None:
+        st.caption(f"Self-trained from model {card.self_trained_from} on {card.turns or 0:,} unlabelled turns (no "
+                   "label read), so it has neither training labels nor held-out figures of its own. Its accuracy "
+                   "shows below on labelled traces, or on the Triage page once there are verdicts.")
+        return
     left, right = st.columns([2, 3], gap="medium")
     with left:
         st.caption("Labels it was trained on")
@@ -195,7 +200,7 @@ def _training(state: AppState, labelled: int) -> None:
         except FpiError as exc:
             st.error(components.md_escape(exc))
     candidate = state.candidate
-    if candidate is None:
+    if candidate is None or candidate.label_free:  # self-trained without labels: shown on the Overview
         return
     if candidate.from_verdicts:  # retrained on the Triage page: the one candidate of the session, shown here too
         st.caption(f"Candidate {candidate.version}, retrained from verdicts on the Triage page "

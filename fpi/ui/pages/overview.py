@@ -8,9 +8,12 @@ import streamlit as st
 from fpi.ui import charts
 from fpi.analysis import dashboard, filtering
 from fpi.model import shift, trust
-from fpi.display import format_percent, label_from_name, label_name, labels_for_display, plural
+from fpi.display import (PERCENT_PRINTF, format_percent, label_from_name, label_name, labels_for_display,
+                         percent_points, plural)
 from fpi.errors import FpiError
 from fpi.model.estimator import FailurePointModel
+from fpi.model.report import unchecked_candidate_advice
+from fpi.review import self_training
 from fpi.analysis.monitor import overall_limits
 from fpi.ui import components, nav
 from fpi.ui.services import models, views
@@ -91,7 +94,7 @@ def _trust(state: AppState, model: FailurePointModel | None) -> None:
     if report.labels is not None:
         _label_trust(state, report.labels)
     elif report.shift is not None:
-        _shift(report.shift)
+        _shift(state, report.shift)
     elif report.note:
         st.caption(report.note)
 
@@ -129,7 +132,7 @@ def _label_trust(state: AppState, result: trust.LabelTrust) -> None:
                         icon=":material/model_training:")
 
 
-def _shift(shift: shift.ShiftScore) -> None:
+def _shift(state: AppState, shift: shift.ShiftScore) -> None:
     if shift.reference_kind.startswith("closest"):
         basis = f"a sample of the model's training data, the {shift.reference_kind}"
     elif shift.reference_kind == "training sample":
@@ -152,6 +155,37 @@ def _shift(shift: shift.ShiftScore) -> None:
     left, right = st.columns([1, 2], vertical_alignment="center")
     left.page_link(nav.TRIAGE, label="Label turns in the triage queue", icon=":material/checklist:")
     right.caption(method)
+    _self_training(state)
+
+
+def _self_training(state: AppState) -> None:
+    """The way to adapt before any label: a candidate to check, never a silent replacement."""
+    assert state.data is not None
+    if state.candidate is None or not state.candidate.self_trained_on(state.data):
+        left, right = st.columns([1, 2], vertical_alignment="center")
+        if left.button("Self-train on these traces", icon=":material/model_training:",
+                       help="Needs no label. The model labels your turns, a student learns its surest labels "
+                            "over your pipeline's own features, and the two are mixed into a candidate."):
+            try:
+                models.self_train_candidate(state)
+            except FpiError as exc:
+                st.error(components.md_escape(exc))
+            else:
+                st.rerun()  # the candidate replaces the button
+        right.caption(f"Or adapt the model to your traces without labels. {self_training.EVIDENCE}")
+    candidate = state.candidate
+    if candidate is None or not candidate.self_trained_on(state.data):
+        return
+    st.caption(f"Candidate {candidate.version}, self-trained from {candidate.base_version} on these traces "
+               "(no label read). Share of turns per label:")
+    names = {"start": f"active ({candidate.base_version})", "candidate": f"candidate ({candidate.version})"}
+    shares = percent_points(candidate.label_shares, names).assign(
+        label=lambda t: t["label"].map(label_name)).rename(columns=names)
+    percent = st.column_config.NumberColumn(format=PERCENT_PRINTF)
+    st.dataframe(shares, hide_index=True, column_config={name: percent for name in names.values()})
+    components.candidate_actions(unchecked_candidate_advice(candidate.changed, self_training.EVIDENCE),
+                                 candidate.version, activate=lambda: models.activate(state, candidate.version),
+                                 discard=lambda: setattr(state, "candidate", None), key="self_candidate")
 
 
 def _sidebar(options: filtering.FilterOptions) -> None:

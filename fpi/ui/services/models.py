@@ -23,7 +23,8 @@ from fpi.model.registry import Registry, read_meta
 from fpi.scoring.frame import ScoredTraces
 from fpi.ui.services import team
 from fpi.ui.text import CACHE_TTL
-from fpi.ui.state import AppState, Candidate
+from fpi.review.self_training import self_train
+from fpi.ui.state import AppState, Candidate, KeptScores
 from fpi.data.schema import PREDICTED_COLUMN
 
 
@@ -112,6 +113,23 @@ def train_candidate(state: AppState) -> None:
     comparison = compare_models({f"active ({active.version})": active, f"candidate ({entry.version})": model},
                                 frame, mask=mask)
     state.candidate = Candidate(version=entry.version, comparison=comparison, heldout_turns=int(np.sum(mask)))
+
+
+def self_train_candidate(state: AppState) -> None:
+    """Self-train the active model on the loaded upload (no label read), save it, keep its summary."""
+    assert state.data is not None
+    who = team.require(state, "train")
+    active = active_model()
+    with st.spinner("Self-training the model on these traces (the model labels them, a student learns its "
+                    "surest labels)…"):
+        result = self_train(state.data.raw, active)
+        entry = registry().save_candidate(result.candidate)
+    team.done(who, "train", entry.version)
+    state.candidate = Candidate(
+        version=entry.version, comparison={}, heldout_turns=0, strategy="self", base_version=active.version,
+        upload_scores=KeptScores(entry.version, state.data.content_hash, result.proba),
+        label_shares=result.label_shares(), changed=result.changed,
+    )
 
 
 def activate(state: AppState, version: str) -> None:
