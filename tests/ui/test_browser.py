@@ -186,6 +186,7 @@ def test_upload_overview_dialogue_in_a_real_browser(server: tuple[str, Path, Pat
             settle(page, 500)
             page.get_by_role("button", name="Self-train on these traces").click()
             expect(page.get_by_text("only a maintainer may train a model", exact=False).first).to_be_visible()
+            page.mouse.move(0, 0)  # the button's tooltip would hide the triage link in the screenshot
             settle(page, 1500)
             page.screenshot(path=str(ARTIFACTS / "browser-2b-overview-shift.png"), full_page=True)
             page.get_by_test_id("stSidebarNav").get_by_text("Data").click()
