@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 import lightgbm as lgb
@@ -38,18 +37,15 @@ from fpi.errors import ModelError, NotLabelledError
 from fpi.model.features import build_features, fit_feature_spec
 from fpi.model.calibration import fit_temperature, matching_temperature, softmax
 from fpi.model.estimator import FailurePointModel
-from fpi.model.persistence import FORMAT_VERSION
 from fpi.model.training import TrainConfig, class_codes
-from fpi.data.schema import CONFIDENCE_COLUMNS, CONTRACT_VERSION, LABEL_COLUMN, LABELS
+from fpi.data.schema import CONFIDENCE_COLUMNS, LABEL_COLUMN, LABELS
+from fpi.review.metadata import LABEL_SOURCE, candidate_meta, fresh_meta
 
 __all__ = [
     "BUILDERS", "DERIVED", "DISTILLED", "LABEL_SOURCE", "SELF_VALIDATED", "RetrainConfig", "Upload",
     "blend_candidate", "blend_variants", "candidate_meta", "continue_training", "fresh_meta", "self_candidate",
     "unlabelled_candidate", "verdict_mask",
 ]
-
-LABEL_SOURCE = "label_source"
-"""Column `fpi.review.retrain.labels_with_verdicts` adds: "verdict", "data" or empty."""
 
 @dataclass(frozen=True)
 class RetrainConfig:
@@ -443,49 +439,3 @@ def _distil(features: pd.DataFrame, target: np.ndarray, categorical: list[str], 
     # softmax), so name it: the model then reads like any other fpi model, compiled scoring included.
     text = text.replace("\nfeature_names=", f"\nobjective=multiclass num_class:{len(LABELS)}\nfeature_names=", 1)
     return lgb.Booster(model_str=text)
-
-
-def fresh_meta(model: FailurePointModel) -> dict[str, Any]:
-    """The parts of meta.json a model needs to load (`FailurePointModel.load` checks them)."""
-    import platform
-
-    import sklearn
-
-    from fpi.model.persistence import fpi_version
-
-    assert model.spec is not None
-    return {
-        "format_version": FORMAT_VERSION, "contract_version": CONTRACT_VERSION, "classes": list(LABELS),
-        "feature_spec": model.spec.to_json(),
-        "rule_cascade_thresholds": dict(model.rule.thresholds) if model.rule else {},
-        "train_config": model.config.__dict__,
-        "versions": {"fpi": fpi_version(), "lightgbm": lgb.__version__, "pandas": pd.__version__,
-                     "numpy": np.__version__, "scikit-learn": sklearn.__version__,
-                     "python": platform.python_version()},
-    }
-
-
-def candidate_meta(meta: dict[str, Any], model: FailurePointModel, frame: pd.DataFrame, train: np.ndarray,
-          from_verdict: np.ndarray, seconds: float, retraining: dict[str, Any]) -> dict[str, Any]:
-    from fpi.data.summary import dataset_fingerprint
-
-    counts = frame.loc[train, LABEL_COLUMN].value_counts() if LABEL_COLUMN in frame.columns else pd.Series()
-    booster = model.booster
-    assert booster is not None
-    meta.update({
-        "temperature": model.temperature,
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "training_seconds": round(seconds, 2),
-        "trees": int(booster.num_trees()),
-        "iterations": int(booster.current_iteration()),
-        "training_data": {
-            "fingerprint": dataset_fingerprint(frame.drop(columns=[LABEL_SOURCE], errors="ignore")),
-            "turns": int(len(frame)),
-            "dialogues": int(frame["dialogue_id"].nunique()),
-            "labelled_turns": int(train.sum()),
-            "label_counts": {label: int(counts.get(label, 0)) for label in LABELS},
-            "verdict_turns": int((train & from_verdict).sum()),
-        },
-        "retraining": retraining,
-    })
-    return meta
