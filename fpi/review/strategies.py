@@ -42,7 +42,7 @@ from fpi.data.schema import CONFIDENCE_COLUMNS, LABEL_COLUMN, LABELS
 from fpi.review.metadata import LABEL_SOURCE, candidate_meta, fresh_meta
 
 __all__ = [
-    "BUILDERS", "DERIVED", "DISTILLED", "LABEL_SOURCE", "SELF_VALIDATED", "RetrainConfig", "Upload",
+    "BUILDERS", "DERIVED", "DISTILLED", "LABEL_SOURCE", "MIN_SELF_TURNS", "SELF_VALIDATED", "RetrainConfig", "Upload",
     "blend_candidate", "blend_variants", "candidate_meta", "continue_training", "fresh_meta", "self_candidate",
     "unlabelled_candidate", "verdict_mask",
 ]
@@ -99,6 +99,12 @@ class RetrainConfig:
     """blend: the one booster that learns the mixture, on at most this many turns of the upload."""
     train: TrainConfig = field(default_factory=TrainConfig)
     """scratch: how to train; all: the seed and threads."""
+
+
+MIN_SELF_TURNS = 200
+"""self: the student learns from at least this many turns the starting model is sure of. With fewer
+there is nothing to learn from: `self` is then the starting model as it is, and self-training
+without labels (`unlabelled_candidate`) refuses."""
 
 
 # ---------------------------------------------------------------- the strategies
@@ -287,14 +293,19 @@ def _self(upload: Upload, train: np.ndarray, start: FailurePointModel, config: R
         proba = softmax(keep_raw)
         labels, sureness = proba.argmax(axis=1), proba.max(axis=1)
         rows = _at_most(np.flatnonzero(sureness >= config.self_min_probability), config)
-        matrix = features.to_numpy(dtype=float)
-        params = _lgb_params(config, num_leaves=config.self_num_leaves, min_data_in_leaf=config.self_min_data_in_leaf,
-                             learning_rate=config.verdict_learning_rate, base=config.train)
-        weights = _class_weights(labels[rows], config.verdict_class_weight_power) * sureness[rows]
-        student = lgb.train(params, lgb.Dataset(
-            matrix[rows], label=labels[rows], weight=weights, feature_name=list(features.columns),
-            categorical_feature=[c for c in spec.categorical if c in spec.features]), num_boost_round=config.self_rounds)
-        upload.cache["self"] = _mix(keep_raw, student.predict(matrix, raw_score=True), config.self_start_weight)
+        if len(rows) < MIN_SELF_TURNS:  # nothing to learn from: the starting model as it is
+            upload.cache["self"] = keep_raw
+        else:
+            matrix = features.to_numpy(dtype=float)
+            params = _lgb_params(config, num_leaves=config.self_num_leaves,
+                                 min_data_in_leaf=config.self_min_data_in_leaf,
+                                 learning_rate=config.verdict_learning_rate, base=config.train)
+            weights = _class_weights(labels[rows], config.verdict_class_weight_power) * sureness[rows]
+            student = lgb.train(params, lgb.Dataset(
+                matrix[rows], label=labels[rows], weight=weights, feature_name=list(features.columns),
+                categorical_feature=[c for c in spec.categorical if c in spec.features]),
+                num_boost_round=config.self_rounds)
+            upload.cache["self"] = _mix(keep_raw, student.predict(matrix, raw_score=True), config.self_start_weight)
     return {"self": (upload.cache["self"], lambda: start)}  # the candidate itself: `self_candidate`
 
 
@@ -368,11 +379,19 @@ def unlabelled_candidate(upload: Upload, start: FailurePointModel, config: Retra
     the starting model (`matching_temperature`), and the candidate keeps the starting model's
     baselines and rule; what it records and its probabilities on every turn come back too.
     """
-    raw, _ = _self(upload, np.zeros(len(upload.frame), bool), start, config)["self"]
+    none = np.zeros(len(upload.frame), bool)
+    keep_raw, _ = _keep(upload, none, start, config)["keep"]
+    sure = int((softmax(keep_raw).max(axis=1) >= config.self_min_probability).sum())
+    if sure < MIN_SELF_TURNS:
+        raise ModelError(
+            f"self-training needs at least {MIN_SELF_TURNS} turns that the model labels with probability "
+            f"{config.self_min_probability:g} or more; it is that sure of {sure:,} of these {len(upload.frame):,} "
+            "turns. Label turns in the triage queue instead.")
+    raw, _ = _self(upload, none, start, config)["self"]
     model = FailurePointModel(config=start.config)
     model.spec = upload.upload_features()[0]
     model.baseline_booster, model.rule = start.baseline_booster, start.rule
-    start_confidence = float(softmax(upload.cache["keep"]).max(axis=1).mean())
+    start_confidence = float(softmax(keep_raw).max(axis=1).mean())
     model, details, proba = _distilled(upload, model, raw, matching_temperature(raw, start_confidence), config)
     return model, {**_self_details(config), **details}, proba
 

@@ -9,7 +9,8 @@ from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.model.estimator import FailurePointModel
 from fpi.review.self_training import self_train
 from fpi.model.calibration import softmax
-from fpi.review.strategies import BUILDERS, RetrainConfig, Upload
+from fpi.errors import ModelError
+from fpi.review.strategies import BUILDERS, MIN_SELF_TURNS, RetrainConfig, Upload
 from fpi.simulator.simulate import simulate
 
 CONFIG = RetrainConfig(distil_rounds=150)
@@ -73,3 +74,15 @@ def test_the_labels_score_both_models_when_there_are_some(labelled, tiny_model: 
     assert scored["candidate"]["accuracy"] == pytest.approx(accuracy)
     assert result.on_labels(labelled.assign(**{LABEL_COLUMN: pd.array([None] * len(labelled), dtype="str")})) is None
     assert result.on_labels(labelled.drop(columns=[LABEL_COLUMN])) is None
+
+
+def test_too_few_sure_turns_to_learn_from_is_refused_and_self_is_then_the_start_model(
+        labelled, tiny_model: FailurePointModel) -> None:
+    few = labelled.head(MIN_SELF_TURNS - 1)
+    with pytest.raises(ModelError, match=f"at least {MIN_SELF_TURNS} turns .* of these {MIN_SELF_TURNS - 1} turns"):
+        self_train(few, tiny_model, CONFIG)
+    # In retraining from verdicts, `self` on such an upload is the starting model: it ties with `keep`.
+    upload = Upload(frame=few, codes=np.full(len(few), -1), weights=np.ones(len(few)))
+    mixture, _ = BUILDERS["self"](upload, np.zeros(len(few), bool), tiny_model, CONFIG)["self"]
+    keep, _ = BUILDERS["keep"](upload, np.zeros(len(few), bool), tiny_model, CONFIG)["keep"]
+    np.testing.assert_array_equal(mixture, keep)
