@@ -27,7 +27,7 @@ from fpi.model.calibration import softmax
 from fpi.model.estimator import FailurePointModel
 from fpi.model.evaluate import metrics_for
 from fpi.review.strategies import (
-    LABEL_SOURCE, RetrainConfig, Upload, candidate_meta, fresh_meta, unlabelled_candidate,
+    LABEL_SOURCE, RetrainConfig, Upload, candidate_meta, fresh_meta, start_scores, unlabelled_candidate,
 )
 
 
@@ -77,7 +77,7 @@ def self_train(frame: pd.DataFrame, start: FailurePointModel, config: RetrainCon
         **{LABEL_COLUMN: pd.array([None] * len(frame), dtype="str")})
     upload = Upload(frame=hidden, codes=np.full(len(frame), -1), weights=np.ones(len(frame)))
     candidate, details, proba = unlabelled_candidate(upload, start, config)
-    start_proba = softmax(upload.cache["keep"])  # the starting model's scores, computed on the way
+    start_proba = softmax(start_scores(upload, start))  # computed on the way, not again
     none = np.zeros(len(frame), bool)
     candidate.meta = candidate_meta(fresh_meta(candidate), candidate, frame, none, none,
                                     time.perf_counter() - started,

@@ -44,7 +44,7 @@ from fpi.review.metadata import LABEL_SOURCE, candidate_meta, fresh_meta
 __all__ = [
     "BUILDERS", "DERIVED", "DISTILLED", "LABEL_SOURCE", "MIN_SELF_TURNS", "SELF_VALIDATED", "RetrainConfig", "Upload",
     "blend_candidate", "blend_variants", "candidate_meta", "continue_training", "fresh_meta", "self_candidate",
-    "unlabelled_candidate", "verdict_mask",
+    "start_scores", "unlabelled_candidate", "verdict_mask",
 ]
 
 @dataclass(frozen=True)
@@ -236,9 +236,19 @@ def _scored_rows(n: int, score: np.ndarray | None, predict: Callable[[Any], np.n
 
 def _keep(upload: Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig,
           score: np.ndarray | None = None) -> dict[str, Any]:
+    return {"keep": (start_scores(upload, start), lambda: start)}
+
+
+def start_scores(upload: Upload, start: FailurePointModel) -> np.ndarray:
+    """The starting model's raw scores on the upload at its temperature, computed once per upload."""
     if "keep" not in upload.cache:
         upload.cache["keep"] = start.raw_scores(upload.features(start)) / start.temperature
-    return {"keep": (upload.cache["keep"], lambda: start)}
+    return upload.cache["keep"]
+
+
+def _sure_rows(start_proba: np.ndarray, config: RetrainConfig) -> np.ndarray:
+    """The turns the starting model labels with at least `config.self_min_probability`: what `self` learns."""
+    return np.flatnonzero(start_proba.max(axis=1) >= config.self_min_probability)
 
 
 def _continue(upload: Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig,
@@ -292,7 +302,7 @@ def _self(upload: Upload, train: np.ndarray, start: FailurePointModel, config: R
         spec, features = upload.upload_features()
         proba = softmax(keep_raw)
         labels, sureness = proba.argmax(axis=1), proba.max(axis=1)
-        rows = _at_most(np.flatnonzero(sureness >= config.self_min_probability), config)
+        rows = _at_most(_sure_rows(proba, config), config)
         if len(rows) < MIN_SELF_TURNS:  # nothing to learn from: the starting model as it is
             upload.cache["self"] = keep_raw
         else:
@@ -379,19 +389,18 @@ def unlabelled_candidate(upload: Upload, start: FailurePointModel, config: Retra
     the starting model (`matching_temperature`), and the candidate keeps the starting model's
     baselines and rule; what it records and its probabilities on every turn come back too.
     """
-    none = np.zeros(len(upload.frame), bool)
-    keep_raw, _ = _keep(upload, none, start, config)["keep"]
-    sure = int((softmax(keep_raw).max(axis=1) >= config.self_min_probability).sum())
+    start_proba = softmax(start_scores(upload, start))
+    sure = len(_sure_rows(start_proba, config))
     if sure < MIN_SELF_TURNS:
         raise ModelError(
             f"self-training needs at least {MIN_SELF_TURNS} turns that the model labels with probability "
             f"{config.self_min_probability:g} or more; it is that sure of {sure:,} of these {len(upload.frame):,} "
             "turns. Label turns in the triage queue instead.")
-    raw, _ = _self(upload, none, start, config)["self"]
+    raw, _ = _self(upload, np.zeros(len(upload.frame), bool), start, config)["self"]
     model = FailurePointModel(config=start.config)
     model.spec = upload.upload_features()[0]
     model.baseline_booster, model.rule = start.baseline_booster, start.rule
-    start_confidence = float(softmax(keep_raw).max(axis=1).mean())
+    start_confidence = float(start_proba.max(axis=1).mean())
     model, details, proba = _distilled(upload, model, raw, matching_temperature(raw, start_confidence), config)
     return model, {**_self_details(config), **details}, proba
 

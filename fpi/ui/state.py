@@ -123,7 +123,8 @@ class Candidate:
     """`evaluate_predictions` report: active and candidate on the same held-out turns."""
     heldout_turns: int
     strategy: str | None = None
-    """How it was retrained from verdicts (`fpi.review.adapt`); None for one trained on the labels alone."""
+    """How it was retrained from verdicts (`fpi.review.adapt`); None for one trained on the labels alone or
+    self-trained without labels."""
     base_version: str | None = None
     heldout_verdicts: int = 0
     training_turns: int = 0
@@ -142,7 +143,7 @@ class Candidate:
 
     @property
     def from_verdicts(self) -> bool:
-        return self.strategy is not None and not self.label_free
+        return self.strategy is not None
 
     @property
     def label_free(self) -> bool:

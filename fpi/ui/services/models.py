@@ -126,7 +126,7 @@ def self_train_candidate(state: AppState) -> None:
         entry = registry().save_candidate(result.candidate)
     team.done(who, "train", entry.version)
     state.candidate = Candidate(
-        version=entry.version, comparison={}, heldout_turns=0, strategy="self", base_version=active.version,
+        version=entry.version, comparison={}, heldout_turns=0, base_version=active.version,
         upload_scores=KeptScores(entry.version, state.data.content_hash, result.proba),
         label_shares=result.label_shares(), changed=result.changed,
     )
