@@ -150,10 +150,6 @@ class Candidate:
         """Self-trained on the upload with no label read: nothing to compare it on."""
         return self.label_shares is not None
 
-    def self_trained_on(self, data: ScoredTraces) -> bool:
-        """Self-trained on exactly these traces (its label shares describe them, not another upload)."""
-        return self.label_free and self.upload_scores is not None and self.upload_scores.fits(self.version, data)
-
 
 @dataclass
 class TriageProgress:

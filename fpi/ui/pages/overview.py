@@ -160,8 +160,7 @@ def _shift(state: AppState, shift: shift.ShiftScore) -> None:
 
 def _self_training(state: AppState) -> None:
     """The way to adapt before any label: a candidate to check, never a silent replacement."""
-    assert state.data is not None
-    if state.candidate is None or not state.candidate.self_trained_on(state.data):
+    if state.candidate is None or not state.candidate.label_free:  # loading other traces drops the candidate
         left, right = st.columns([1, 2], vertical_alignment="center")
         if left.button("Self-train on these traces", icon=":material/model_training:",
                        help="Needs no label. The model labels your turns, a student learns its surest labels "
@@ -174,7 +173,7 @@ def _self_training(state: AppState) -> None:
                 st.rerun()  # the candidate replaces the button
         right.caption(f"Or adapt the model to your traces without labels. {self_training.EVIDENCE}")
     candidate = state.candidate
-    if candidate is None or not candidate.self_trained_on(state.data):
+    if candidate is None or not candidate.label_free:
         return
     st.caption(f"Candidate {candidate.version}, self-trained from {candidate.base_version} on these traces "
                "(no label read). Share of turns per label:")
