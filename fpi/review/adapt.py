@@ -3,7 +3,7 @@
 A candidate is built from the upload (every turn, labelled or not: features such
 as `rank_*` are computed over the whole upload) and its labelled turns (the
 upload's own labels and analysts' verdicts). The strategies (`keep`, `continue`, `self`,
-`verdicts`, `blend`, `scratch`) are in `fpi.review.strategies`.
+`verdicts`, `blend`, `selfblend`, `scratch`) are in `fpi.review.strategies`.
 
 `select_strategy` scores every strategy by grouped (by dialogue) K-fold
 cross-validation on the labelled turns: each turn is predicted by a model that
@@ -51,7 +51,7 @@ __all__ = [
     "select_strategy", "strategy_words",
 ]
 
-ADAPT_STRATEGIES: tuple[str, ...] = ("keep", "continue", "self", "verdicts", "blend", "scratch")
+ADAPT_STRATEGIES: tuple[str, ...] = ("keep", "continue", "self", "verdicts", "blend", "selfblend", "scratch")
 """In order of preference on a tie: the simpler first."""
 
 
@@ -60,10 +60,10 @@ def strategy_words(variant: str) -> str:
     name, _, detail = variant.partition("@")
     if name == "verdicts":
         return f"a new model of the labelled turns ({detail} rounds)"
-    if name == "blend":
+    if name in ("blend", "selfblend"):
         rounds, weight = detail.split(":")
-        return (f"the starting model ({float(weight):.0%}) mixed with a new model of the labelled turns "
-                f"({rounds} rounds)")
+        start = "the starting model" if name == "blend" else "the starting model self-trained on this upload"
+        return f"{start} ({float(weight):.0%}) mixed with a new model of the labelled turns ({rounds} rounds)"
     return {"keep": "the starting model unchanged", "continue": "the starting model with a few more rounds",
             "self": "the starting model mixed with a model of its own surest labels on this upload",
             "scratch": "the full training recipe on the labelled turns"}.get(name, variant)

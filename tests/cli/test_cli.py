@@ -158,6 +158,13 @@ def test_retrain_prints_the_candidate_beside_the_starting_model_and_saves_it(loo
     assert FailurePointModel.load(kept).meta["training_data"]["labelled_turns"] == 450
 
 
+def test_retrain_offers_every_strategy_the_app_can_choose() -> None:
+    from fpi.review.adapt import ADAPT_STRATEGIES
+
+    option = next(p for p in main.commands["retrain"].params if p.name == "strategy")
+    assert list(option.type.choices) == ["auto", *ADAPT_STRATEGIES]
+
+
 def test_retrain_with_a_bad_verdicts_file_names_the_rows(loop_files, tmp_path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("dialogue_id,turn_index,label\nd000001,0,asr\nd000001,1,wrong\n", encoding="utf-8")

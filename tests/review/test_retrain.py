@@ -155,6 +155,35 @@ def test_a_blend_is_one_booster_that_moves_from_the_start_model_to_the_verdicts_
     assert "objective=multiclass" in (tmp_path / "blend" / "model.txt").read_text()
 
 
+def test_a_selfblend_moves_from_the_self_trained_start_to_the_verdicts_model(
+        upload, tiny_model: FailurePointModel, tmp_path) -> None:
+    frame, truth = upload
+    swap = {"correct": "asr", "asr": "correct"}  # labels the start model cannot know
+    labels = np.array([swap.get(label, label) for label in truth], dtype=object)
+    combined = labels_with_verdicts(frame, verdicts_for(frame, labels, np.arange(0, len(frame), 2)))
+    config = RetrainConfig(strategy="selfblend", verdict_rounds=(20,), folds=3, distil_rounds=150)
+    ends = {}
+    for weight in (1.0, 0.0):
+        chosen = select_strategy(combined, start=tiny_model, config=replace(config, blend_weights=(weight,)))
+        assert set(chosen.scores) == {f"selfblend@20:{weight:g}"} and chosen.strategy == f"selfblend@20:{weight:g}"
+        ends[weight] = chosen
+    upload_ = Upload(frame=combined, codes=class_codes(combined[LABEL_COLUMN]), weights=np.ones(len(frame)))
+    self_raw, _ = BUILDERS["self"](upload_, upload_.codes >= 0, tiny_model, config)["self"]
+    verdicts_only = select_strategy(combined, start=tiny_model, config=replace(config, strategy="verdicts")).candidate
+    # all weight on the self-trained start: its labels on every turn; none: the verdicts model's
+    assert (ends[1.0].candidate.predict(frame) == np.asarray(LABELS, dtype=object)[self_raw.argmax(axis=1)]).mean() > 0.95
+    assert (ends[0.0].candidate.predict(frame) == verdicts_only.predict(frame)).mean() > 0.95
+    assert (ends[0.0].candidate.predict(frame) == tiny_model.predict(frame)).mean() < 0.8
+    # the same out-of-fold scores as the two it mixes: with all weight on `self`, the `self` strategy's figure
+    alone = select_strategy(combined, start=tiny_model, config=replace(config, strategy="self"))
+    assert ends[1.0].scores["selfblend@20:1"] == pytest.approx(alone.scores["self"])
+    meta = ends[0.0].candidate.meta["retraining"]
+    assert meta["self_weight"] == 0.0 and meta["rounds"] == 20 and meta["student_min_probability"] == 0.7
+    loaded = FailurePointModel.load(ends[0.0].candidate.save(tmp_path / "selfblend"))
+    np.testing.assert_allclose(loaded.predict_proba(frame), ends[0.0].candidate.predict_proba(frame), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ends[0.0].upload_proba, loaded.predict_proba(frame), rtol=0, atol=1e-9)
+
+
 def test_self_training_learns_the_start_models_labels_on_the_upload_and_no_verdict(
         upload, tiny_model: FailurePointModel, tmp_path) -> None:
     frame, truth = upload
