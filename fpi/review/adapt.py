@@ -41,9 +41,10 @@ from fpi.model.estimator import FailurePointModel
 from fpi.model.training import class_codes
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.model.splits import dialogue_bucket
+from fpi.review.distilled import DISTILLED
 from fpi.review.strategies import (
-    BUILDERS, DERIVED, DISTILLED, LABEL_SOURCE, SELF_VALIDATED, RetrainConfig, Upload, candidate_meta,
-    continue_training, fresh_meta, verdict_mask,
+    BUILDERS, DERIVED, LABEL_SOURCE, SELF_VALIDATED, RetrainConfig, Upload, candidate_meta, continue_training,
+    fresh_meta, verdict_mask,
 )
 
 __all__ = [

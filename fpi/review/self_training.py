@@ -26,9 +26,8 @@ from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.model.calibration import softmax
 from fpi.model.estimator import FailurePointModel
 from fpi.model.evaluate import metrics_for
-from fpi.review.strategies import (
-    LABEL_SOURCE, RetrainConfig, Upload, candidate_meta, fresh_meta, start_scores, unlabelled_candidate,
-)
+from fpi.review.distilled import unlabelled_candidate
+from fpi.review.strategies import LABEL_SOURCE, RetrainConfig, Upload, candidate_meta, fresh_meta, start_scores
 
 
 EVIDENCE = ("On traces of a real speech pipeline that the model read partly, self-training raised macro-F1 from "

@@ -16,8 +16,8 @@
   chosen by cross-validation), so a few verdicts correct the starting model
   without replacing what it knows. The mixture is then distilled into one
   LightGBM model over the upload's features, fitted to the mixture's
-  probabilities on every turn of the upload (labelled or not): the candidate
-  stays one booster, explained, compiled and saved like any other;
+  probabilities on every turn of the upload (labelled or not; `fpi.review.distilled`):
+  the candidate stays one booster, explained, compiled and saved like any other;
 - `selfblend`: `blend` with `self` in place of the starting model: the starting model
   self-trained on the upload, mixed with the `verdicts` model (out-of-fold scores are
   sums of the two, so it costs no fit of its own). Where the starting model reads the
@@ -39,16 +39,16 @@ import pandas as pd
 from fpi.model.baselines import RuleCascade
 from fpi.errors import ModelError, NotLabelledError
 from fpi.model.features import build_features, fit_feature_spec
-from fpi.model.calibration import fit_temperature, matching_temperature, softmax
+from fpi.model.calibration import softmax
 from fpi.model.estimator import FailurePointModel
 from fpi.model.training import TrainConfig, class_codes
 from fpi.data.schema import CONFIDENCE_COLUMNS, LABEL_COLUMN, LABELS
 from fpi.review.metadata import LABEL_SOURCE, candidate_meta, fresh_meta
 
 __all__ = [
-    "BUILDERS", "DERIVED", "DISTILLED", "LABEL_SOURCE", "MIN_SELF_TURNS", "SELF_VALIDATED", "RetrainConfig", "Upload",
-    "blend_candidate", "blend_variants", "candidate_meta", "continue_training", "fresh_meta", "self_candidate",
-    "start_scores", "unlabelled_candidate", "verdict_mask",
+    "BUILDERS", "DERIVED", "LABEL_SOURCE", "MIN_SELF_TURNS", "SELF_VALIDATED", "RetrainConfig", "Upload",
+    "at_most", "blend_variants", "candidate_meta", "continue_training", "fresh_meta", "lgb_params", "mix",
+    "selfblend_variants", "start_scores", "sure_rows", "verdict_mask",
 ]
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ Builder = Callable[[Upload, np.ndarray, FailurePointModel, RetrainConfig, "np.nd
 turn when it is None, NaN for the others; make final model)}."""
 
 
-def _lgb_params(config: RetrainConfig, *, num_leaves: int, min_data_in_leaf: int, learning_rate: float,
+def lgb_params(config: RetrainConfig, *, num_leaves: int, min_data_in_leaf: int, learning_rate: float,
                 base: TrainConfig) -> dict[str, Any]:
     return {
         "objective": "multiclass", "num_class": len(LABELS), "learning_rate": learning_rate,
@@ -196,7 +196,7 @@ def continue_training(
     from_verdict = verdict_mask(frame)
     weights = _class_weights(codes[train], config.class_weight_power)
     weights = np.where(from_verdict[train], weights * config.verdict_weight, weights)
-    params = _lgb_params(config, num_leaves=active.config.num_leaves, min_data_in_leaf=config.min_data_in_leaf,
+    params = lgb_params(config, num_leaves=active.config.num_leaves, min_data_in_leaf=config.min_data_in_leaf,
                          learning_rate=config.learning_rate, base=active.config)
     params["seed"] = active.config.seed
     dataset = lgb.Dataset(
@@ -252,7 +252,7 @@ def start_scores(upload: Upload, start: FailurePointModel) -> np.ndarray:
     return upload.cache["keep"]
 
 
-def _sure_rows(start_proba: np.ndarray, config: RetrainConfig) -> np.ndarray:
+def sure_rows(start_proba: np.ndarray, config: RetrainConfig) -> np.ndarray:
     """The turns the starting model labels with at least `config.self_min_probability`: what `self` learns."""
     return np.flatnonzero(start_proba.max(axis=1) >= config.self_min_probability)
 
@@ -272,7 +272,7 @@ def _verdicts(upload: Upload, train: np.ndarray, start: FailurePointModel, confi
     matrix = features.to_numpy(dtype=float)
     codes = upload.codes
     weights = _class_weights(codes[train], config.verdict_class_weight_power) * upload.weights[train]
-    params = _lgb_params(config, num_leaves=config.verdict_num_leaves,
+    params = lgb_params(config, num_leaves=config.verdict_num_leaves,
                          min_data_in_leaf=config.verdict_min_data_in_leaf,
                          learning_rate=config.verdict_learning_rate, base=config.train)
     categorical = [c for c in spec.categorical if c in spec.features]
@@ -308,12 +308,12 @@ def _self(upload: Upload, train: np.ndarray, start: FailurePointModel, config: R
         spec, features = upload.upload_features()
         proba = softmax(keep_raw)
         labels, sureness = proba.argmax(axis=1), proba.max(axis=1)
-        rows = _at_most(_sure_rows(proba, config), config)
+        rows = at_most(sure_rows(proba, config), config)
         if len(rows) < MIN_SELF_TURNS:  # nothing to learn from: the starting model as it is
             upload.cache["self"] = keep_raw
         else:
             matrix = features.to_numpy(dtype=float)
-            params = _lgb_params(config, num_leaves=config.self_num_leaves,
+            params = lgb_params(config, num_leaves=config.self_num_leaves,
                                  min_data_in_leaf=config.self_min_data_in_leaf,
                                  learning_rate=config.verdict_learning_rate, base=config.train)
             weights = _class_weights(labels[rows], config.verdict_class_weight_power) * sureness[rows]
@@ -321,7 +321,7 @@ def _self(upload: Upload, train: np.ndarray, start: FailurePointModel, config: R
                 matrix[rows], label=labels[rows], weight=weights, feature_name=list(features.columns),
                 categorical_feature=[c for c in spec.categorical if c in spec.features]),
                 num_boost_round=config.self_rounds)
-            upload.cache["self"] = _mix(keep_raw, student.predict(matrix, raw_score=True), config.self_start_weight)
+            upload.cache["self"] = mix(keep_raw, student.predict(matrix, raw_score=True), config.self_start_weight)
     return {"self": (upload.cache["self"], lambda: start)}  # the candidate itself: `self_candidate`
 
 
@@ -350,7 +350,7 @@ def blend_variants(oof: dict[str, np.ndarray], config: RetrainConfig) -> dict[st
     keep = oof.get("keep")
     if keep is None:
         return {}
-    return {f"blend@{rounds}:{weight:g}": _mix(keep, oof[f"verdicts@{rounds}"], weight)
+    return {f"blend@{rounds}:{weight:g}": mix(keep, oof[f"verdicts@{rounds}"], weight)
             for rounds in config.verdict_rounds if f"verdicts@{rounds}" in oof for weight in config.blend_weights}
 
 
@@ -359,7 +359,7 @@ def selfblend_variants(oof: dict[str, np.ndarray], config: RetrainConfig) -> dic
     self_raw = oof.get("self")
     if self_raw is None:
         return {}
-    return {f"selfblend@{rounds}:{weight:g}": _mix(self_raw, oof[f"verdicts@{rounds}"], weight)
+    return {f"selfblend@{rounds}:{weight:g}": mix(self_raw, oof[f"verdicts@{rounds}"], weight)
             for rounds in config.verdict_rounds if f"verdicts@{rounds}" in oof for weight in config.blend_weights}
 
 
@@ -371,126 +371,13 @@ DERIVED: dict[str, tuple[tuple[str, ...], Callable[[dict[str, np.ndarray], Retra
 """Strategies scored from others' out-of-fold scores (those named first), with no fit of their own per fold."""
 
 
-def _mix(start_raw: np.ndarray, verdict_raw: np.ndarray, weight: float) -> np.ndarray:
+def mix(start_raw: np.ndarray, verdict_raw: np.ndarray, weight: float) -> np.ndarray:
     """A weighted geometric mean of the two models' probabilities, as raw scores (softmax of it)."""
     return weight * start_raw + (1.0 - weight) * verdict_raw
 
 
-def blend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
-                    variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
-    """The mixture `variant` ("blend@ROUNDS:WEIGHT") refit on every labelled turn, distilled into one booster;
-    with what to record of it in the candidate's meta, and its probabilities on every turn of the upload."""
-    rounds, weight = variant.split("@")[1].split(":")
-    keep_raw, _ = _keep(upload, labelled, start, config)["keep"]
-    verdict_raw, make = _verdicts(upload, labelled, start, config)[f"verdicts@{rounds}"]
-    model, details, proba = _distilled(upload, make(), _mix(keep_raw, verdict_raw, float(weight)),
-                                       _oof_temperature(upload, labelled, oof_raw), config)
-    return model, {"rounds": int(rounds), "start_weight": float(weight), **details}, proba
-
-
-def selfblend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
-                        variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
-    """`self` mixed with the verdicts model ("selfblend@ROUNDS:WEIGHT"), refit on every labelled turn, distilled."""
-    rounds, weight = variant.split("@")[1].split(":")
-    self_raw, _ = _self(upload, labelled, start, config)["self"]
-    verdict_raw, make = _verdicts(upload, labelled, start, config)[f"verdicts@{rounds}"]
-    model, details, proba = _distilled(upload, make(), _mix(self_raw, verdict_raw, float(weight)),
-                                       _oof_temperature(upload, labelled, oof_raw), config)
-    return model, {**_self_details(config), "rounds": int(rounds), "self_weight": float(weight), **details}, proba
-
-
-def self_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
-                   variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
-    """`self` distilled into one booster, like `blend_candidate` (the verdicts give its baselines and rule)."""
-    self_raw, _ = _self(upload, labelled, start, config)["self"]
-    _, make = _verdicts(upload, labelled, start, config)[f"verdicts@{min(config.verdict_rounds)}"]
-    model, details, proba = _distilled(upload, make(), self_raw, _oof_temperature(upload, labelled, oof_raw), config)
-    return model, {**_self_details(config), **details}, proba
-
-
-def unlabelled_candidate(upload: Upload, start: FailurePointModel, config: RetrainConfig,
-                         ) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
-    """`self` with no label at all (`fpi.review.self_training`), distilled like `self_candidate`.
-
-    With no label to fit a temperature on, the mixture is made as sure on the upload, on average, as
-    the starting model (`matching_temperature`), and the candidate keeps the starting model's
-    baselines and rule; what it records and its probabilities on every turn come back too.
-    """
-    start_proba = softmax(start_scores(upload, start))
-    sure = len(_sure_rows(start_proba, config))
-    if sure < MIN_SELF_TURNS:
-        raise ModelError(
-            f"self-training needs at least {MIN_SELF_TURNS} turns that the model labels with probability "
-            f"{config.self_min_probability:g} or more; it is that sure of {sure:,} of these {len(upload.frame):,} "
-            "turns. Label turns in the triage queue instead.")
-    raw, _ = _self(upload, np.zeros(len(upload.frame), bool), start, config)["self"]
-    model = FailurePointModel(config=start.config)
-    model.spec = upload.upload_features()[0]
-    model.baseline_booster, model.rule = start.baseline_booster, start.rule
-    start_confidence = float(start_proba.max(axis=1).mean())
-    model, details, proba = _distilled(upload, model, raw, matching_temperature(raw, start_confidence), config)
-    return model, {**_self_details(config), **details}, proba
-
-
-def _self_details(config: RetrainConfig) -> dict[str, Any]:
-    return {"start_weight": config.self_start_weight, "student_rounds": config.self_rounds,
-            "student_min_probability": config.self_min_probability}
-
-
-DISTILLED: dict[str, Callable[..., tuple[FailurePointModel, dict[str, Any], np.ndarray]]] = {
-    "blend": blend_candidate, "self": self_candidate, "selfblend": selfblend_candidate,
-}
-"""Strategies whose candidate is a mixture of scores, refit on every labelled turn and distilled."""
-
-
-def _oof_temperature(upload: Upload, labelled: np.ndarray, oof_raw: np.ndarray) -> float:
-    """A mixture's temperature, fitted on its out-of-fold scores (honest held-out scores)."""
-    return fit_temperature(oof_raw[labelled], upload.codes[labelled])
-
-
-def _distilled(upload: Upload, model: FailurePointModel, raw: np.ndarray, temperature: float,
-               config: RetrainConfig) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
-    """`model` (this upload's feature spec, baselines and rule) with one booster that learnt the scores `raw`.
-
-    The distilled booster learns the probabilities at `temperature`, so it needs none of its own.
-    """
-    target = softmax(raw / temperature)
-    spec, features = upload.upload_features()
-    model.booster = _distil(features, target, [c for c in spec.categorical if c in spec.features], config)
-    model.temperature = 1.0
-    student = softmax(model.raw_scores(features, compiled=False))
-    return model, {
-        "mixture_temperature": float(temperature),
-        "distilled_turns": int(min(len(features), config.distil_max_turns)),
-        "distilled_rounds": config.distil_rounds,
-        "distilled_agreement": float((student.argmax(axis=1) == target.argmax(axis=1)).mean()),
-    }, student
-
-
-def _at_most(rows: np.ndarray, config: RetrainConfig) -> np.ndarray:
+def at_most(rows: np.ndarray, config: RetrainConfig) -> np.ndarray:
     """`rows`, or a seeded sample of `config.distil_max_turns` of them (in order) when there are more."""
     if len(rows) <= config.distil_max_turns:
         return rows
     return np.sort(np.random.default_rng(config.train.seed).choice(rows, config.distil_max_turns, replace=False))
-
-
-def _distil(features: pd.DataFrame, target: np.ndarray, categorical: list[str], config: RetrainConfig,
-            ) -> lgb.Booster:
-    """One multiclass booster fitted to `target` probabilities (soft labels, cross-entropy) on the upload."""
-    rows = _at_most(np.arange(len(features)), config)
-    soft = target[rows]
-
-    def cross_entropy(raw: np.ndarray, _: lgb.Dataset) -> tuple[np.ndarray, np.ndarray]:
-        p = softmax(raw)
-        return p - soft, np.maximum(p * (1.0 - p), 1e-6)
-
-    params = {**_lgb_params(config, num_leaves=config.distil_num_leaves, min_data_in_leaf=20,
-                            learning_rate=config.distil_learning_rate, base=config.train),
-              "objective": cross_entropy}
-    dataset = lgb.Dataset(features.to_numpy(dtype=float)[rows], label=soft.argmax(axis=1),
-                          feature_name=list(features.columns), categorical_feature=categorical, free_raw_data=False)
-    text = lgb.train(params, dataset, num_boost_round=config.distil_rounds).model_to_string()
-    # A custom objective leaves the link unnamed. The scores are multiclass raw scores (fpi applies the
-    # softmax), so name it: the model then reads like any other fpi model, compiled scoring included.
-    text = text.replace("\nfeature_names=", f"\nobjective=multiclass num_class:{len(LABELS)}\nfeature_names=", 1)
-    return lgb.Booster(model_str=text)
