@@ -259,7 +259,8 @@ def test_a_long_dialogue_is_paged_in_the_app(at, files, tmp_path) -> None:
 # ---------------------------------------------------------------- very long texts
 
 def test_texts_are_compared_on_their_capped_length(small_traces) -> None:
-    from fpi.model.features import SIMILARITY_MAX_CHARS, build_features, fit_feature_spec
+    from fpi.model.features import build_features, fit_feature_spec
+    from fpi.model.text_measures import SIMILARITY_MAX_CHARS
 
     frame = small_traces[small_traces["dialogue_id"] == small_traces["dialogue_id"].iloc[0]].head(2).copy()
     common = "play the song " * (SIMILARITY_MAX_CHARS // 14 + 1)

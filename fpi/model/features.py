@@ -20,19 +20,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from fpi.data.columns import text_values
 from fpi.data.schema import CONFIDENCE_COLUMNS, STAGES, is_stage_signal
+from fpi.model.text_measures import entity_coverages, pairwise_similarity, word_counts
 
 if TYPE_CHECKING:
     from fpi.model.text_stack import TextStack
 
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("device_type", "locale", "nlu_domain", "nlu_intent")
 MAX_LEVELS = 200
-SIMILARITY_MAX_CHARS = 500
-"""Texts are compared (rephrase, entity in request) on their first this many characters: the
-fuzzy scores cost the square of the length, and spoken requests are far shorter."""
 """Levels beyond the most frequent MAX_LEVELS of a categorical are treated as unseen."""
 
 MIN_UPLOAD_FOR_RANKS = 200
@@ -288,20 +286,20 @@ def _feature_table(
     response = _text(frame, "response_text")
     entity = _text(frame, "er_entity")
     has_asr = "asr_text" in frame.columns
-    words = _word_counts(asr_text) if has_asr else np.full(n, np.nan)
+    words = word_counts(asr_text) if has_asr else np.full(n, np.nan)
     out["asr_word_count"] = words
     out["asr_text_empty"] = (words == 0).astype(float) if has_asr else np.full(n, np.nan)
     if "er_entity" in frame.columns and has_asr:
-        score = _pairwise(entity, asr_text, fuzz.partial_ratio)
+        score = pairwise_similarity(entity, asr_text, fuzz.partial_ratio)
         score[[e == "" for e in entity]] = np.nan
         out["entity_in_text"] = score
-        out["entity_words_heard"], out["entity_covers_request"] = _coverages(entity, asr_text)
+        out["entity_words_heard"], out["entity_covers_request"] = entity_coverages(entity, asr_text)
     else:
         out["entity_in_text"] = np.full(n, np.nan)
         out["entity_words_heard"] = np.full(n, np.nan)
         out["entity_covers_request"] = np.full(n, np.nan)
     if "response_text" in frame.columns:
-        out["response_word_count"] = _word_counts(response)
+        out["response_word_count"] = word_counts(response)
         matches = pc.match_substring_regex(pa.array(response, type=pa.string()), APOLOGY, ignore_case=True)
         out["response_apology"] = matches.to_numpy(zero_copy_only=False).astype(float)
     else:
@@ -331,7 +329,7 @@ def _feature_table(
     if has_asr:
         # Each turn beside the next, once: the token-set ratio is symmetric, so the score of (i, i+1) is
         # turn i's similarity to the next and turn i+1's to the previous (half the fuzzy matching).
-        adjacent = _pairwise(asr_text[:-1], asr_text[1:], fuzz.token_set_ratio) if n > 1 else np.zeros(0)
+        adjacent = pairwise_similarity(asr_text[:-1], asr_text[1:], fuzz.token_set_ratio) if n > 1 else np.zeros(0)
         sim_next = np.full(n, np.nan)
         sim_prev = np.full(n, np.nan)
         sim_next[:-1][has_next[:-1]] = adjacent[has_next[:-1]]
@@ -373,68 +371,10 @@ def _feature_table(
     return out
 
 
-def _coverages(entities: list[str], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per turn: (share of the entity's words the request has, share of the request's words in the entity).
-
-    A wrong catalog item often shares one word with the request ("shadow" ->
-    "velvet shadow"); fuzzy similarity calls that a match, word coverage does not.
-    NaN where either has no words. Computed once per distinct (entity, request) pair: requests
-    and catalog entities repeat, so there are far fewer pairs than turns.
-    """
-    entity_codes, entity_values = pd.factorize(np.asarray(entities, dtype=object))
-    text_codes, text_values = pd.factorize(np.asarray(texts, dtype=object))
-    width = max(1, len(text_values))
-    pairs, inverse = np.unique(entity_codes.astype(np.int64) * width + text_codes, return_inverse=True)
-    heard = np.full(len(pairs), np.nan)
-    covers = np.full(len(pairs), np.nan)
-    for k, pair in enumerate(pairs.tolist()):
-        entity, text = entity_values[pair // width], text_values[pair % width]
-        said, resolved = set(text.lower().split()), set(entity.lower().split())
-        if said and resolved:  # a blank request or entity ("  ") has no words to cover: NaN, as an empty one
-            common = len(said & resolved)
-            heard[k] = common / len(resolved)
-            covers[k] = common / len(said)
-    return heard[inverse], covers[inverse]
-
-
 def _text(frame: pd.DataFrame, column: str) -> list[str]:
     if column not in frame.columns:
         return [""] * len(frame)
     return text_values(frame[column])
-
-
-def _pairwise(left: list[str], right: list[str], scorer: Any) -> np.ndarray:
-    """Elementwise similarity in [0, 1]; NaN when either side is empty.
-
-    Each text is cut to `SIMILARITY_MAX_CHARS` first: fuzzy matching costs the product of
-    the two lengths (two 6,000-character texts took 1 s with `partial_ratio`, 40k words
-    13 s), and a request or entity longer than that is not speech anyway.
-    """
-    if not left:
-        return np.zeros(0)
-    left, right = _capped(left), _capped(right)
-    scores = process.cpdist(left, right, scorer=scorer, workers=-1, dtype=np.float32).astype(float) / 100.0
-    empty = (_lengths(left) == 0) | (_lengths(right) == 0)
-    scores[empty] = np.nan
-    return scores
-
-
-def _capped(texts: list[str]) -> list[str]:
-    if not texts or max(map(len, texts)) <= SIMILARITY_MAX_CHARS:  # the usual case, without a Python loop
-        return texts
-    return [t if len(t) <= SIMILARITY_MAX_CHARS else t[:SIMILARITY_MAX_CHARS] for t in texts]
-
-
-def _lengths(texts: list[str]) -> np.ndarray:
-    return pc.utf8_length(pa.array(texts, type=pa.string())).to_numpy(zero_copy_only=False)
-
-
-def _word_counts(texts: list[str]) -> np.ndarray:
-    """Whitespace-separated words per text, vectorised in Arrow."""
-    array = pc.utf8_trim_whitespace(pa.array(texts, type=pa.string()))
-    counts = pc.list_value_length(pc.utf8_split_whitespace(array)).to_numpy(zero_copy_only=False).astype(float)
-    counts[pc.utf8_length(array).to_numpy(zero_copy_only=False) == 0] = 0.0  # Arrow splits "" into [""]
-    return counts
 
 
 def _neighbour(values: np.ndarray, present: np.ndarray, step: int) -> np.ndarray:

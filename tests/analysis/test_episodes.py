@@ -189,7 +189,8 @@ def test_episodes_of_simulated_traces_equal_the_turn_by_turn_reading() -> None:
 
 def test_the_features_similarity_gives_the_same_summary_and_is_ignored_where_it_does_not_fit() -> None:
     """The Overview hands over the model's `prev_text_similarity`: the same episodes as matching the texts."""
-    from fpi.model.features import SIMILARITY_MAX_CHARS, build_features, fit_feature_spec
+    from fpi.model.features import build_features, fit_feature_spec
+    from fpi.model.text_measures import SIMILARITY_MAX_CHARS
     from fpi.simulator.simulate import simulate
 
     frame = simulate(300, seed=13).sort_values(["dialogue_id", "turn_index"], ignore_index=True)

@@ -15,7 +15,8 @@ import pytest
 from rapidfuzz import fuzz
 
 from fpi.data.check import validate_traces
-from fpi.model.features import APOLOGY, SIMILARITY_MAX_CHARS, build_features, fit_feature_spec
+from fpi.model.features import APOLOGY, build_features, fit_feature_spec
+from fpi.model.text_measures import SIMILARITY_MAX_CHARS
 from fpi.simulator.simulate import simulate
 
 COMPARED = ("next_text_similarity", "prev_text_similarity", "entity_in_text", "entity_words_heard",

@@ -16,7 +16,7 @@ from fpi.analysis import dashboard, filtering, navigation
 from fpi.ui import charts
 from fpi.analysis.episodes import EpisodeSummary, Similarity, episode_summary as summarize_episodes
 from fpi.analysis.monitor import Monitoring, monitor
-from fpi.model.features import SIMILARITY_MAX_CHARS
+from fpi.model.text_measures import SIMILARITY_MAX_CHARS
 from fpi.scoring.frame import ScoredTraces
 from fpi.ui.text import CACHE_TTL
 from fpi.ui.services.loading import BigFile, big_file
