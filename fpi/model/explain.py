@@ -247,6 +247,8 @@ def describe_feature(
         "entity_words_heard": lambda v: f"{v:.0%} of the resolved entity's words were in the request",
         "entity_covers_request": lambda v: f"{v:.0%} of the request's words are in the resolved entity",
         "response_apology": lambda v: "the response apologises or refuses" if v else "the response does not apologise",
+        "response_no_change": lambda v: ("the response says nothing changed ('already on')" if v
+                                         else "the response does not say nothing changed"),
         "dialogue_length": lambda v: f"the dialogue has {plural(round(v), 'turn')}",
         "turn_position": lambda v: f"turn {v:.0f} of the dialogue (0-based)",
     }

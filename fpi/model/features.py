@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from rapidfuzz import fuzz
 
 from fpi.data.columns import text_values
 from fpi.data.schema import CONFIDENCE_COLUMNS, STAGES, is_stage_signal
-from fpi.model.text_measures import entity_coverages, pairwise_similarity, word_counts
+from fpi.model.text_measures import entity_coverages, pairwise_similarity, pattern_matches, word_counts
 
 if TYPE_CHECKING:
     from fpi.model.text_stack import TextStack
@@ -43,6 +41,8 @@ CASCADE_QUANTILE = 0.10
 QUANTILE_GRID = np.linspace(0.0, 1.0, 101)
 
 APOLOGY = r"\b(sorry|can't|cannot|couldn't|could not|unable|don't know|didn't|not sure|went wrong|try again)\b"
+NO_CHANGE = r"\b(already|no change|nothing to (change|do))\b"
+"""A reply saying the command changed nothing: the assistant's state and the user's belief disagree."""
 
 # Feature groups, so explanations can sum contributions per stage or context.
 GROUP_CONTEXT = "dialogue"
@@ -298,13 +298,10 @@ def _feature_table(
         out["entity_in_text"] = np.full(n, np.nan)
         out["entity_words_heard"] = np.full(n, np.nan)
         out["entity_covers_request"] = np.full(n, np.nan)
-    if "response_text" in frame.columns:
-        out["response_word_count"] = word_counts(response)
-        matches = pc.match_substring_regex(pa.array(response, type=pa.string()), APOLOGY, ignore_case=True)
-        out["response_apology"] = matches.to_numpy(zero_copy_only=False).astype(float)
-    else:
-        out["response_word_count"] = np.full(n, np.nan)
-        out["response_apology"] = np.full(n, np.nan)
+    has_response = "response_text" in frame.columns
+    out["response_word_count"] = word_counts(response) if has_response else np.full(n, np.nan)
+    out["response_apology"] = pattern_matches(response, APOLOGY) if has_response else np.full(n, np.nan)
+    out["response_no_change"] = pattern_matches(response, NO_CHANGE) if has_response else np.full(n, np.nan)
 
     # Dialogue context: neighbours inside the same dialogue only.
     dialogue = frame["dialogue_id"].to_numpy(dtype=object)

@@ -53,6 +53,8 @@ FIXED: Mapping[str, tuple[str, str]] = {
                               "Share of the request's words that are part of the resolved entity."),
     "response_word_count": ("words in the response", "How many words the assistant's response has."),
     "response_apology": ("response apologises", "The response apologises or refuses ('sorry', 'can't', ...)."),
+    "response_no_change": ("response: nothing to change", "The response says the command changed nothing "
+                                                          "('already on'): the assistant and the user disagree."),
     "turn_position": ("position in the dialogue", "Which turn of the dialogue this is (0 = the first)."),
     "dialogue_length": ("turns in the dialogue", "How many turns the whole dialogue has."),
     "dialogue_turns_after": ("turns after this one", "How many turns of the dialogue follow this one."),
@@ -214,8 +216,9 @@ def format_value(name: str, value: float, *, levels: Mapping[str, Sequence[str]]
     if name in ("cascade_lowest_stage", "cascade_first_low_stage"):
         code = int(value)
         return stage_name(STAGE_CODES[code]) if 0 <= code < len(STAGE_CODES) else "none"
-    if name in ("asr_text_empty", "response_apology", "is_last_turn", "barge_in", "next_barge_in",
-                "prev_barge_in", "next_response_apology") or name.startswith(("missing_", "next_same_", "prev_same_")):
+    if name in ("asr_text_empty", "response_apology", "response_no_change", "is_last_turn",
+                "barge_in", "next_barge_in", "prev_barge_in", "next_response_apology") or name.startswith(
+                    ("missing_", "next_same_", "prev_same_")):
         return "yes" if value else "no"
     if name.startswith("text_") and _text_entry(name) is not None:
         return f"p {value:.2f}"

@@ -243,6 +243,7 @@ _NOUNS: Mapping[str, str] = {
     "entity_in_text": "match between the resolved entity and the request",
     "response_word_count": "words per response",
     "response_apology": "responses that apologise or refuse",
+    "response_no_change": "responses saying nothing changed ('already on')",
     "turn_position": "position of the turn in its dialogue",
     "dialogue_length": "dialogue length (turns)",
     "dialogue_turns_after": "turns left in the dialogue",

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz import process
 
-__all__ = ["SIMILARITY_MAX_CHARS", "entity_coverages", "pairwise_similarity", "word_counts"]
+__all__ = ["SIMILARITY_MAX_CHARS", "entity_coverages", "pairwise_similarity", "pattern_matches", "word_counts"]
 
 SIMILARITY_MAX_CHARS = 500
 """Texts are compared (rephrase, entity in request) on their first this many characters: the
@@ -75,3 +75,9 @@ def word_counts(texts: list[str]) -> np.ndarray:
     counts = pc.list_value_length(pc.utf8_split_whitespace(array)).to_numpy(zero_copy_only=False).astype(float)
     counts[pc.utf8_length(array).to_numpy(zero_copy_only=False) == 0] = 0.0  # Arrow splits "" into [""]
     return counts
+
+
+def pattern_matches(texts: list[str], pattern: str) -> np.ndarray:
+    """1.0 where the text contains a match of the regular expression (case ignored), else 0.0."""
+    found = pc.match_substring_regex(pa.array(texts, type=pa.string()), pattern, ignore_case=True)
+    return found.to_numpy(zero_copy_only=False).astype(float)

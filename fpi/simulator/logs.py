@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from fpi.data.schema import LABELS
-from fpi.simulator.templates import POOLS, WordTables
+from fpi.simulator.templates import ALREADY_REPLIES, ALREADY_STATES, POOLS, WordTables
 from fpi.simulator.vocabulary import (
     ENTITY_DETAILS, GARBLE_WORDS, PLAIN_REPLIES, TERSE_REPLIES, WAKE_WORDS,
 )
 from fpi.simulator.pipelines import (
-    APP_VERSIONS, DEFAULT_PIPELINE, DEVICE_NAMES, ER, FW, LOCALE_NAMES, RunContext, SimConfig,
+    APP_VERSIONS, DEFAULT_PIPELINE, DEVICE_NAMES, DEVICE_STATE, ER, FW, LOCALE_NAMES, RunContext, SimConfig,
 )
 
 
@@ -82,6 +82,8 @@ def trace_frame(rng: np.random.Generator, dlg: dict, t: dict[str, np.ndarray], c
     if quirky:
         said = _pipeline_replies(ctx, said, group[:, 0], w)
     response = [None if quiet else _sentence(r, x) for quiet, r, x in zip(silent, said, resp_e)]
+    if pipe.already_replies > 0:
+        _already(ctx, response, t, oi, resp_e, has_e & ~silent)
 
     label_code = t["label"]
     shown = label_code.copy()
@@ -238,6 +240,18 @@ def _pipeline_replies(ctx: RunContext, said: np.ndarray, group: np.ndarray, w: W
         terse = ~failures & (aux.random(n) < p.terse_replies)
         out[terse] = [TERSE_REPLIES[int(x * len(TERSE_REPLIES))] for x in aux.random(int(terse.sum()))]
     return out
+
+
+def _already(ctx: RunContext, response: list, t: dict[str, np.ndarray], intent: np.ndarray, entity: np.ndarray,
+             spoken: np.ndarray) -> None:
+    """A device command that changed nothing says so: a stale state (`res_kind` 4), or the device really was."""
+    u = ctx.aux.random((len(response), 2))
+    right = (t["label"] == 0) & (u[:, 0] < ctx.profile.already_right)
+    rows = np.flatnonzero(spoken & DEVICE_STATE[intent] & ((t["res_kind"] == 4) | right))
+    for row in rows:
+        template = ALREADY_REPLIES[int(u[row, 1] * len(ALREADY_REPLIES))]
+        response[row] = _sentence(template.replace("{state}", ALREADY_STATES[str(ctx.w.intent_names[intent[row]])]),
+                                  entity[row])
 
 
 def _sentence(template: str, value: str | None) -> str:

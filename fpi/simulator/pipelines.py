@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from fpi.data.schema import LABELS
-from fpi.simulator.templates import DOMAINS, INTENT_NAMES, POOLS, WordTables, WORDS as W
+from fpi.simulator.templates import ALREADY_STATES, DOMAINS, INTENT_NAMES, POOLS, WordTables, WORDS as W
 from fpi.simulator.vocabulary import (
     BROAD_WORDS, invented_words,
 )
@@ -215,6 +215,11 @@ class PipelineProfile:
     in such a pipeline a short reply says nothing about whether the turn failed."""
     dropped_columns: tuple[str, ...] = ()
     """Optional columns this pipeline does not log, from OPTIONAL_EXTRAS."""
+    already_replies: float = 0.0
+    """Share of result errors on a device command that come from a stale device state: nothing is done
+    and the reply says the device is already so ("The lamp is already on.")."""
+    already_right: float = 0.0
+    """Share of right device commands answered that way too (the device really was in that state)."""
 
 
 DEFAULT_PIPELINE = PipelineProfile()
@@ -241,7 +246,8 @@ def random_profile(rng: np.random.Generator, *, name: str = "random") -> Pipelin
     scores saturated or informative; each stage's score rescaled, shifted and
     sometimes barely informative; error rates from half to several times the
     default; false wakes that carry requests; ER errors with the right words;
-    users, replies and logged columns that differ.
+    device commands that find a stale state and answer "already on"; users,
+    replies and logged columns that differ.
     """
 
     def log_uniform(low: float, high: float) -> float:
@@ -306,7 +312,17 @@ def random_profile(rng: np.random.Generator, *, name: str = "random") -> Pipelin
         declines=log_uniform(0.005, 0.08),
         dropped_columns=dropped,
         terse_replies=float(rng.uniform(0.2, 1.0)) if rng.random() < 0.5 else 0.0,
+        # Drawn last, so that the draws above (and the pipelines of earlier fleets) stay as they were.
+        **_later_quirks(rng),
     )
+
+
+def _later_quirks(rng: np.random.Generator) -> dict[str, float]:
+    stale = rng.random() < 0.5
+    return {
+        "already_replies": float(rng.uniform(0.2, 1.0)) if stale else 0.0,
+        "already_right": float(rng.uniform(0.0, 0.05)) if stale else 0.0,
+    }
 
 
 def random_config(rng: np.random.Generator, *, name: str = "random") -> SimConfig:
@@ -368,5 +384,7 @@ NLU_BASE, RES_BASE, LATENCY, BARGE = (_column(INTENT_RATES, INTENT_NAMES, j) for
 GOAL_CDF = np.cumsum([np.array(GOAL_MIX[d]) / sum(GOAL_MIX[d]) for d in DEVICE_NAMES], axis=1)
 POOL_ER_RATES = np.array([POOL_ER[p] for p in POOLS] + [0.0])  # index -1: no pool
 OFFLINE = W.intent_domain == DOMAINS.index("smart_home")
+DEVICE_STATE = np.isin(W.intent_names, list(ALREADY_STATES))
+"""Intents that set a device's state, which a stale state can report as already set."""
 MEDIA = np.isin(W.intent_domain, [DOMAINS.index(d) for d in ("music", "video", "books")])
 FW, ASR, NLU, ER, RES = (LABELS.index(x) for x in ("false_wake", "asr", "nlu", "er", "result"))

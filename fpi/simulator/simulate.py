@@ -33,7 +33,7 @@ from fpi.simulator.logs import trace_frame
 from fpi.simulator.pipelines import (
     APP_VERSIONS, ASR, ASR_BASE, BARGE, DEFAULT_PIPELINE, DEV_ASR, DEV_FALSE_WAKE, DEV_NOISE_A, DEV_NOISE_B, DEV_VIDEO,
     DEVICE_NAMES, ER, FW, GOAL_CDF, GOALS_PER_DIALOGUE, LOC_ASR, LOCALE_NAMES, MAX_TURNS, MEDIA, NLU, NLU_BASE, OFFLINE,
-    POOL_ER_RATES, RES, RES_BASE, RunContext, SimConfig, fleet_configs, pipeline_words,
+    POOL_ER_RATES, RES, RES_BASE, DEVICE_STATE, RunContext, SimConfig, fleet_configs, pipeline_words,
 )
 from fpi.simulator.signals import stage_signals
 
@@ -363,6 +363,8 @@ def _stages(rng: np.random.Generator, dev: np.ndarray, loc: np.ndarray, noise: n
     res_err = ok & (u[:, 12] < RES_BASE[i] * _factor(p.result_by_intent, i) * scale * mult[:, 4]
                     * np.where(reph, 0.8, 1.0))
     res_kind = np.where(res_err, np.where(u[:, 13] < 0.58, 1, np.where((u[:, 13] < 0.82) | ~OFFLINE[i], 2, 3)), 0)
+    if p.already_replies > 0:  # 4: a stale device state; nothing done, "it is already on"
+        res_kind = np.where(res_err & DEVICE_STATE[i] & (ctx.aux.random(m) < p.already_replies), 4, res_kind)
 
     label = np.select([fw, asr_fail, nlu_err, er_err, res_err], [FW, ASR, NLU, ER, RES], 0)
     upstream = fw | asr_fail | nlu_err | er_err

@@ -7,6 +7,8 @@ seeded random integers, so reordering changes the output of a given seed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
 
 import numpy as np
 
@@ -281,6 +283,11 @@ FAILED_RESPONSES: tuple[str, ...] = (
     "Sorry, something went wrong.",
 )
 OFFLINE_RESPONSES: tuple[str, ...] = ("The {e} isn't responding.", "The {e} is offline. Please check its connection.")
+ALREADY_STATES: Mapping[str, str] = MappingProxyType({"TurnOn": "on", "TurnOff": "off", "Open": "open",
+                                                       "Close": "closed"})
+ALREADY_REPLIES: tuple[str, ...] = ("The {e} is already {state}.", "{e} is already {state}.",
+                                    "It looks like the {e} is already {state}.")
+"""A device command that changed nothing: the device is (or is believed to be) in that state already."""
 DIDNT_CATCH: tuple[str, ...] = ("Sorry, I didn't catch that.", "Sorry, I didn't get that.")
 FALSE_WAKE_REPLIES: tuple[str, ...] = ("Sorry, I'm not sure about that.", "Hmm, I don't know that one.")
 # Correct turns sometimes get an apologetic answer too: the item really is unavailable.

@@ -113,6 +113,20 @@ def test_stage_extras_are_features_and_every_feature_has_a_group(sim_small):
     ]
 
 
+def test_replies_that_say_the_command_changed_nothing() -> None:
+    texts = ["turn the lamp on", "play the song", "Play some", "", None]
+    replies = ["The lamp is already on.", "Playing it.", None, "Nothing to change here", "Sorry, I ALREADY did."]
+    frame = pd.DataFrame({
+        "dialogue_id": pd.array([f"d{i}" for i in range(5)], dtype="str"), "turn_index": [0] * 5,
+        **{c: [0.9] * 5 for c in CONFIDENCE_COLUMNS},
+        "asr_text": pd.array(texts, dtype="str"), "response_text": pd.array(replies, dtype="str"),
+    })
+    table = build_features(frame, fit_feature_spec(frame))
+    assert table["response_no_change"].tolist() == [1, 0, 0, 1, 1]
+    bare = build_features(frame.drop(columns=["response_text"]), fit_feature_spec(frame))
+    assert bare["response_no_change"].isna().all()  # not logged: unknown, not "no"
+
+
 @settings(max_examples=60, deadline=None)
 @given(texts=st.lists(st.one_of(st.none(), st.text(alphabet=" \tab\u00e9\n", max_size=12)), min_size=1, max_size=8))
 def test_word_counts_match_python_split(texts):

@@ -15,12 +15,13 @@ import pytest
 from rapidfuzz import fuzz
 
 from fpi.data.check import validate_traces
-from fpi.model.features import APOLOGY, build_features, fit_feature_spec
+from fpi.model.features import APOLOGY, NO_CHANGE, build_features, fit_feature_spec
 from fpi.model.text_measures import SIMILARITY_MAX_CHARS
 from fpi.simulator.simulate import simulate
 
 COMPARED = ("next_text_similarity", "prev_text_similarity", "entity_in_text", "entity_words_heard",
             "entity_covers_request", "asr_word_count", "asr_text_empty", "response_word_count", "response_apology",
+            "response_no_change",
             "next_same_intent", "prev_same_intent", "next_same_domain", "prev_same_domain", "next_same_entity",
             "prev_same_entity")
 
@@ -38,6 +39,7 @@ def ragged() -> pd.DataFrame:
     frame.loc[rng.random(n) < 0.05, "er_entity"] = "the news"
     frame.loc[rng.random(n) < 0.02, "asr_text"] = "turn it up " * 80  # longer than the similarity cap
     frame.loc[rng.random(n) < 0.03, "asr_text"] = "  "
+    frame.loc[rng.random(n) < 0.05, "response_text"] = "The lamp is Already on."
     frame.loc[rng.random(n) < 0.03, "er_entity"] = " "
     return validate_traces(frame)
 
@@ -63,6 +65,7 @@ def _reference(frame: pd.DataFrame) -> pd.DataFrame:
         out["asr_text_empty"][i] = float(len(text.split()) == 0)
         out["response_word_count"][i] = len(response.split())
         out["response_apology"][i] = float(re.search(APOLOGY, response, re.IGNORECASE) is not None)
+        out["response_no_change"][i] = float(re.search(NO_CHANGE, response, re.IGNORECASE) is not None)
         out["entity_in_text"][i] = _ratio(fuzz.partial_ratio, entity, text)
         said, resolved = set(text.lower().split()), set(entity.lower().split())
         if said and resolved:

@@ -402,6 +402,19 @@ def test_terse_pipelines_acknowledge_what_they_act_on_and_still_word_failures() 
     assert not simulate(2000, seed=19)["response_text"].isin(TERSE_REPLIES[1:]).any()
 
 
+def test_a_stale_device_state_answers_already_and_is_a_result_error() -> None:
+    profile = PipelineProfile(already_replies=1.0, already_right=0.05, result_errors=3.0)
+    frame = simulate(3000, seed=23, config=SimConfig(pipeline=profile))
+    already = frame["response_text"].fillna("").str.contains(" already ")
+    labels = frame.loc[already, "failure_point"]
+    assert set(labels) == {"result", "correct"} and (labels == "result").sum() > 30
+    assert frame.loc[already, "nlu_intent"].isin(["TurnOn", "TurnOff", "Open", "Close"]).all()
+    commands = frame["nlu_intent"].isin(["TurnOn", "TurnOff", "Open", "Close"]) & frame["er_entity"].notna()
+    assert already[commands & (frame["failure_point"] == "result")].mean() > 0.9
+    assert already[commands & (frame["failure_point"] == "correct")].mean() < 0.15
+    assert not simulate(3000, seed=23)["response_text"].fillna("").str.contains(" already ").any()
+
+
 def test_invented_catalogs_differ_per_pipeline_and_repeat_per_seed() -> None:
     def entities(catalog_seed: int) -> set[str]:
         profile = PipelineProfile(vocabulary="invented", catalog_seed=catalog_seed)
