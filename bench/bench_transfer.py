@@ -21,6 +21,7 @@ For any labelled TRACES file (contract columns plus `failure_point`) prints:
 
     python bench/bench_transfer.py TRACES                  # ~2-4 minutes on 2 cores for 3,600 turns
     python bench/bench_transfer.py TRACES --skip-cv --seeds 1
+    python bench/bench_transfer.py TRACES --seeds 0                     # (a) and (b) only
 """
 from __future__ import annotations
 
@@ -114,7 +115,10 @@ def per_class_line(name: str, metrics: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("traces", type=Path, help="a labelled trace file (CSV or Parquet)")
-    parser.add_argument("--seeds", type=int, default=3, help="adaptation repetitions (held-out split, random order)")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="adaptation repetitions (held-out split, random order); 0 skips (c)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first seed's number: runs of --seeds 3 --first-seed 0 and 3 make six seeds")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds, grouped by dialogue")
     parser.add_argument("--budgets", type=int, nargs="+", default=[100, 300, 1000], help="verdict budgets")
     parser.add_argument("--skip-cv", action="store_true", help="skip (a), the supervised cross-validation")
@@ -150,14 +154,17 @@ def main() -> None:
     else:
         print(per_class_line("self-trained, no label read", metrics_for(truth, adapted.proba)), flush=True)
 
+    if args.seeds < 1:
+        print(f"\ntotal {time.perf_counter() - started:.0f} s")
+        return
     budgets = tuple(sorted(args.budgets))
     config = RetrainConfig(train=TrainConfig(num_threads=args.threads))
     print(f"\n(c) from the shipped model: verdicts on 70% of the dialogues, macro-F1 on the other 30%; "
-          f"{args.seeds} seeds", flush=True)
+          f"{args.seeds} seeds" + (f" from seed {args.first_seed}" if args.first_seed else ""), flush=True)
     curves: dict[str, list[list[float]]] = {"queue": [], "random": []}
     coverage: dict[str, list[list[int]]] = {"queue": [], "random": []}
     chosen: dict[str, list[list[str]]] = {"queue": [], "random": []}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for order in curves:
             scores, covered, strategies = adaptation_curve(frame, shipped, order=order, seed=seed, budgets=budgets,
                                                            config=config)
