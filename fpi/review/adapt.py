@@ -3,7 +3,7 @@
 A candidate is built from the upload (every turn, labelled or not: features such
 as `rank_*` are computed over the whole upload) and its labelled turns (the
 upload's own labels and analysts' verdicts). The strategies (`keep`, `continue`, `self`,
-`verdicts`, `blend`, `selfblend`, `scratch`) are in `fpi.review.strategies`.
+`verdicts`, `blend`, `selfblend`, `semi`, `scratch`) are in `fpi.review.strategies`.
 
 `select_strategy` scores every strategy by grouped (by dialogue) K-fold
 cross-validation on the labelled turns: each turn is predicted by a model that
@@ -13,16 +13,18 @@ wins (ties go to the simpler strategy, earlier in the list), and the winner is
 refit on every labelled turn. The winner's out-of-fold metrics are also the
 fair comparison with the active model.
 
-The unlabelled turns count in three ways: ranks and the `verdicts` strategy's
-feature spec are computed over the whole upload, and `self` learns the starting
-model's surest labels on all of it. Adding those pseudo-labels to the verdicts
-model instead (p > 0.8 or 0.9, weight 0.5 or 1) did not raise held-out macro-F1
-at 100, 300 or 1000 verdicts (traces of a real small speech pipeline, 3 seeds).
-`self` does on that file, where the starting model reads the pipeline poorly
-(0.461 to 0.506 on held-out dialogues, 6 seeds, no verdict used), but on 22
-simulated pipelines unlike the default one it moved macro-F1 by -0.024 to
-+0.035 (+0.001 on average): so it is a candidate like the others, and the
-verdicts decide whether it is kept.
+The unlabelled turns count in four ways: ranks and the `verdicts` strategy's
+feature spec are computed over the whole upload, `self` learns the starting
+model's surest labels on all of it, and `semi` learns them together with the
+labelled turns. Adding those pseudo-labels to the verdicts model alone (p > 0.8
+or 0.9, weight 0.5 or 1) did not raise held-out macro-F1 at 100, 300 or 1000
+verdicts (traces of a real small speech pipeline, 3 seeds); mixed with the
+starting model as `semi` is, they did (random order, 100 verdicts: 0.500 to
+0.516 over 6 seeds beside `selfblend`). `self` helps on that file, where the
+starting model reads the pipeline poorly (0.461 to 0.506 on held-out dialogues,
+6 seeds, no verdict used), but on 22 simulated pipelines unlike the default one
+it moved macro-F1 by -0.024 to +0.035 (+0.001 on average): so it is a candidate
+like the others, and the verdicts decide whether it is kept.
 """
 from __future__ import annotations
 
@@ -52,7 +54,8 @@ __all__ = [
     "select_strategy", "strategy_words",
 ]
 
-ADAPT_STRATEGIES: tuple[str, ...] = ("keep", "continue", "self", "verdicts", "blend", "selfblend", "scratch")
+ADAPT_STRATEGIES: tuple[str, ...] = ("keep", "continue", "self", "verdicts", "blend", "selfblend", "semi",
+                                     "scratch")
 """In order of preference on a tie: the simpler first."""
 
 
@@ -65,6 +68,9 @@ def strategy_words(variant: str) -> str:
         rounds, weight = detail.split(":")
         start = "the starting model" if name == "blend" else "the starting model self-trained on this upload"
         return f"{start} ({float(weight):.0%}) mixed with a new model of the labelled turns ({rounds} rounds)"
+    if name == "semi":
+        return (f"the starting model ({float(detail):.0%}) mixed with a model of its own surest labels on this "
+                "upload and of the labelled turns")
     return {"keep": "the starting model unchanged", "continue": "the starting model with a few more rounds",
             "self": "the starting model mixed with a model of its own surest labels on this upload",
             "scratch": "the full training recipe on the labelled turns"}.get(name, variant)

@@ -1,6 +1,6 @@
 """Candidates made of mixed scores: refit on every labelled turn and distilled into one booster.
 
-`blend`, `selfblend` and `self` (`fpi.review.strategies`) mix two models' raw scores. The
+`blend`, `selfblend`, `self` and `semi` (`fpi.review.strategies`) mix two models' raw scores. The
 candidate is one LightGBM booster fitted to the mixture's probabilities on every turn of the
 upload, so it is explained, compiled and saved like any other model. `unlabelled_candidate`
 is `self` with no label at all (`fpi.review.self_training`).
@@ -21,7 +21,8 @@ from fpi.review.strategies import (
     BUILDERS, MIN_SELF_TURNS, RetrainConfig, Upload, at_most, lgb_params, mix, start_scores, sure_rows,
 )
 
-__all__ = ["DISTILLED", "blend_candidate", "self_candidate", "selfblend_candidate", "unlabelled_candidate"]
+__all__ = ["DISTILLED", "blend_candidate", "self_candidate", "selfblend_candidate", "semi_candidate",
+           "unlabelled_candidate"]
 
 
 def blend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
@@ -45,6 +46,16 @@ def selfblend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePoin
     model, details, proba = _distilled(upload, make(), mix(self_raw, verdict_raw, float(weight)),
                                        _oof_temperature(upload, labelled, oof_raw), config)
     return model, {**_self_details(config), "rounds": int(rounds), "self_weight": float(weight), **details}, proba
+
+
+def semi_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
+                   variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
+    """`semi` ("semi@WEIGHT") refit on every labelled turn and distilled, like `self_candidate`."""
+    raw, _ = BUILDERS["semi"](upload, labelled, start, config)[variant]
+    _, make = BUILDERS["verdicts"](upload, labelled, start, config)[f"verdicts@{min(config.verdict_rounds)}"]
+    model, details, proba = _distilled(upload, make(), raw, _oof_temperature(upload, labelled, oof_raw), config)
+    return model, {**_self_details(config), "start_weight": float(variant.split("@")[1]),
+                   "label_weight": config.semi_label_weight, **details}, proba
 
 
 def self_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
@@ -86,7 +97,7 @@ def _self_details(config: RetrainConfig) -> dict[str, Any]:
 
 
 DISTILLED: dict[str, Callable[..., tuple[FailurePointModel, dict[str, Any], np.ndarray]]] = {
-    "blend": blend_candidate, "self": self_candidate, "selfblend": selfblend_candidate,
+    "blend": blend_candidate, "self": self_candidate, "selfblend": selfblend_candidate, "semi": semi_candidate,
 }
 """Strategies whose candidate is a mixture of scores, refit on every labelled turn and distilled."""
 

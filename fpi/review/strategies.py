@@ -22,6 +22,10 @@
   self-trained on the upload, mixed with the `verdicts` model (out-of-fold scores are
   sums of the two, so it costs no fit of its own). Where the starting model reads the
   pipeline partly, it keeps what self-training gained and adds what the verdicts teach;
+- `semi`: `self` whose student also learns the labelled turns, with their own labels
+  (semi-supervised): the upload's surest turns as the starting model labels them and the
+  labelled ones as labelled; mixed with the starting model (its share chosen by
+  cross-validation) and distilled like `blend`;
 - `scratch`: `FailurePointModel.fit` on the labelled turns (the full training
   recipe with its text models; it cross-validates itself, and its out-of-fold
   metrics are its score).
@@ -57,7 +61,7 @@ class RetrainConfig:
 
     strategy: str = "auto"
     """"auto": every strategy of `candidates`, the best by grouped cross-validation; or one strategy's name."""
-    candidates: tuple[str, ...] = ("keep", "self", "verdicts", "blend", "selfblend", "scratch")
+    candidates: tuple[str, ...] = ("keep", "self", "verdicts", "blend", "selfblend", "semi", "scratch")
     """auto: the strategies tried. `selfblend` joined them after it lifted held-out macro-F1 on traces of a
     real small speech pipeline (bench_transfer, 6 seeds, random order) from 0.482 to 0.500 after 100
     verdicts and 0.542 to 0.551 after 300, queue order level (0.505 / 0.543). Not
@@ -96,6 +100,10 @@ class RetrainConfig:
     """self: the student's trees (it learns thousands of turns, not a few hundred verdicts)."""
     self_start_weight: float = 0.5
     """self: the starting model's share of the mixture with its student."""
+    semi_start_weights: tuple[float, ...] = (0.25, 0.5)
+    """semi: the starting model's shares tried in the mixture with its student."""
+    semi_label_weight: float = 3.0
+    """semi: weight of a labelled turn in the student (a sure turn weighs its probability, 0.7 to 1)."""
     blend_weights: tuple[float, ...] = (0.25, 0.5, 0.75)
     """blend: the starting model's shares tried (each with every `verdict_rounds`)."""
     distil_rounds: int = 300
@@ -325,6 +333,29 @@ def _self(upload: Upload, train: np.ndarray, start: FailurePointModel, config: R
     return {"self": (upload.cache["self"], lambda: start)}  # the candidate itself: `self_candidate`
 
 
+def _semi(upload: Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig,
+          score: np.ndarray | None = None) -> dict[str, Any]:
+    """The starting model mixed with a student of its surest labels and of the `train` turns' own labels."""
+    keep_raw = start_scores(upload, start)
+    spec, features = upload.upload_features()
+    proba = softmax(keep_raw)
+    sure = np.zeros(len(proba), bool)
+    sure[sure_rows(proba, config)] = True
+    rows = np.concatenate([at_most(np.flatnonzero(sure & ~train), config), np.flatnonzero(train)])
+    labels = np.where(train, upload.codes, proba.argmax(axis=1))[rows]
+    weights = np.where(train, config.semi_label_weight, proba.max(axis=1))[rows] * _class_weights(
+        labels, config.verdict_class_weight_power)
+    matrix = features.to_numpy(dtype=float)
+    params = lgb_params(config, num_leaves=config.self_num_leaves, min_data_in_leaf=config.self_min_data_in_leaf,
+                        learning_rate=config.verdict_learning_rate, base=config.train)
+    student = lgb.train(params, lgb.Dataset(
+        matrix[rows], label=labels, weight=weights, feature_name=list(features.columns),
+        categorical_feature=[c for c in spec.categorical if c in spec.features]), num_boost_round=config.self_rounds)
+    raw = _scored_rows(len(matrix), score, lambda r: student.predict(matrix[r], raw_score=True))
+    return {f"semi@{weight:g}": (mix(keep_raw, raw, weight), lambda: start)  # the candidate: `semi_candidate`
+            for weight in config.semi_start_weights}
+
+
 def _scratch(upload: Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig,
              ) -> FailurePointModel | None:
     """`FailurePointModel.fit` on the `train` turns, every one of them training (no held-out share):
@@ -338,7 +369,8 @@ def _scratch(upload: Upload, train: np.ndarray, start: FailurePointModel, config
     return model
 
 
-BUILDERS: dict[str, Builder] = {"keep": _keep, "continue": _continue, "self": _self, "verdicts": _verdicts}
+BUILDERS: dict[str, Builder] = {"keep": _keep, "continue": _continue, "self": _self, "verdicts": _verdicts,
+                                 "semi": _semi}
 """Strategies cross-validated here: one build per fold, then the winner refit on every labelled turn."""
 SELF_VALIDATED: dict[str, Callable[..., FailurePointModel | None]] = {"scratch": _scratch}
 """Strategies whose `fit` cross-validates itself: built once on every labelled turn, scored by its

@@ -184,6 +184,42 @@ def test_a_selfblend_moves_from_the_self_trained_start_to_the_verdicts_model(
     np.testing.assert_allclose(ends[0.0].upload_proba, loaded.predict_proba(frame), rtol=0, atol=1e-9)
 
 
+def test_semi_learns_the_labelled_turns_with_the_sure_ones_and_never_a_turns_own_label(
+        upload, tiny_model: FailurePointModel, tmp_path) -> None:
+    frame, truth = upload
+    rows = np.arange(0, len(frame), 2)
+    swapped = np.array([{"correct": "asr", "asr": "correct"}.get(label, label) for label in truth], dtype=object)
+    config = RetrainConfig(strategy="semi", folds=3, distil_rounds=150, semi_start_weights=(0.0,),
+                           semi_label_weight=10.0)
+    combined = labels_with_verdicts(frame, verdicts_for(frame, swapped, rows))
+    codes = class_codes(combined[LABEL_COLUMN])
+    train = codes >= 0
+    built = {}
+    for name in ("semi", "self"):
+        upload_ = Upload(frame=combined, codes=codes, weights=np.ones(len(frame)))
+        raw = BUILDERS[name](upload_, train, tiny_model, config)
+        built[name] = raw["semi@0" if name == "semi" else "self"][0]
+    # the labels reach the student: on the labelled turns it follows them (the swap), `self` does not
+    follows = {name: (np.asarray(LABELS, dtype=object)[raw.argmax(axis=1)][rows] == swapped[rows]).mean()
+               for name, raw in built.items()}
+    assert follows["semi"] > 0.9 and follows["semi"] > follows["self"] + 0.2
+    # a turn outside `train` is scored by a student that never read its label: change those labels, same scores
+    held = np.zeros(len(frame), bool)
+    held[rows[::3]] = True
+    other = codes.copy()
+    other[held] = (other[held] + 1) % len(LABELS)
+    scores = [BUILDERS["semi"](Upload(frame=combined, codes=c, weights=np.ones(len(frame))), train & ~held,
+                               tiny_model, config, held)["semi@0"][0] for c in (codes, other)]
+    np.testing.assert_array_equal(scores[0][held], scores[1][held])
+    chosen = select_strategy(combined, start=tiny_model, config=config)
+    assert set(chosen.scores) == {"semi@0"} and chosen.strategy == "semi@0"
+    meta = chosen.candidate.meta["retraining"]
+    assert meta["label_weight"] == 10.0 and meta["start_weight"] == 0.0 and meta["distilled_agreement"] > 0.9
+    loaded = FailurePointModel.load(chosen.candidate.save(tmp_path / "semi"))
+    np.testing.assert_allclose(loaded.predict_proba(frame), chosen.candidate.predict_proba(frame), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(chosen.upload_proba, loaded.predict_proba(frame), rtol=0, atol=1e-9)
+
+
 def test_self_training_learns_the_start_models_labels_on_the_upload_and_no_verdict(
         upload, tiny_model: FailurePointModel, tmp_path) -> None:
     frame, truth = upload
