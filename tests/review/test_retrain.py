@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fpi.review.adapt import RetrainConfig, cv_folds, select_strategy
+from fpi.review.adapt import RetrainConfig, Selection, cv_folds, select_strategy
 from fpi.errors import NotLabelledError, TraceError
 from fpi.model.estimator import FailurePointModel
 from fpi.review.retrain import labels_with_verdicts, read_verdicts, retrain_from_verdicts
@@ -128,18 +128,29 @@ def test_labels_the_model_contradicts_make_a_new_model(upload, tiny_model: Failu
     assert loaded.meta["retraining"]["strategy"] == result.strategy
 
 
-def test_a_blend_is_one_booster_that_moves_from_the_start_model_to_the_verdicts_model(
-        upload, tiny_model: FailurePointModel, tmp_path) -> None:
+def mixture_ends(strategy: str, upload: tuple[pd.DataFrame, np.ndarray], start: FailurePointModel,
+                 ) -> tuple[pd.DataFrame, RetrainConfig, dict[float, Selection]]:
+    """Verdicts the start model cannot know (correct and asr swapped) on every other turn, and `strategy`
+    ("blend" or "selfblend") chosen with all weight on its starting side (1.0) and with none (0.0)."""
     frame, truth = upload
-    swap = {"correct": "asr", "asr": "correct"}  # labels the start model cannot know
+    swap = {"correct": "asr", "asr": "correct"}
     labels = np.array([swap.get(label, label) for label in truth], dtype=object)
     combined = labels_with_verdicts(frame, verdicts_for(frame, labels, np.arange(0, len(frame), 2)))
-    config = RetrainConfig(strategy="blend", verdict_rounds=(20,), folds=3, distil_rounds=150)
+    config = RetrainConfig(strategy=strategy, verdict_rounds=(20,), folds=3, distil_rounds=150)
     ends = {}
     for weight in (1.0, 0.0):
-        chosen = select_strategy(combined, start=tiny_model, config=replace(config, blend_weights=(weight,)))
-        assert set(chosen.scores) == {f"blend@20:{weight:g}"} and chosen.strategy == f"blend@20:{weight:g}"
-        ends[weight] = chosen.candidate
+        chosen = select_strategy(combined, start=start, config=replace(config, blend_weights=(weight,)))
+        assert set(chosen.scores) == {f"{strategy}@20:{weight:g}"} and chosen.strategy == f"{strategy}@20:{weight:g}"
+        ends[weight] = chosen
+    return combined, config, ends
+
+
+def test_a_blend_is_one_booster_that_moves_from_the_start_model_to_the_verdicts_model(
+        upload, tiny_model: FailurePointModel, tmp_path) -> None:
+    frame, _ = upload
+    combined, config, chosen_at = mixture_ends("blend", upload, tiny_model)
+    ends = {weight: chosen.candidate for weight, chosen in chosen_at.items()}
+    chosen = chosen_at[0.0]
     verdicts_only = select_strategy(combined, start=tiny_model, config=replace(config, strategy="verdicts")).candidate
     # all weight on the start model: its labels, on every turn (labelled or not); none: the verdicts model's
     assert (ends[1.0].predict(frame) == tiny_model.predict(frame)).mean() > 0.95
@@ -157,16 +168,8 @@ def test_a_blend_is_one_booster_that_moves_from_the_start_model_to_the_verdicts_
 
 def test_a_selfblend_moves_from_the_self_trained_start_to_the_verdicts_model(
         upload, tiny_model: FailurePointModel, tmp_path) -> None:
-    frame, truth = upload
-    swap = {"correct": "asr", "asr": "correct"}  # labels the start model cannot know
-    labels = np.array([swap.get(label, label) for label in truth], dtype=object)
-    combined = labels_with_verdicts(frame, verdicts_for(frame, labels, np.arange(0, len(frame), 2)))
-    config = RetrainConfig(strategy="selfblend", verdict_rounds=(20,), folds=3, distil_rounds=150)
-    ends = {}
-    for weight in (1.0, 0.0):
-        chosen = select_strategy(combined, start=tiny_model, config=replace(config, blend_weights=(weight,)))
-        assert set(chosen.scores) == {f"selfblend@20:{weight:g}"} and chosen.strategy == f"selfblend@20:{weight:g}"
-        ends[weight] = chosen
+    frame, _ = upload
+    combined, config, ends = mixture_ends("selfblend", upload, tiny_model)
     upload_ = Upload(frame=combined, codes=class_codes(combined[LABEL_COLUMN]), weights=np.ones(len(frame)))
     self_raw, _ = BUILDERS["self"](upload_, upload_.codes >= 0, tiny_model, config)["self"]
     verdicts_only = select_strategy(combined, start=tiny_model, config=replace(config, strategy="verdicts")).candidate
