@@ -30,10 +30,8 @@ def blend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointMod
     """The mixture `variant` ("blend@ROUNDS:WEIGHT") refit on every labelled turn, distilled into one booster;
     with what to record of it in the candidate's meta, and its probabilities on every turn of the upload."""
     rounds, weight = variant.split("@")[1].split(":")
-    keep_raw = start_scores(upload, start)
-    verdict_raw, make = BUILDERS["verdicts"](upload, labelled, start, config)[f"verdicts@{rounds}"]
-    model, details, proba = _distilled(upload, make(), mix(keep_raw, verdict_raw, float(weight)),
-                                       _oof_temperature(upload, labelled, oof_raw), config)
+    model, details, proba = _refit(upload, labelled, start, config, start_scores(upload, start), oof_raw,
+                                   rounds=int(rounds), weight=float(weight))
     return model, {"rounds": int(rounds), "start_weight": float(weight), **details}, proba
 
 
@@ -42,9 +40,8 @@ def selfblend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePoin
     """`self` mixed with the verdicts model ("selfblend@ROUNDS:WEIGHT"), refit on every labelled turn, distilled."""
     rounds, weight = variant.split("@")[1].split(":")
     self_raw, _ = BUILDERS["self"](upload, labelled, start, config)["self"]
-    verdict_raw, make = BUILDERS["verdicts"](upload, labelled, start, config)[f"verdicts@{rounds}"]
-    model, details, proba = _distilled(upload, make(), mix(self_raw, verdict_raw, float(weight)),
-                                       _oof_temperature(upload, labelled, oof_raw), config)
+    model, details, proba = _refit(upload, labelled, start, config, self_raw, oof_raw, rounds=int(rounds),
+                                   weight=float(weight))
     return model, {**_self_details(config), "rounds": int(rounds), "self_weight": float(weight), **details}, proba
 
 
@@ -52,8 +49,7 @@ def semi_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointMode
                    variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
     """`semi` ("semi@WEIGHT") refit on every labelled turn and distilled, like `self_candidate`."""
     raw, _ = BUILDERS["semi"](upload, labelled, start, config)[variant]
-    _, make = BUILDERS["verdicts"](upload, labelled, start, config)[f"verdicts@{min(config.verdict_rounds)}"]
-    model, details, proba = _distilled(upload, make(), raw, _oof_temperature(upload, labelled, oof_raw), config)
+    model, details, proba = _refit(upload, labelled, start, config, raw, oof_raw)
     return model, {**_self_details(config), "start_weight": float(variant.split("@")[1]),
                    "label_weight": config.semi_label_weight, **details}, proba
 
@@ -62,9 +58,20 @@ def self_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointMode
                    variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
     """`self` distilled into one booster, like `blend_candidate` (the verdicts give its baselines and rule)."""
     self_raw, _ = BUILDERS["self"](upload, labelled, start, config)["self"]
-    _, make = BUILDERS["verdicts"](upload, labelled, start, config)[f"verdicts@{min(config.verdict_rounds)}"]
-    model, details, proba = _distilled(upload, make(), self_raw, _oof_temperature(upload, labelled, oof_raw), config)
+    model, details, proba = _refit(upload, labelled, start, config, self_raw, oof_raw)
     return model, {**_self_details(config), **details}, proba
+
+
+def _refit(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig,
+           raw: np.ndarray, oof_raw: np.ndarray, *, rounds: int | None = None, weight: float | None = None,
+           ) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
+    """`raw` (mixed with the verdicts model of `rounds` at `weight`, if given) distilled at the temperature of
+    its out-of-fold scores; the verdicts model refit on every labelled turn gives the baselines and rule."""
+    verdict_raw, make = BUILDERS["verdicts"](upload, labelled, start, config)[
+        f"verdicts@{rounds if rounds is not None else min(config.verdict_rounds)}"]
+    if weight is not None:
+        raw = mix(raw, verdict_raw, weight)
+    return _distilled(upload, make(), raw, _oof_temperature(upload, labelled, oof_raw), config)
 
 
 def unlabelled_candidate(upload: Upload, start: FailurePointModel, config: RetrainConfig,

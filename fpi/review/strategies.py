@@ -32,6 +32,7 @@
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -51,8 +52,8 @@ from fpi.review.metadata import LABEL_SOURCE, candidate_meta, fresh_meta
 
 __all__ = [
     "BUILDERS", "DERIVED", "LABEL_SOURCE", "MIN_SELF_TURNS", "SELF_VALIDATED", "RetrainConfig", "Upload",
-    "at_most", "blend_variants", "candidate_meta", "continue_training", "fresh_meta", "lgb_params", "mix",
-    "selfblend_variants", "start_scores", "sure_rows", "verdict_mask",
+    "at_most", "candidate_meta", "continue_training", "fresh_meta", "lgb_params", "mix", "start_scores",
+    "sure_rows", "verdict_mask", "verdict_mixtures",
 ]
 
 @dataclass(frozen=True)
@@ -312,23 +313,15 @@ def _self(upload: Upload, train: np.ndarray, start: FailurePointModel, config: R
           score: np.ndarray | None = None) -> dict[str, Any]:
     """The starting model mixed with a student of its surest labels on this upload (no verdict used)."""
     if "self" not in upload.cache:
-        keep_raw, _ = _keep(upload, train, start, config)["keep"]
-        spec, features = upload.upload_features()
+        keep_raw = start_scores(upload, start)
         proba = softmax(keep_raw)
         labels, sureness = proba.argmax(axis=1), proba.max(axis=1)
         rows = at_most(sure_rows(proba, config), config)
         if len(rows) < MIN_SELF_TURNS:  # nothing to learn from: the starting model as it is
             upload.cache["self"] = keep_raw
         else:
-            matrix = features.to_numpy(dtype=float)
-            params = lgb_params(config, num_leaves=config.self_num_leaves,
-                                 min_data_in_leaf=config.self_min_data_in_leaf,
-                                 learning_rate=config.verdict_learning_rate, base=config.train)
-            weights = _class_weights(labels[rows], config.verdict_class_weight_power) * sureness[rows]
-            student = lgb.train(params, lgb.Dataset(
-                matrix[rows], label=labels[rows], weight=weights, feature_name=list(features.columns),
-                categorical_feature=[c for c in spec.categorical if c in spec.features]),
-                num_boost_round=config.self_rounds)
+            student = _student(upload, rows, labels[rows], sureness[rows], config)
+            matrix = upload.upload_features()[1].to_numpy(dtype=float)
             upload.cache["self"] = mix(keep_raw, student.predict(matrix, raw_score=True), config.self_start_weight)
     return {"self": (upload.cache["self"], lambda: start)}  # the candidate itself: `self_candidate`
 
@@ -337,23 +330,31 @@ def _semi(upload: Upload, train: np.ndarray, start: FailurePointModel, config: R
           score: np.ndarray | None = None) -> dict[str, Any]:
     """The starting model mixed with a student of its surest labels and of the `train` turns' own labels."""
     keep_raw = start_scores(upload, start)
-    spec, features = upload.upload_features()
     proba = softmax(keep_raw)
     sure = np.zeros(len(proba), bool)
     sure[sure_rows(proba, config)] = True
     rows = np.concatenate([at_most(np.flatnonzero(sure & ~train), config), np.flatnonzero(train)])
     labels = np.where(train, upload.codes, proba.argmax(axis=1))[rows]
-    weights = np.where(train, config.semi_label_weight, proba.max(axis=1))[rows] * _class_weights(
-        labels, config.verdict_class_weight_power)
-    matrix = features.to_numpy(dtype=float)
-    params = lgb_params(config, num_leaves=config.self_num_leaves, min_data_in_leaf=config.self_min_data_in_leaf,
-                        learning_rate=config.verdict_learning_rate, base=config.train)
-    student = lgb.train(params, lgb.Dataset(
-        matrix[rows], label=labels, weight=weights, feature_name=list(features.columns),
-        categorical_feature=[c for c in spec.categorical if c in spec.features]), num_boost_round=config.self_rounds)
+    student = _student(upload, rows, labels, np.where(train, config.semi_label_weight, proba.max(axis=1))[rows],
+                       config)
+    matrix = upload.upload_features()[1].to_numpy(dtype=float)
     raw = _scored_rows(len(matrix), score, lambda r: student.predict(matrix[r], raw_score=True))
     return {f"semi@{weight:g}": (mix(keep_raw, raw, weight), lambda: start)  # the candidate: `semi_candidate`
             for weight in config.semi_start_weights}
+
+
+def _student(upload: Upload, rows: np.ndarray, labels: np.ndarray, weights: np.ndarray,
+             config: RetrainConfig) -> lgb.Booster:
+    """`self` and `semi`: a LightGBM over the upload's own features that learns `labels` on `rows`, each
+    weighing `weights` times its class weight (thousands of turns: bigger trees than the verdicts model's)."""
+    spec, features = upload.upload_features()
+    params = lgb_params(config, num_leaves=config.self_num_leaves, min_data_in_leaf=config.self_min_data_in_leaf,
+                        learning_rate=config.verdict_learning_rate, base=config.train)
+    return lgb.train(params, lgb.Dataset(
+        features.to_numpy(dtype=float)[rows], label=labels,
+        weight=_class_weights(labels, config.verdict_class_weight_power) * weights,
+        feature_name=list(features.columns), categorical_feature=[c for c in spec.categorical if c in spec.features]),
+        num_boost_round=config.self_rounds)
 
 
 def _scratch(upload: Upload, train: np.ndarray, start: FailurePointModel, config: RetrainConfig,
@@ -377,28 +378,21 @@ SELF_VALIDATED: dict[str, Callable[..., FailurePointModel | None]] = {"scratch":
 own out-of-fold metrics (refitting it per fold here would cost folds x its own folds fits)."""
 
 
-def blend_variants(oof: dict[str, np.ndarray], config: RetrainConfig) -> dict[str, np.ndarray]:
-    """Out-of-fold scores of every mixture: sums of two out-of-fold scores, so nothing is refitted."""
-    keep = oof.get("keep")
-    if keep is None:
+def verdict_mixtures(oof: dict[str, np.ndarray], config: RetrainConfig, *, first: str = "keep",
+                     name: str = "blend") -> dict[str, np.ndarray]:
+    """Out-of-fold scores of the `first` strategy's scores mixed with every `verdicts` model's, as `name`
+    variants: sums of two out-of-fold scores, so nothing is refitted."""
+    base = oof.get(first)
+    if base is None:
         return {}
-    return {f"blend@{rounds}:{weight:g}": mix(keep, oof[f"verdicts@{rounds}"], weight)
-            for rounds in config.verdict_rounds if f"verdicts@{rounds}" in oof for weight in config.blend_weights}
-
-
-def selfblend_variants(oof: dict[str, np.ndarray], config: RetrainConfig) -> dict[str, np.ndarray]:
-    """Out-of-fold scores of `self` mixed with the verdicts model, like `blend` with `self` for `keep`."""
-    self_raw = oof.get("self")
-    if self_raw is None:
-        return {}
-    return {f"selfblend@{rounds}:{weight:g}": mix(self_raw, oof[f"verdicts@{rounds}"], weight)
+    return {f"{name}@{rounds}:{weight:g}": mix(base, oof[f"verdicts@{rounds}"], weight)
             for rounds in config.verdict_rounds if f"verdicts@{rounds}" in oof for weight in config.blend_weights}
 
 
 DERIVED: dict[str, tuple[tuple[str, ...], Callable[[dict[str, np.ndarray], RetrainConfig],
                                                      dict[str, np.ndarray]]]] = {
-    "blend": (("keep", "verdicts"), blend_variants),
-    "selfblend": (("self", "verdicts"), selfblend_variants),
+    "blend": (("keep", "verdicts"), verdict_mixtures),
+    "selfblend": (("self", "verdicts"), functools.partial(verdict_mixtures, first="self", name="selfblend")),
 }
 """Strategies scored from others' out-of-fold scores (those named first), with no fit of their own per fold."""
 
