@@ -180,6 +180,12 @@ def test_a_selfblend_moves_from_the_self_trained_start_to_the_verdicts_model(
     # the same out-of-fold scores as the two it mixes: with all weight on `self`, the `self` strategy's figure
     alone = select_strategy(combined, start=tiny_model, config=replace(config, strategy="self"))
     assert ends[1.0].scores["selfblend@20:1"] == pytest.approx(alone.scores["self"])
+    # here `self` changes no label of the start model, only how sure it is: the probabilities tell them apart
+    keep_raw, _ = BUILDERS["keep"](upload_, upload_.codes >= 0, tiny_model, config)["keep"]
+    assert np.abs(softmax(self_raw) - softmax(keep_raw)).max() > 0.05
+    assert ends[1.0].metrics["ece"] == pytest.approx(alone.metrics["ece"])
+    np.testing.assert_allclose(ends[1.0].candidate.predict_proba(frame), alone.candidate.predict_proba(frame),
+                               rtol=0, atol=1e-9)  # the same mixture, the same verdicts model: the same booster
     meta = ends[0.0].candidate.meta["retraining"]
     assert meta["self_weight"] == 0.0 and meta["rounds"] == 20 and meta["student_min_probability"] == 0.7
     loaded = FailurePointModel.load(ends[0.0].candidate.save(tmp_path / "selfblend"))
