@@ -65,7 +65,7 @@ def queue(traces: Path, model_dir: Path | None, exclude: Path | None, n_turns: i
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory to write the candidate to (replaced atomically if it exists).")
 @click.option("--strategy", type=click.Choice(["auto", "keep", "continue", "self", "verdicts", "blend", "selfblend",
-                                              "semi", "scratch"]),
+                                              "semi", "scratch", "scratchblend"]),
               default="auto", show_default=True,
               help="auto: the strategy with the best cross-validated macro-F1 on the labelled turns.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the folds and LightGBM.")

@@ -56,6 +56,9 @@ class FailurePointModel:
         """Up to `REFERENCE_ROWS` training feature rows: what an upload is compared with (`fpi.model.trust`)."""
         self.reference_uploads: np.ndarray | None = None
         """The upload (`TrainConfig.upload_column`) of each reference row, when training pooled several."""
+        self.out_of_fold: np.ndarray | None = None
+        """After `fit`: each turn's raw scores at the model's temperature from the fold models that did not
+        see its dialogue (NaN where there are none); what a mixture with another model is weighed on. Not saved."""
         self._compiled: dict[str, tuple[lgb.Booster, CompiledScoring]] = {}
         """Per booster ('model', 'baseline'): the compiled scoring made for that booster object."""
         self._saved: dict[str, lgb.Booster] = {}
@@ -140,6 +143,7 @@ class FailurePointModel:
         self.booster = average_boosters(boosters)
         oof_raw = ensemble_out_of_fold(boosters, member_oof, all_x)[: len(frame)]
         self.temperature = fit_temperature(oof_raw[train], codes[train])
+        self.out_of_fold = oof_raw / self.temperature
 
         report("training the baselines", 0.8)
         raw = _confidences(frame)

@@ -3,7 +3,7 @@
 A candidate is built from the upload (every turn, labelled or not: features such
 as `rank_*` are computed over the whole upload) and its labelled turns (the
 upload's own labels and analysts' verdicts). The strategies (`keep`, `continue`, `self`,
-`verdicts`, `blend`, `selfblend`, `semi`, `scratch`) are in `fpi.review.strategies`.
+`verdicts`, `blend`, `selfblend`, `semi`, `scratch`, `scratchblend`) are in `fpi.review.strategies`.
 
 `select_strategy` scores every strategy by grouped (by dialogue) K-fold
 cross-validation on the labelled turns: each turn is predicted by a model that
@@ -43,7 +43,7 @@ from fpi.model.estimator import FailurePointModel
 from fpi.model.training import class_codes
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.model.splits import dialogue_bucket
-from fpi.review.distilled import DISTILLED
+from fpi.review.distilled import DISTILLED, scratch_mixtures, scratchblend_candidate
 from fpi.review.strategies import (
     BUILDERS, DERIVED, LABEL_SOURCE, SELF_VALIDATED, RetrainConfig, Upload, candidate_meta, continue_training,
     fresh_meta, verdict_mask,
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 ADAPT_STRATEGIES: tuple[str, ...] = ("keep", "continue", "self", "verdicts", "blend", "selfblend", "semi",
-                                     "scratch")
+                                     "scratch", "scratchblend")
 """In order of preference on a tie: the simpler first."""
 
 
@@ -71,6 +71,9 @@ def strategy_words(variant: str) -> str:
     if name == "semi":
         return (f"the starting model ({float(detail):.0%}) mixed with a model of its own surest labels on this "
                 "upload and of the labelled turns")
+    if name == "scratchblend":
+        return (f"the starting model self-trained and corrected by the labelled turns ({float(detail):.0%}) mixed "
+                "with the full training recipe on the labelled turns")
     return {"keep": "the starting model unchanged", "continue": "the starting model with a few more rounds",
             "self": "the starting model mixed with a model of its own surest labels on this upload",
             "scratch": "the full training recipe on the labelled turns"}.get(name, variant)
@@ -135,7 +138,8 @@ def select_strategy(
     """
     config = config or RetrainConfig()
     names = config.candidates if config.strategy == "auto" else (config.strategy,)
-    unknown = [n for n in names if n not in BUILDERS and n not in SELF_VALIDATED and n not in DERIVED]
+    unknown = [n for n in names if n not in BUILDERS and n not in SELF_VALIDATED and n not in DERIVED
+               and n != "scratchblend"]
     if unknown:
         raise ModelError(f"unknown retraining strategy {unknown[0]!r}; expected auto or one of "
                          f"{', '.join(ADAPT_STRATEGIES)}")
@@ -147,14 +151,15 @@ def select_strategy(
     fold = cv_folds(frame, labelled, folds=config.folds, seed=config.train.seed)
     n_folds = int(fold.max()) + 1
     oof: dict[str, np.ndarray] = {}
-    needed = set(names).union(*(DERIVED[n][0] for n in names if n in DERIVED))
+    derived = [n for n in DERIVED if n in names or (n == "selfblend" and "scratchblend" in names)]
+    needed = set(names).union(*(DERIVED[n][0] for n in derived))
     for k in range(n_folds):
         train = labelled & (fold != k)
         test = fold == k
         for name in (n for n in BUILDERS if n in needed):
             for variant, (raw, _) in BUILDERS[name](upload, train, start, config, test).items():
                 oof.setdefault(variant, np.full((len(frame), len(LABELS)), np.nan))[test] = raw[test]
-    for name in (n for n in names if n in DERIVED):
+    for name in derived:
         oof.update(DERIVED[name][1](oof, config))
     truth = frame[LABEL_COLUMN].to_numpy(dtype=object)[labelled]
     metrics = {variant: metrics_for(truth, softmax(raw[labelled])) for variant, raw in oof.items()
@@ -166,6 +171,12 @@ def select_strategy(
         own = _cross_validated(model)
         if model is not None and own is not None:
             built[name], metrics[name] = model, own
+    partner, scratch = None, None
+    if "scratchblend" in names:
+        scratch = built.get("scratch") or SELF_VALIDATED["scratch"](upload, labelled, start, config)
+        partner, mixtures = scratch_mixtures(oof, scratch, upload, labelled, config)
+        oof.update(mixtures)
+        metrics.update({variant: metrics_for(truth, softmax(raw[labelled])) for variant, raw in mixtures.items()})
     scores = {variant: float(m["macro_f1"]) for variant, m in metrics.items()}
     if not scores:
         raise NotLabelledError("no retraining strategy could learn from these labelled turns; give more verdicts")
@@ -179,7 +190,13 @@ def select_strategy(
     raw_oof = oof[best]
     strategy = best.split("@")[0]
     details: dict[str, Any] | None = None  # a new model's "retraining" meta; keep and continue carry their start's
-    if strategy in DISTILLED:
+    if strategy == "scratchblend":
+        assert scratch is not None and partner is not None  # no mixture was scored without them
+        final, details, upload_proba = scratchblend_candidate(
+            upload, labelled, start, config, variant=best, oof_raw=raw_oof, scratch=scratch, partner=partner,
+            partner_oof=oof[partner])
+        scale = details["mixture_temperature"]
+    elif strategy in DISTILLED:
         final, details, upload_proba = DISTILLED[strategy](upload, labelled, start, config, variant=best,
                                                            oof_raw=raw_oof)
         scale = details["mixture_temperature"]

@@ -3,7 +3,8 @@
 `blend`, `selfblend`, `self` and `semi` (`fpi.review.strategies`) mix two models' raw scores. The
 candidate is one LightGBM booster fitted to the mixture's probabilities on every turn of the
 upload, so it is explained, compiled and saved like any other model. `unlabelled_candidate`
-is `self` with no label at all (`fpi.review.self_training`).
+is `self` with no label at all (`fpi.review.self_training`). `scratchblend` mixes the best
+`selfblend` with `scratch` and is distilled over `scratch`'s features, its text models included.
 """
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ import pandas as pd
 from fpi.errors import ModelError
 from fpi.model.calibration import fit_temperature, matching_temperature, softmax
 from fpi.model.estimator import FailurePointModel
+from fpi.model.evaluate import metrics_for
 from fpi.data.schema import LABELS
 from fpi.review.strategies import (
     BUILDERS, MIN_SELF_TURNS, RetrainConfig, Upload, at_most, lgb_params, mix, start_scores, sure_rows,
 )
 
-__all__ = ["DISTILLED", "blend_candidate", "self_candidate", "selfblend_candidate", "semi_candidate",
-           "unlabelled_candidate"]
+__all__ = ["DISTILLED", "blend_candidate", "scratch_mixtures", "scratchblend_candidate", "self_candidate",
+           "selfblend_candidate", "semi_candidate", "unlabelled_candidate"]
 
 
 def blend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
@@ -74,6 +76,48 @@ def _refit(upload: Upload, labelled: np.ndarray, start: FailurePointModel, confi
     return _distilled(upload, make(), raw, _oof_temperature(upload, labelled, oof_raw), config)
 
 
+def scratch_mixtures(oof: dict[str, np.ndarray], scratch: FailurePointModel | None, upload: Upload,
+                     labelled: np.ndarray, config: RetrainConfig) -> tuple[str | None, dict[str, np.ndarray]]:
+    """The best `selfblend` variant by out-of-fold macro-F1, and the out-of-fold scores of it mixed with
+    `scratch`'s at each `config.scratch_blend_weights` (its share) as "scratchblend@WEIGHT" variants.
+
+    Each side's scores are out of fold for every labelled turn (`scratch` by its own folds, the partner by
+    the selection's), so their mixture is too; each side is put at its own temperature first, so the
+    weight, not one side's scale, sets the mix. Nothing when either side lacks a labelled turn's score.
+    """
+    if scratch is None or scratch.out_of_fold is None or np.isnan(scratch.out_of_fold[labelled]).any():
+        return None, {}
+    codes = upload.codes[labelled]
+    partners = {v: raw for v, raw in oof.items() if v.startswith("selfblend@") and not np.isnan(raw[labelled]).any()}
+    if not partners:
+        return None, {}
+    truth = np.asarray(LABELS, dtype=object)[codes]
+    partner = max(partners, key=lambda v: round(metrics_for(truth, softmax(partners[v][labelled]))["macro_f1"], 6))
+    calibrated = partners[partner] / fit_temperature(partners[partner][labelled], codes)
+    return partner, {f"scratchblend@{weight:g}": mix(calibrated, scratch.out_of_fold, weight)
+                     for weight in config.scratch_blend_weights}
+
+
+def scratchblend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
+                           variant: str, oof_raw: np.ndarray, scratch: FailurePointModel, partner: str,
+                           partner_oof: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
+    """`scratch` mixed with the `partner` selfblend candidate ("scratchblend@WEIGHT", the partner's share),
+    distilled into one booster over `scratch`'s features (its text models too); its baselines and rule."""
+    weight = float(variant.split("@")[1])
+    _, partner_details, partner_proba = selfblend_candidate(upload, labelled, start, config, variant=partner,
+                                                            oof_raw=partner_oof)
+    features = scratch.features(upload.frame)
+    scratch_raw = scratch.raw_scores(features, compiled=False) / scratch.temperature
+    raw = mix(np.log(np.clip(partner_proba, 1e-12, None)), scratch_raw, weight)
+    model = FailurePointModel(config=scratch.config)
+    model.spec, model.baseline_booster, model.rule = scratch.spec, scratch.baseline_booster, scratch.rule
+    model.reference, model.reference_uploads = scratch.reference, scratch.reference_uploads
+    temperature = _oof_temperature(upload, labelled, oof_raw)
+    model, details, proba = _distilled(upload, model, raw, temperature, config, features=features)
+    return model, {"partner": partner, "partner_weight": weight,
+                   "partner_agreement": partner_details["distilled_agreement"], **details}, proba
+
+
 def unlabelled_candidate(upload: Upload, start: FailurePointModel, config: RetrainConfig,
                          ) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
     """`self` with no label at all (`fpi.review.self_training`), distilled like `self_candidate`.
@@ -91,7 +135,6 @@ def unlabelled_candidate(upload: Upload, start: FailurePointModel, config: Retra
             "turns. Label turns in the triage queue instead.")
     raw, _ = BUILDERS["self"](upload, np.zeros(len(upload.frame), bool), start, config)["self"]
     model = FailurePointModel(config=start.config)
-    model.spec = upload.upload_features()[0]
     model.baseline_booster, model.rule = start.baseline_booster, start.rule
     start_confidence = float(start_proba.max(axis=1).mean())
     model, details, proba = _distilled(upload, model, raw, matching_temperature(raw, start_confidence), config)
@@ -115,13 +158,18 @@ def _oof_temperature(upload: Upload, labelled: np.ndarray, oof_raw: np.ndarray) 
 
 
 def _distilled(upload: Upload, model: FailurePointModel, raw: np.ndarray, temperature: float,
-               config: RetrainConfig) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
-    """`model` (this upload's feature spec, baselines and rule) with one booster that learnt the scores `raw`.
+               config: RetrainConfig, *, features: pd.DataFrame | None = None,
+               ) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
+    """`model` (its feature spec, baselines and rule) with one booster that learnt the scores `raw`.
 
-    The distilled booster learns the probabilities at `temperature`, so it needs none of its own.
+    The distilled booster learns the probabilities at `temperature`, so it needs none of its own. It
+    reads `features` (by default the upload's own, whose spec `model` is then given).
     """
     target = softmax(raw / temperature)
-    spec, features = upload.upload_features()
+    if features is None:
+        model.spec, features = upload.upload_features()
+    spec = model.spec
+    assert spec is not None
     model.booster = _distil(features, target, [c for c in spec.categorical if c in spec.features], config)
     model.temperature = 1.0
     student = softmax(model.raw_scores(features, compiled=False))

@@ -28,7 +28,11 @@
   cross-validation) and distilled like `blend`;
 - `scratch`: `FailurePointModel.fit` on the labelled turns (the full training
   recipe with its text models; it cross-validates itself, and its out-of-fold
-  metrics are its score).
+  metrics are its score);
+- `scratchblend`: the best `selfblend` mixed with `scratch` (the partner's share chosen
+  by cross-validation, on the two sides' out-of-fold scores), distilled over `scratch`'s
+  features (`fpi.review.distilled`). Once the labels are enough for a model of their
+  own, what the starting model knew still corrects it where they are few.
 """
 from __future__ import annotations
 
@@ -62,7 +66,8 @@ class RetrainConfig:
 
     strategy: str = "auto"
     """"auto": every strategy of `candidates`, the best by grouped cross-validation; or one strategy's name."""
-    candidates: tuple[str, ...] = ("keep", "self", "verdicts", "blend", "selfblend", "semi", "scratch")
+    candidates: tuple[str, ...] = ("keep", "self", "verdicts", "blend", "selfblend", "semi", "scratch",
+                                   "scratchblend")
     """auto: the strategies tried. `selfblend` joined them after it lifted held-out macro-F1 on traces of a
     real small speech pipeline (bench_transfer, 6 seeds, random order) from 0.482 to 0.500 after 100
     verdicts and 0.542 to 0.551 after 300, queue order level (0.505 / 0.543). Not
@@ -107,6 +112,8 @@ class RetrainConfig:
     """semi: weight of a labelled turn in the student (a sure turn weighs its probability, 0.7 to 1)."""
     blend_weights: tuple[float, ...] = (0.25, 0.5, 0.75)
     """blend: the starting model's shares tried (each with every `verdict_rounds`)."""
+    scratch_blend_weights: tuple[float, ...] = (0.25, 0.4)
+    """scratchblend: the `selfblend` partner's shares tried in the mixture with `scratch`."""
     distil_rounds: int = 300
     distil_num_leaves: int = 15
     distil_learning_rate: float = 0.1

@@ -14,7 +14,7 @@ from fpi.model.estimator import FailurePointModel
 from fpi.review.retrain import labels_with_verdicts, read_verdicts, retrain_from_verdicts
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.model.calibration import softmax
-from fpi.model.training import class_codes
+from fpi.model.training import TrainConfig, class_codes
 from fpi.review.strategies import BUILDERS, Upload
 from fpi.simulator.simulate import simulate
 
@@ -190,6 +190,34 @@ def test_a_selfblend_moves_from_the_self_trained_start_to_the_verdicts_model(
     assert meta["self_weight"] == 0.0 and meta["rounds"] == 20 and meta["student_min_probability"] == 0.7
     loaded = FailurePointModel.load(ends[0.0].candidate.save(tmp_path / "selfblend"))
     np.testing.assert_allclose(loaded.predict_proba(frame), ends[0.0].candidate.predict_proba(frame), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ends[0.0].upload_proba, loaded.predict_proba(frame), rtol=0, atol=1e-9)
+
+
+def test_a_scratchblend_mixes_the_best_selfblend_with_scratch_on_their_out_of_fold_scores(
+        upload, tiny_model: FailurePointModel, tmp_path) -> None:
+    frame, truth = upload
+    swapped = np.array([{"correct": "asr", "asr": "correct"}.get(label, label) for label in truth], dtype=object)
+    combined = labels_with_verdicts(frame, verdicts_for(frame, swapped, np.arange(0, len(frame), 2)))
+    config = RetrainConfig(verdict_rounds=(20,), folds=3, distil_rounds=150, blend_weights=(0.5,),
+                           train=TrainConfig(learning_rate=0.3, max_rounds=20, early_stopping_rounds=5, seed=0,
+                                             num_threads=1))
+    alone = {name: select_strategy(combined, start=tiny_model, config=replace(config, strategy=name))
+             for name in ("scratch", "selfblend")}
+    ends = {weight: select_strategy(combined, start=tiny_model, config=replace(
+        config, strategy="scratchblend", scratch_blend_weights=(weight,))) for weight in (0.0, 1.0)}
+    # out of fold on both sides: no share, scratch's own cross-validated figure; all of it, the selfblend's
+    assert ends[0.0].scores == {"scratchblend@0": pytest.approx(alone["scratch"].scores["scratch"])}
+    assert ends[1.0].scores == {"scratchblend@1": pytest.approx(alone["selfblend"].scores["selfblend@20:0.5"])}
+    # and the candidates follow the side that has the weight, on every turn, labelled or not
+    assert (ends[0.0].candidate.predict(frame) == alone["scratch"].candidate.predict(frame)).mean() > 0.95
+    assert (ends[1.0].candidate.predict(frame) == alone["selfblend"].candidate.predict(frame)).mean() > 0.95
+    assert (ends[0.0].candidate.predict(frame) == ends[1.0].candidate.predict(frame)).mean() < 0.95
+    candidate = ends[0.0].candidate
+    assert any(name.startswith("text_") for name in candidate.spec.features)  # scratch's features, text included
+    meta = candidate.meta["retraining"]
+    assert meta["partner"] == "selfblend@20:0.5" and meta["partner_weight"] == 0.0
+    loaded = FailurePointModel.load(candidate.save(tmp_path / "scratchblend"))
+    np.testing.assert_allclose(loaded.predict_proba(frame), candidate.predict_proba(frame), rtol=0, atol=1e-12)
     np.testing.assert_allclose(ends[0.0].upload_proba, loaded.predict_proba(frame), rtol=0, atol=1e-9)
 
 
