@@ -173,7 +173,8 @@ def select_strategy(
             built[name], metrics[name] = model, own
     partner, scratch = None, None
     if "scratchblend" in names:
-        scratch = built.get("scratch") or SELF_VALIDATED["scratch"](upload, labelled, start, config)
+        scratch = built.get("scratch") if "scratch" in names else SELF_VALIDATED["scratch"](
+            upload, labelled, start, config)
         partner, mixtures = scratch_mixtures(oof, scratch, upload, labelled, config)
         oof.update(mixtures)
         metrics.update({variant: metrics_for(truth, softmax(raw[labelled])) for variant, raw in mixtures.items()})

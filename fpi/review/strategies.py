@@ -70,7 +70,9 @@ class RetrainConfig:
                                    "scratchblend")
     """auto: the strategies tried. `selfblend` joined them after it lifted held-out macro-F1 on traces of a
     real small speech pipeline (bench_transfer, 6 seeds, random order) from 0.482 to 0.500 after 100
-    verdicts and 0.542 to 0.551 after 300, queue order level (0.505 / 0.543). Not
+    verdicts and 0.542 to 0.551 after 300, queue order level (0.505 / 0.543). `scratchblend` joined
+    them after it lifted 1000 verdicts from 0.665 / 0.645 (queue / random order; `scratch` was chosen
+    before) to 0.686 / 0.656 there (6 seeds); it was not chosen at 100 or 300 verdicts. Not
     `continue`: on traces of a real pipeline (bench_transfer, 3 seeds) it lost to `verdicts` at 300
     and 1000 verdicts in every seed, and after 300 queue-ordered verdicts cross-validation picked it
     in every seed although it was the worse model on held-out dialogues (the queue's sample is not
