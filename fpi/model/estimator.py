@@ -65,9 +65,10 @@ class FailurePointModel:
         """The boosters `meta['<name>_sha256']` vouches for (saved or loaded); compiled builds are keyed by it."""
 
     def __getstate__(self) -> dict[str, Any]:
-        """Picklable for Dask workers: the compiled forest is machine code of this process; a worker finds its own."""
+        """Picklable for Dask workers: the compiled forest is machine code of this process; a worker finds its own.
+        Scoring needs no out-of-fold scores of training turns (tens of MB after a large fit)."""
         state = dict(self.__dict__)
-        state["_compiled"] = {}
+        state["_compiled"], state["out_of_fold"] = {}, None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
