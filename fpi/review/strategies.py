@@ -72,7 +72,7 @@ class RetrainConfig:
     real small speech pipeline (bench_transfer, 6 seeds, random order) from 0.482 to 0.500 after 100
     verdicts and 0.542 to 0.551 after 300, queue order level (0.505 / 0.543). `scratchblend` joined
     them after it lifted 1000 verdicts from 0.665 / 0.645 (queue / random order; `scratch` was chosen
-    before) to 0.686 / 0.656 there (6 seeds); it was not chosen at 100 or 300 verdicts. Not
+    before) to 0.686 / 0.656 there (6 seeds, shares 0.25 and 0.4; see `scratch_blend_weights`). Not
     `continue`: on traces of a real pipeline (bench_transfer, 3 seeds) it lost to `verdicts` at 300
     and 1000 verdicts in every seed, and after 300 queue-ordered verdicts cross-validation picked it
     in every seed although it was the worse model on held-out dialogues (the queue's sample is not
@@ -115,9 +115,9 @@ class RetrainConfig:
     blend_weights: tuple[float, ...] = (0.25, 0.5, 0.75)
     """blend: the starting model's shares tried (each with every `verdict_rounds`)."""
     scratch_blend_weights: tuple[float, ...] = (0.25, 0.4, 0.6)
-    """scratchblend: the `selfblend` partner's shares tried in the mixture with `scratch`. 0.6 joined after
-    300 random-order verdicts on traces of a real small speech pipeline (6 seeds) went from 0.554 to 0.561
-    with it, lower in no seed; cross-validation picked it in 2 of the 6."""
+    """scratchblend: the `selfblend` partner's shares tried in the mixture with `scratch`. 0.6 joined after it
+    took 300 verdicts on traces of a real small speech pipeline (bench_transfer, 6 seeds) from 0.543 / 0.554
+    (queue / random order) to 0.554 / 0.561, lower in no run, at a cost of 0.004 / 0.006 after 1000."""
     distil_rounds: int = 300
     distil_num_leaves: int = 15
     distil_learning_rate: float = 0.1
