@@ -224,8 +224,8 @@ def _retraining(state: AppState, model, dataset: str, store) -> None:
     st.caption(f"Verdicts on these traces: {verdicts:,}; turns labelled in the data: {data.summary.labelled:,}. "
                "Verdicts win over the data's labels. Several ways of adapting are tried (the active model as it is, "
                "the active model mixed with a model of its own surest labels on these traces, a small model of "
-               "these labels alone, the active model and that small model mixed, full training with text models) "
-               "and the one with "
+               "these labels alone, that small model mixed with either of the first two, and full training with "
+               "text models, alone or mixed with the second of those mixes) and the one with "
                "the best macro-F1 in cross-validation by dialogue is refit on every labelled turn; it is "
                "compared with the active model on the same turns, each predicted by a fold model that never saw "
                "its dialogue. It is saved, not used, until you activate it.")
