@@ -138,8 +138,7 @@ def select_strategy(
     """
     config = config or RetrainConfig()
     names = config.candidates if config.strategy == "auto" else (config.strategy,)
-    unknown = [n for n in names if n not in BUILDERS and n not in SELF_VALIDATED and n not in DERIVED
-               and n != "scratchblend"]
+    unknown = [n for n in names if n not in ADAPT_STRATEGIES]
     if unknown:
         raise ModelError(f"unknown retraining strategy {unknown[0]!r}; expected auto or one of "
                          f"{', '.join(ADAPT_STRATEGIES)}")
