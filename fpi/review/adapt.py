@@ -43,10 +43,10 @@ from fpi.model.estimator import FailurePointModel
 from fpi.model.training import class_codes
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.model.splits import dialogue_bucket
-from fpi.review.distilled import DISTILLED, scratch_mixtures, scratchblend_candidate
+from fpi.review.distilled import DISTILLED, scratchblend_candidate
 from fpi.review.strategies import (
     BUILDERS, DERIVED, LABEL_SOURCE, SELF_VALIDATED, RetrainConfig, Upload, candidate_meta, continue_training,
-    fresh_meta, verdict_mask,
+    fresh_meta, scratch_mixtures, verdict_mask,
 )
 
 __all__ = [

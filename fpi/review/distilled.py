@@ -17,13 +17,12 @@ import pandas as pd
 from fpi.errors import ModelError
 from fpi.model.calibration import fit_temperature, matching_temperature, softmax
 from fpi.model.estimator import FailurePointModel
-from fpi.model.evaluate import metrics_for
 from fpi.data.schema import LABELS
 from fpi.review.strategies import (
     BUILDERS, MIN_SELF_TURNS, RetrainConfig, Upload, at_most, lgb_params, mix, start_scores, sure_rows,
 )
 
-__all__ = ["DISTILLED", "blend_candidate", "scratch_mixtures", "scratchblend_candidate", "self_candidate",
+__all__ = ["DISTILLED", "blend_candidate", "scratchblend_candidate", "self_candidate",
            "selfblend_candidate", "semi_candidate", "unlabelled_candidate"]
 
 
@@ -74,28 +73,6 @@ def _refit(upload: Upload, labelled: np.ndarray, start: FailurePointModel, confi
     if weight is not None:
         raw = mix(raw, verdict_raw, weight)
     return _distilled(upload, make(), raw, _oof_temperature(upload, labelled, oof_raw), config)
-
-
-def scratch_mixtures(oof: dict[str, np.ndarray], scratch: FailurePointModel | None, upload: Upload,
-                     labelled: np.ndarray, config: RetrainConfig) -> tuple[str | None, dict[str, np.ndarray]]:
-    """The best `selfblend` variant by out-of-fold macro-F1, and the out-of-fold scores of it mixed with
-    `scratch`'s at each `config.scratch_blend_weights` (its share) as "scratchblend@WEIGHT" variants.
-
-    Each side's scores are out of fold for every labelled turn (`scratch` by its own folds, the partner by
-    the selection's), so their mixture is too; each side is put at its own temperature first, so the
-    weight, not one side's scale, sets the mix. Nothing when either side lacks a labelled turn's score.
-    """
-    if scratch is None or scratch.out_of_fold is None or np.isnan(scratch.out_of_fold[labelled]).any():
-        return None, {}
-    codes = upload.codes[labelled]
-    partners = {v: raw for v, raw in oof.items() if v.startswith("selfblend@") and not np.isnan(raw[labelled]).any()}
-    if not partners:
-        return None, {}
-    truth = np.asarray(LABELS, dtype=object)[codes]
-    partner = max(partners, key=lambda v: round(metrics_for(truth, softmax(partners[v][labelled]))["macro_f1"], 6))
-    calibrated = partners[partner] / fit_temperature(partners[partner][labelled], codes)
-    return partner, {f"scratchblend@{weight:g}": mix(calibrated, scratch.out_of_fold, weight)
-                     for weight in config.scratch_blend_weights}
 
 
 def scratchblend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,

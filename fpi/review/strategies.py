@@ -48,8 +48,9 @@ import pandas as pd
 from fpi.model.baselines import RuleCascade
 from fpi.errors import ModelError, NotLabelledError
 from fpi.model.features import build_features, fit_feature_spec
-from fpi.model.calibration import softmax
+from fpi.model.calibration import fit_temperature, softmax
 from fpi.model.estimator import FailurePointModel
+from fpi.model.evaluate import metrics_for
 from fpi.model.training import TrainConfig, class_codes
 from fpi.data.schema import CONFIDENCE_COLUMNS, LABEL_COLUMN, LABELS
 from fpi.review.metadata import LABEL_SOURCE, candidate_meta, fresh_meta
@@ -57,7 +58,7 @@ from fpi.review.metadata import LABEL_SOURCE, candidate_meta, fresh_meta
 __all__ = [
     "BUILDERS", "DERIVED", "LABEL_SOURCE", "MIN_SELF_TURNS", "SELF_VALIDATED", "RetrainConfig", "Upload",
     "at_most", "candidate_meta", "continue_training", "fresh_meta", "lgb_params", "mix", "start_scores",
-    "sure_rows", "verdict_mask", "verdict_mixtures",
+    "scratch_mixtures", "sure_rows", "verdict_mask", "verdict_mixtures",
 ]
 
 @dataclass(frozen=True)
@@ -398,6 +399,28 @@ def verdict_mixtures(oof: dict[str, np.ndarray], config: RetrainConfig, *, first
         return {}
     return {f"{name}@{rounds}:{weight:g}": mix(base, oof[f"verdicts@{rounds}"], weight)
             for rounds in config.verdict_rounds if f"verdicts@{rounds}" in oof for weight in config.blend_weights}
+
+
+def scratch_mixtures(oof: dict[str, np.ndarray], scratch: FailurePointModel | None, upload: Upload,
+                     labelled: np.ndarray, config: RetrainConfig) -> tuple[str | None, dict[str, np.ndarray]]:
+    """The best `selfblend` variant by out-of-fold macro-F1, and the out-of-fold scores of it mixed with
+    `scratch`'s at each `config.scratch_blend_weights` (its share) as "scratchblend@WEIGHT" variants.
+
+    Each side's scores are out of fold for every labelled turn (`scratch` by its own folds, the partner by
+    the selection's), so their mixture is too; each side is put at its own temperature first, so the
+    weight, not one side's scale, sets the mix. Nothing when either side lacks a labelled turn's score.
+    """
+    if scratch is None or scratch.out_of_fold is None or np.isnan(scratch.out_of_fold[labelled]).any():
+        return None, {}
+    codes = upload.codes[labelled]
+    partners = {v: raw for v, raw in oof.items() if v.startswith("selfblend@") and not np.isnan(raw[labelled]).any()}
+    if not partners:
+        return None, {}
+    truth = np.asarray(LABELS, dtype=object)[codes]
+    partner = max(partners, key=lambda v: round(metrics_for(truth, softmax(partners[v][labelled]))["macro_f1"], 6))
+    calibrated = partners[partner] / fit_temperature(partners[partner][labelled], codes)
+    return partner, {f"scratchblend@{weight:g}": mix(calibrated, scratch.out_of_fold, weight)
+                     for weight in config.scratch_blend_weights}
 
 
 DERIVED: dict[str, tuple[tuple[str, ...], Callable[[dict[str, np.ndarray], RetrainConfig],
