@@ -43,10 +43,10 @@ from fpi.model.estimator import FailurePointModel
 from fpi.model.training import class_codes
 from fpi.data.schema import LABEL_COLUMN, LABELS
 from fpi.model.splits import dialogue_bucket
-from fpi.review.distilled import DISTILLED, scratchblend_candidate
+from fpi.review.distilled import DISTILLED
 from fpi.review.strategies import (
-    BUILDERS, DERIVED, LABEL_SOURCE, SELF_VALIDATED, RetrainConfig, Upload, candidate_meta, continue_training,
-    fresh_meta, scratch_mixtures, verdict_mask,
+    BUILDERS, DERIVED, LABEL_SOURCE, SELF_VALIDATED, RetrainConfig, Scored, Upload, candidate_meta,
+    continue_training, fresh_meta, verdict_mask,
 )
 
 __all__ = [
@@ -105,6 +105,15 @@ def _cross_validated(model: FailurePointModel | None) -> dict[str, Any] | None:
     return (metrics.get("systems") or {}).get("model")
 
 
+def _needed(names: tuple[str, ...]) -> set[str]:
+    """The strategies to score for `names`: those, and every strategy a `DERIVED` one among them is scored from."""
+    needed = set(names)
+    for name in reversed(list(DERIVED)):  # a derived strategy comes after those it names
+        if name in needed:
+            needed.update(DERIVED[name][0])
+    return needed
+
+
 # ---------------------------------------------------------------- the choice
 
 
@@ -149,56 +158,44 @@ def select_strategy(
     upload = Upload(frame=frame, codes=codes, weights=weights)
     fold = cv_folds(frame, labelled, folds=config.folds, seed=config.train.seed)
     n_folds = int(fold.max()) + 1
-    oof: dict[str, np.ndarray] = {}
-    derived = [n for n in DERIVED if n in names or (n == "selfblend" and "scratchblend" in names)]
-    needed = set(names).union(*(DERIVED[n][0] for n in derived))
+    needed = _needed(names)
+    scored = Scored()
     for k in range(n_folds):
         train = labelled & (fold != k)
         test = fold == k
         for name in (n for n in BUILDERS if n in needed):
             for variant, (raw, _) in BUILDERS[name](upload, train, start, config, test).items():
-                oof.setdefault(variant, np.full((len(frame), len(LABELS)), np.nan))[test] = raw[test]
-    for name in derived:
-        oof.update(DERIVED[name][1](oof, config))
+                scored.oof.setdefault(variant, np.full((len(frame), len(LABELS)), np.nan))[test] = raw[test]
+    for name in (n for n in SELF_VALIDATED if n in needed):
+        model = SELF_VALIDATED[name](upload, labelled, start, config)
+        if model is not None:
+            scored.built[name] = model
+    for name in (n for n in DERIVED if n in needed):
+        scored.oof.update(DERIVED[name][1](scored, upload, labelled, config))
     truth = frame[LABEL_COLUMN].to_numpy(dtype=object)[labelled]
-    metrics = {variant: metrics_for(truth, softmax(raw[labelled])) for variant, raw in oof.items()
+    metrics = {variant: metrics_for(truth, softmax(raw[labelled])) for variant, raw in scored.oof.items()
                if variant.split("@")[0] in names
                and not np.isnan(raw[labelled]).any()}  # a strategy that could not train in every fold is out
-    built: dict[str, FailurePointModel] = {}
-    for name in (n for n in names if n in SELF_VALIDATED):
-        model = SELF_VALIDATED[name](upload, labelled, start, config)
-        own = _cross_validated(model)
-        if model is not None and own is not None:
-            built[name], metrics[name] = model, own
-    partner, scratch = None, None
-    if "scratchblend" in names:
-        scratch = built.get("scratch") if "scratch" in names else SELF_VALIDATED["scratch"](
-            upload, labelled, start, config)
-        partner, mixtures = scratch_mixtures(oof, scratch, upload, labelled, config)
-        oof.update(mixtures)
-        metrics.update({variant: metrics_for(truth, softmax(raw[labelled])) for variant, raw in mixtures.items()})
+    for name in (n for n in names if n in scored.built):
+        own = _cross_validated(scored.built[name])
+        if own is not None:
+            metrics[name] = own
     scores = {variant: float(m["macro_f1"]) for variant, m in metrics.items()}
     if not scores:
         raise NotLabelledError("no retraining strategy could learn from these labelled turns; give more verdicts")
     order = {name: i for i, name in enumerate(ADAPT_STRATEGIES)}
     best = max(scores, key=lambda v: (round(scores[v], 6), -order[v.split("@")[0]]))
-    if best in built:
-        final = built[best]
+    if best in scored.built:
+        final = scored.built[best]
         final.meta.setdefault("retraining", {}).update({"strategy": best, "base_model": start.version,
                                                         "cv_macro_f1": scores})
         return Selection(candidate=final, strategy=best, scores=scores, metrics=metrics[best], folds=n_folds)
-    raw_oof = oof[best]
+    raw_oof = scored.oof[best]
     strategy = best.split("@")[0]
     details: dict[str, Any] | None = None  # a new model's "retraining" meta; keep and continue carry their start's
-    if strategy == "scratchblend":
-        assert scratch is not None and partner is not None  # no mixture was scored without them
-        final, details, upload_proba = scratchblend_candidate(
-            upload, labelled, start, config, variant=best, oof_raw=raw_oof, scratch=scratch, partner=partner,
-            partner_oof=oof[partner])
-        scale = details["mixture_temperature"]
-    elif strategy in DISTILLED:
+    if strategy in DISTILLED:
         final, details, upload_proba = DISTILLED[strategy](upload, labelled, start, config, variant=best,
-                                                           oof_raw=raw_oof)
+                                                           scored=scored)
         scale = details["mixture_temperature"]
     else:
         raw_all, make = BUILDERS[strategy](upload, labelled, start, config)[best]

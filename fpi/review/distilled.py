@@ -19,7 +19,8 @@ from fpi.model.calibration import fit_temperature, matching_temperature, softmax
 from fpi.model.estimator import FailurePointModel
 from fpi.data.schema import LABELS
 from fpi.review.strategies import (
-    BUILDERS, MIN_SELF_TURNS, RetrainConfig, Upload, at_most, lgb_params, mix, start_scores, sure_rows,
+    BUILDERS, MIN_SELF_TURNS, RetrainConfig, Scored, Upload, at_most, lgb_params, mix, scratch_partner, start_scores,
+    sure_rows,
 )
 
 __all__ = ["DISTILLED", "blend_candidate", "scratchblend_candidate", "self_candidate",
@@ -27,39 +28,39 @@ __all__ = ["DISTILLED", "blend_candidate", "scratchblend_candidate", "self_candi
 
 
 def blend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
-                    variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
+                    variant: str, scored: Scored) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
     """The mixture `variant` ("blend@ROUNDS:WEIGHT") refit on every labelled turn, distilled into one booster;
     with what to record of it in the candidate's meta, and its probabilities on every turn of the upload."""
     rounds, weight = variant.split("@")[1].split(":")
-    model, details, proba = _refit(upload, labelled, start, config, start_scores(upload, start), oof_raw,
+    model, details, proba = _refit(upload, labelled, start, config, start_scores(upload, start), scored.oof[variant],
                                    rounds=int(rounds), weight=float(weight))
     return model, {"rounds": int(rounds), "start_weight": float(weight), **details}, proba
 
 
 def selfblend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
-                        variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
+                        variant: str, scored: Scored) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
     """`self` mixed with the verdicts model ("selfblend@ROUNDS:WEIGHT"), refit on every labelled turn, distilled."""
     rounds, weight = variant.split("@")[1].split(":")
     self_raw, _ = BUILDERS["self"](upload, labelled, start, config)["self"]
-    model, details, proba = _refit(upload, labelled, start, config, self_raw, oof_raw, rounds=int(rounds),
+    model, details, proba = _refit(upload, labelled, start, config, self_raw, scored.oof[variant], rounds=int(rounds),
                                    weight=float(weight))
     return model, {**_self_details(config), "rounds": int(rounds), "self_weight": float(weight), **details}, proba
 
 
 def semi_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
-                   variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
+                   variant: str, scored: Scored) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
     """`semi` ("semi@WEIGHT") refit on every labelled turn and distilled, like `self_candidate`."""
     raw, _ = BUILDERS["semi"](upload, labelled, start, config)[variant]
-    model, details, proba = _refit(upload, labelled, start, config, raw, oof_raw)
+    model, details, proba = _refit(upload, labelled, start, config, raw, scored.oof[variant])
     return model, {**_self_details(config), "start_weight": float(variant.split("@")[1]),
                    "label_weight": config.semi_label_weight, **details}, proba
 
 
 def self_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
-                   variant: str, oof_raw: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
+                   variant: str, scored: Scored) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
     """`self` distilled into one booster, like `blend_candidate` (the verdicts give its baselines and rule)."""
     self_raw, _ = BUILDERS["self"](upload, labelled, start, config)["self"]
-    model, details, proba = _refit(upload, labelled, start, config, self_raw, oof_raw)
+    model, details, proba = _refit(upload, labelled, start, config, self_raw, scored.oof[variant])
     return model, {**_self_details(config), **details}, proba
 
 
@@ -68,31 +69,44 @@ def _refit(upload: Upload, labelled: np.ndarray, start: FailurePointModel, confi
            ) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
     """`raw` (mixed with the verdicts model of `rounds` at `weight`, if given) distilled at the temperature of
     its out-of-fold scores; the verdicts model refit on every labelled turn gives the baselines and rule."""
-    verdict_raw, make = BUILDERS["verdicts"](upload, labelled, start, config)[
-        f"verdicts@{rounds if rounds is not None else min(config.verdict_rounds)}"]
-    if weight is not None:
-        raw = mix(raw, verdict_raw, weight)
+    raw, make = _with_verdicts(upload, labelled, start, config, raw, rounds=rounds, weight=weight)
     return _distilled(upload, make(), raw, _oof_temperature(upload, labelled, oof_raw), config)
 
 
+def _with_verdicts(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig,
+                   raw: np.ndarray, *, rounds: int | None, weight: float | None,
+                   ) -> tuple[np.ndarray, Callable[[], FailurePointModel]]:
+    """`raw` mixed at `weight` with the verdicts model of `rounds` refit on every labelled turn (unmixed when
+    `weight` is None), and how to make that verdicts model."""
+    verdict_raw, make = BUILDERS["verdicts"](upload, labelled, start, config)[
+        f"verdicts@{rounds if rounds is not None else min(config.verdict_rounds)}"]
+    return (raw if weight is None else mix(raw, verdict_raw, weight)), make
+
+
 def scratchblend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
-                           variant: str, oof_raw: np.ndarray, scratch: FailurePointModel, partner: str,
-                           partner_oof: np.ndarray) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
-    """`scratch` mixed with the `partner` selfblend candidate ("scratchblend@WEIGHT", the partner's share),
-    distilled into one booster over `scratch`'s features (its text models too); its baselines and rule."""
+                           variant: str, scored: Scored) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
+    """`scratch` mixed with its `scratch_partner` ("scratchblend@WEIGHT", the partner's share), distilled into
+    one booster over `scratch`'s features (its text models too); `scratch`'s baselines and rule.
+
+    Both sides are the scores that were cross-validated, refit on every labelled turn: the partner's
+    mixture of `self` and the verdicts model at the temperature of its out-of-fold scores, and `scratch`
+    at its own.
+    """
     weight = float(variant.split("@")[1])
-    _, partner_details, partner_proba = selfblend_candidate(upload, labelled, start, config, variant=partner,
-                                                            oof_raw=partner_oof)
+    scratch, partner = scored.built["scratch"], scratch_partner(scored, upload, labelled)
+    assert partner is not None  # no scratchblend variant was scored without one
+    rounds, share = partner.split("@")[1].split(":")
+    self_raw, _ = BUILDERS["self"](upload, labelled, start, config)["self"]
+    partner_raw, _ = _with_verdicts(upload, labelled, start, config, self_raw, rounds=int(rounds), weight=float(share))
     features = scratch.features(upload.frame)
     scratch_raw = scratch.raw_scores(features, compiled=False) / scratch.temperature
-    raw = mix(np.log(np.clip(partner_proba, 1e-12, None)), scratch_raw, weight)
+    raw = mix(partner_raw / _oof_temperature(upload, labelled, scored.oof[partner]), scratch_raw, weight)
     model = FailurePointModel(config=scratch.config)
     model.spec, model.baseline_booster, model.rule = scratch.spec, scratch.baseline_booster, scratch.rule
     model.reference, model.reference_uploads = scratch.reference, scratch.reference_uploads
-    temperature = _oof_temperature(upload, labelled, oof_raw)
+    temperature = _oof_temperature(upload, labelled, scored.oof[variant])
     model, details, proba = _distilled(upload, model, raw, temperature, config, features=features)
-    return model, {"partner": partner, "partner_weight": weight,
-                   "partner_agreement": partner_details["distilled_agreement"], **details}, proba
+    return model, {"partner": partner, "partner_weight": weight, **details}, proba
 
 
 def unlabelled_candidate(upload: Upload, start: FailurePointModel, config: RetrainConfig,
@@ -125,6 +139,7 @@ def _self_details(config: RetrainConfig) -> dict[str, Any]:
 
 DISTILLED: dict[str, Callable[..., tuple[FailurePointModel, dict[str, Any], np.ndarray]]] = {
     "blend": blend_candidate, "self": self_candidate, "selfblend": selfblend_candidate, "semi": semi_candidate,
+    "scratchblend": scratchblend_candidate,
 }
 """Strategies whose candidate is a mixture of scores, refit on every labelled turn and distilled."""
 

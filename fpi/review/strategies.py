@@ -56,9 +56,9 @@ from fpi.data.schema import CONFIDENCE_COLUMNS, LABEL_COLUMN, LABELS
 from fpi.review.metadata import LABEL_SOURCE, candidate_meta, fresh_meta
 
 __all__ = [
-    "BUILDERS", "DERIVED", "LABEL_SOURCE", "MIN_SELF_TURNS", "SELF_VALIDATED", "RetrainConfig", "Upload",
+    "BUILDERS", "DERIVED", "LABEL_SOURCE", "MIN_SELF_TURNS", "SELF_VALIDATED", "RetrainConfig", "Scored", "Upload",
     "at_most", "candidate_meta", "continue_training", "fresh_meta", "lgb_params", "mix", "start_scores",
-    "scratch_mixtures", "sure_rows", "verdict_mask", "verdict_mixtures",
+    "scratch_mixtures", "scratch_partner", "sure_rows", "verdict_mask", "verdict_mixtures",
 ]
 
 @dataclass(frozen=True)
@@ -390,10 +390,20 @@ SELF_VALIDATED: dict[str, Callable[..., FailurePointModel | None]] = {"scratch":
 own out-of-fold metrics (refitting it per fold here would cost folds x its own folds fits)."""
 
 
-def verdict_mixtures(oof: dict[str, np.ndarray], config: RetrainConfig, *, first: str = "keep",
-                     name: str = "blend") -> dict[str, np.ndarray]:
+@dataclass
+class Scored:
+    """What cross-validation has so far: out-of-fold raw scores per variant, and the models that
+    cross-validated themselves (`SELF_VALIDATED`), built once on every labelled turn."""
+
+    oof: dict[str, np.ndarray] = field(default_factory=dict)
+    built: dict[str, FailurePointModel] = field(default_factory=dict)
+
+
+def verdict_mixtures(scored: Scored, upload: Upload, labelled: np.ndarray, config: RetrainConfig, *,
+                     first: str = "keep", name: str = "blend") -> dict[str, np.ndarray]:
     """Out-of-fold scores of the `first` strategy's scores mixed with every `verdicts` model's, as `name`
     variants: sums of two out-of-fold scores, so nothing is refitted."""
+    oof = scored.oof
     base = oof.get(first)
     if base is None:
         return {}
@@ -401,34 +411,48 @@ def verdict_mixtures(oof: dict[str, np.ndarray], config: RetrainConfig, *, first
             for rounds in config.verdict_rounds if f"verdicts@{rounds}" in oof for weight in config.blend_weights}
 
 
-def scratch_mixtures(oof: dict[str, np.ndarray], scratch: FailurePointModel | None, upload: Upload,
-                     labelled: np.ndarray, config: RetrainConfig) -> tuple[str | None, dict[str, np.ndarray]]:
-    """The best `selfblend` variant by out-of-fold macro-F1, and the out-of-fold scores of it mixed with
-    `scratch`'s at each `config.scratch_blend_weights` (its share) as "scratchblend@WEIGHT" variants.
+def scratch_partner(scored: Scored, upload: Upload, labelled: np.ndarray) -> str | None:
+    """The `selfblend` variant `scratch` is mixed with: the best by out-of-fold macro-F1 (None if none was
+    scored on every labelled turn)."""
+    partners = {v: raw for v, raw in scored.oof.items()
+                if v.startswith("selfblend@") and not np.isnan(raw[labelled]).any()}
+    if not partners:
+        return None
+    truth = np.asarray(LABELS, dtype=object)[upload.codes[labelled]]
+    return max(partners, key=lambda v: round(metrics_for(truth, softmax(partners[v][labelled]))["macro_f1"], 6))
+
+
+def scratch_mixtures(scored: Scored, upload: Upload, labelled: np.ndarray,
+                     config: RetrainConfig) -> dict[str, np.ndarray]:
+    """Out-of-fold scores of the `scratch_partner` mixed with `scratch`'s at each
+    `config.scratch_blend_weights` (the partner's share), as "scratchblend@WEIGHT" variants.
 
     Each side's scores are out of fold for every labelled turn (`scratch` by its own folds, the partner by
     the selection's), so their mixture is too; each side is put at its own temperature first, so the
     weight, not one side's scale, sets the mix. Nothing when either side lacks a labelled turn's score.
     """
+    scratch = scored.built.get("scratch")
     if scratch is None or scratch.out_of_fold is None or np.isnan(scratch.out_of_fold[labelled]).any():
-        return None, {}
-    codes = upload.codes[labelled]
-    partners = {v: raw for v, raw in oof.items() if v.startswith("selfblend@") and not np.isnan(raw[labelled]).any()}
-    if not partners:
-        return None, {}
-    truth = np.asarray(LABELS, dtype=object)[codes]
-    partner = max(partners, key=lambda v: round(metrics_for(truth, softmax(partners[v][labelled]))["macro_f1"], 6))
-    calibrated = partners[partner] / fit_temperature(partners[partner][labelled], codes)
-    return partner, {f"scratchblend@{weight:g}": mix(calibrated, scratch.out_of_fold, weight)
-                     for weight in config.scratch_blend_weights}
+        return {}
+    partner = scratch_partner(scored, upload, labelled)
+    if partner is None:
+        return {}
+    raw = scored.oof[partner]
+    calibrated = raw / fit_temperature(raw[labelled], upload.codes[labelled])
+    return {f"scratchblend@{weight:g}": mix(calibrated, scratch.out_of_fold, weight)
+            for weight in config.scratch_blend_weights}
 
 
-DERIVED: dict[str, tuple[tuple[str, ...], Callable[[dict[str, np.ndarray], RetrainConfig],
-                                                     dict[str, np.ndarray]]]] = {
+Derive = Callable[[Scored, Upload, np.ndarray, RetrainConfig], dict[str, np.ndarray]]
+"""Scores a strategy from what is `Scored` already: {variant name: out-of-fold raw scores}."""
+
+DERIVED: dict[str, tuple[tuple[str, ...], Derive]] = {
     "blend": (("keep", "verdicts"), verdict_mixtures),
     "selfblend": (("self", "verdicts"), functools.partial(verdict_mixtures, first="self", name="selfblend")),
+    "scratchblend": (("selfblend", "scratch"), scratch_mixtures),
 }
-"""Strategies scored from others' out-of-fold scores (those named first), with no fit of their own per fold."""
+"""Strategies scored from others' out-of-fold scores or self-validated models (those named first, scored
+before them: a strategy here comes after those it names), with no fit of their own per fold."""
 
 
 def mix(start_raw: np.ndarray, verdict_raw: np.ndarray, weight: float) -> np.ndarray:
