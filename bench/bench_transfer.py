@@ -22,6 +22,7 @@ For any labelled TRACES file (contract columns plus `failure_point`) prints:
     python bench/bench_transfer.py TRACES                  # ~2-4 minutes on 2 cores for 3,600 turns
     python bench/bench_transfer.py TRACES --skip-cv --seeds 1
     python bench/bench_transfer.py TRACES --seeds 0                     # (a) and (b) only
+    python bench/bench_transfer.py TRACES --seeds 0 --learning-curve 0.25 0.5 0.75   # (a) with fewer labels too
 """
 from __future__ import annotations
 
@@ -53,14 +54,17 @@ SPLIT_SEED = 20_261  # not the model's own split seed, so the held-out part is i
 SYSTEMS = {"model": "fpi model", "raw_confidence_lgbm": "LightGBM, raw confidences", "rule_cascade": "rule cascade"}
 
 
-def cross_validated(frame: pd.DataFrame, *, folds: int, threads: int) -> dict[str, dict]:
-    """Pooled out-of-fold metrics of the model and both baselines, folds grouped by dialogue."""
+def cross_validated(frame: pd.DataFrame, *, folds: int, threads: int, share: float = 1.0) -> dict[str, dict]:
+    """Pooled out-of-fold metrics of the model and both baselines, folds grouped by dialogue. With `share`
+    below 1, each fold trains on that share of its training dialogues (a seeded choice, nested: a
+    larger share keeps every dialogue a smaller one has) and is scored on the same test fold."""
     fold = np.minimum((dialogue_bucket(frame["dialogue_id"], seed=SPLIT_SEED) * folds).astype(int), folds - 1)
+    kept = (dialogue_bucket(frame["dialogue_id"], seed=SPLIT_SEED + 7) < share) | (share >= 1.0)
     truth = frame[LABEL_COLUMN].to_numpy(dtype=object)
     proba = {name: np.zeros((len(frame), len(LABELS))) for name in SYSTEMS}
     for k in range(folds):
         test = fold == k
-        train_part = frame[~test].reset_index(drop=True)
+        train_part = frame[~test & kept].reset_index(drop=True)
         test_part = frame[test].reset_index(drop=True)
         model = FailurePointModel(config=TrainConfig(seed=k, num_threads=threads)).fit(train_part)
         proba["model"][test] = model.predict_proba(test_part)
@@ -122,6 +126,9 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds, grouped by dialogue")
     parser.add_argument("--budgets", type=int, nargs="+", default=[100, 300, 1000], help="verdict budgets")
     parser.add_argument("--skip-cv", action="store_true", help="skip (a), the supervised cross-validation")
+    parser.add_argument("--learning-curve", type=float, nargs="+", default=[], metavar="SHARE",
+                        help="(a) again for the model, each fold training on this share of its dialogues "
+                             "(e.g. 0.25 0.5 0.75): does it lack labels or signals?")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
@@ -142,6 +149,9 @@ def main() -> None:
         print(header)
         for name, metrics in cross_validated(frame, folds=args.folds, threads=args.threads).items():
             print(per_class_line(SYSTEMS[name], metrics))
+        for share in sorted(args.learning_curve):
+            metrics = cross_validated(frame, folds=args.folds, threads=args.threads, share=share)["model"]
+            print(per_class_line(f"{SYSTEMS['model']}, {share:.0%} of dialogues", metrics), flush=True)
         print(f"    ({time.perf_counter() - started:.0f} s)", flush=True)
 
     print("\n(b) the shipped model, zero-shot on every turn, and self-trained on them without labels")
