@@ -40,11 +40,20 @@ def blend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointMod
 def selfblend_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
                         variant: str, scored: Scored) -> tuple[FailurePointModel, dict[str, Any], np.ndarray]:
     """`self` mixed with the verdicts model ("selfblend@ROUNDS:WEIGHT"), refit on every labelled turn, distilled."""
+    raw, make = _selfblend_scores(upload, labelled, start, config, variant)
+    model, details, proba = _distilled(upload, make(), raw, _oof_temperature(upload, labelled, scored.oof[variant]),
+                                       config)
+    rounds, weight = variant.split("@")[1].split(":")
+    return model, {**_self_details(config), "rounds": int(rounds), "self_weight": float(weight), **details}, proba
+
+
+def _selfblend_scores(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig,
+                      variant: str) -> tuple[np.ndarray, Callable[[], FailurePointModel]]:
+    """A `selfblend` variant's raw scores on every turn: `self` mixed at WEIGHT with the verdicts model of ROUNDS
+    refit on every labelled turn ("selfblend@ROUNDS:WEIGHT"); and how to make that verdicts model."""
     rounds, weight = variant.split("@")[1].split(":")
     self_raw, _ = BUILDERS["self"](upload, labelled, start, config)["self"]
-    model, details, proba = _refit(upload, labelled, start, config, self_raw, scored.oof[variant], rounds=int(rounds),
-                                   weight=float(weight))
-    return model, {**_self_details(config), "rounds": int(rounds), "self_weight": float(weight), **details}, proba
+    return _with_verdicts(upload, labelled, start, config, self_raw, rounds=int(rounds), weight=float(weight))
 
 
 def semi_candidate(upload: Upload, labelled: np.ndarray, start: FailurePointModel, config: RetrainConfig, *,
@@ -95,9 +104,7 @@ def scratchblend_candidate(upload: Upload, labelled: np.ndarray, start: FailureP
     weight = float(variant.split("@")[1])
     scratch, partner = scored.built["scratch"], scratch_partner(scored, upload, labelled)
     assert partner is not None  # no scratchblend variant was scored without one
-    rounds, share = partner.split("@")[1].split(":")
-    self_raw, _ = BUILDERS["self"](upload, labelled, start, config)["self"]
-    partner_raw, _ = _with_verdicts(upload, labelled, start, config, self_raw, rounds=int(rounds), weight=float(share))
+    partner_raw, _ = _selfblend_scores(upload, labelled, start, config, partner)
     features = scratch.features(upload.frame)
     scratch_raw = scratch.raw_scores(features, compiled=False) / scratch.temperature
     raw = mix(partner_raw / _oof_temperature(upload, labelled, scored.oof[partner]), scratch_raw, weight)
